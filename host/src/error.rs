@@ -1,0 +1,194 @@
+//! The crate's error type: what went wrong ([`ErrorKind`]), in which operation, on which path.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The broad class of an [`Error`], stable across platforms; match on this, not on messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The lock is held by someone else (another process, thread, guest or handle).
+    /// POSIX: `EAGAIN` / `EACCES` from `fcntl(F_SETLK)`.
+    WouldBlock,
+    /// A directory on the way to the path does not exist (`ENOENT`). Parents are never created.
+    NotFound,
+    /// The pattern or path is malformed: a separator in a pattern, an empty path, a NUL byte,
+    /// a name too long (`EINVAL`, `ENAMETOOLONG`).
+    InvalidInput,
+    /// The path would leave the directory it is resolved in (`..`, an absolute path, a symlink
+    /// pointing out), or the OS refused access (`EACCES`, `EPERM`, `EROFS`).
+    PermissionDenied,
+    /// The path names something other than a regular file: a directory, FIFO, socket, device or
+    /// a symbolic link (final symlinks are never followed).
+    NotAFile,
+    /// A resource limit was hit: out of file descriptors (`EMFILE`, `ENFILE`), or a cap on held
+    /// locks set by the embedder.
+    LimitReached,
+    /// The destination exists and overwriting it was not asked for (`EEXIST`).
+    AlreadyExists,
+    /// Anything else the OS reported (`EIO`, `ENOSPC`, ...); the message has the details.
+    Other,
+}
+
+impl ErrorKind {
+    /// Classifies an OS error.
+    pub(crate) fn of_io(err: &io::Error) -> Self {
+        match err.raw_os_error() {
+            Some(libc::ELOOP | libc::EISDIR | libc::ENXIO | libc::ENODEV) => return Self::NotAFile,
+            Some(libc::EMFILE | libc::ENFILE) => return Self::LimitReached,
+            Some(libc::EROFS | libc::EPERM) => return Self::PermissionDenied,
+            Some(libc::ENAMETOOLONG) => return Self::InvalidInput,
+            _ => {}
+        }
+        match err.kind() {
+            io::ErrorKind::WouldBlock => Self::WouldBlock,
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Self::NotFound,
+            io::ErrorKind::InvalidInput | io::ErrorKind::InvalidFilename => Self::InvalidInput,
+            io::ErrorKind::PermissionDenied => Self::PermissionDenied,
+            io::ErrorKind::AlreadyExists => Self::AlreadyExists,
+            _ => Self::Other,
+        }
+    }
+
+    fn io_kind(self) -> io::ErrorKind {
+        match self {
+            Self::WouldBlock => io::ErrorKind::WouldBlock,
+            Self::NotFound => io::ErrorKind::NotFound,
+            Self::InvalidInput | Self::NotAFile => io::ErrorKind::InvalidInput,
+            Self::PermissionDenied => io::ErrorKind::PermissionDenied,
+            Self::LimitReached => io::ErrorKind::QuotaExceeded,
+            Self::AlreadyExists => io::ErrorKind::AlreadyExists,
+            Self::Other => io::ErrorKind::Other,
+        }
+    }
+}
+
+/// The operation an [`Error`] comes from; shown first in its message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Op {
+    /// [`StagingLock::create_and_lock`](crate::StagingLock::create_and_lock).
+    CreateAndLock,
+    /// [`StagingLock::try_lock_path`](crate::StagingLock::try_lock_path).
+    TryLockPath,
+    /// [`StagingLock::unlock_and_delete`](crate::StagingLock::unlock_and_delete).
+    UnlockAndDelete,
+    /// [`StagingLock::set_inheritable`](crate::StagingLock::set_inheritable).
+    SetInheritable,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::CreateAndLock => "create-and-lock",
+            Op::TryLockPath => "try-lock-path",
+            Op::UnlockAndDelete => "unlock-and-delete",
+            Op::SetInheritable => "set-inheritable",
+        })
+    }
+}
+
+/// An error from a staging-lock operation.
+///
+/// Its message names the operation and the path (relative to the directory the operation was
+/// given, or as given for ambient paths), for example
+/// `try-lock-path "staging/1/staging.lock": held by another lock holder`.
+/// Convert it into [`std::io::Error`] with `?` or `into()`: the [`ErrorKind`] maps onto the
+/// matching [`io::ErrorKind`] and the original error stays reachable through
+/// [`io::Error::get_ref`].
+#[derive(Debug, thiserror::Error)]
+#[error("{op} {path:?}: {message}")]
+pub struct Error {
+    kind: ErrorKind,
+    op: Op,
+    path: PathBuf,
+    message: Cow<'static, str>,
+    // Not a `#[source]`: the message already carries its text, and chains would repeat it.
+    io: Option<io::Error>,
+}
+
+impl Error {
+    /// An error with a message of ours and no OS error behind it.
+    #[cold]
+    pub(crate) fn new(
+        kind: ErrorKind,
+        op: Op,
+        path: impl Into<PathBuf>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            kind,
+            op,
+            path: path.into(),
+            message: message.into(),
+            io: None,
+        }
+    }
+
+    /// An OS error, classified by [`ErrorKind::of_io`].
+    #[cold]
+    pub(crate) fn io(op: Op, path: impl Into<PathBuf>, err: io::Error) -> Self {
+        Self::io_as(ErrorKind::of_io(&err), op, path, err)
+    }
+
+    /// An OS error with a kind chosen by the caller, who knows better than the errno.
+    #[cold]
+    pub(crate) fn io_as(kind: ErrorKind, op: Op, path: impl Into<PathBuf>, err: io::Error) -> Self {
+        let message = match (kind, err.kind()) {
+            (ErrorKind::PermissionDenied, io::ErrorKind::PermissionDenied)
+                if err.raw_os_error().is_none() =>
+            {
+                // cap-std's escape error says "a path led outside of the filesystem".
+                Cow::Borrowed("path escapes the directory it is resolved in")
+            }
+            (ErrorKind::NotAFile, _) if err.raw_os_error() == Some(libc::ELOOP) => {
+                Cow::Borrowed("is a symbolic link (not followed)")
+            }
+            (ErrorKind::NotAFile, _) if err.raw_os_error() == Some(libc::EISDIR) => {
+                Cow::Borrowed("is a directory, not a regular file")
+            }
+            _ => Cow::Owned(err.to_string()),
+        };
+        Self {
+            kind,
+            op,
+            path: path.into(),
+            message,
+            io: Some(err),
+        }
+    }
+
+    /// Prefixes the path with the directory the operation ran in (for ambient-path callers).
+    pub(crate) fn in_dir(mut self, dir: &Path) -> Self {
+        self.path = dir.join(&self.path);
+        self
+    }
+
+    /// The class of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The operation that failed.
+    pub fn op(&self) -> Op {
+        self.op
+    }
+
+    /// The path the operation was working on.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The OS error behind this one, if there was one.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        self.io.as_ref()
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> Self {
+        io::Error::new(err.kind.io_kind(), err)
+    }
+}

@@ -1,0 +1,59 @@
+//! Staging lock files compatible with containers/storage, for native Rust programs, shell steps
+//! and sandboxed WebAssembly components.
+//!
+//! A *staging lock* is an exclusive, non-blocking lock on a small file that guards a resource
+//! being built (a staging directory, a temporary layer). Its holder deletes the file while still
+//! holding the lock when done; a holder that crashes leaves the file behind **unlocked**, which is
+//! how recovery code recognises abandoned work.
+//!
+//! This crate reimplements containers/storage's `internal/staging_lockfile` on capability-scoped
+//! directories ([`cap_std::fs::Dir`]): every path is resolved beneath a directory you hold.
+//!
+//! - Use [`StagingLock::create_and_lock`] to make a fresh lock file from a name pattern
+//!   (`"lock-"` gives `lock-<random>`) and derive your resource's name from it.
+//! - Use [`StagingLock::try_lock_path`] to lock a known path (`staging/<N>/staging.lock`), for
+//!   example to find out whether its owner is gone.
+//! - Use [`StagingLock::unlock_and_delete`] when done; just drop the lock to leave the file as a
+//!   crashed holder would.
+//! - Use the `*_ambient_*` variants when all you have is a path string, as the CLI does.
+//!
+//! # Interoperability
+//!
+//! On Linux the lock is an open-file-description lock (`F_OFD_SETLK`), which excludes and is
+//! excluded by the classic POSIX `fcntl` locks that containers/storage (Go) takes, other threads
+//! of this process and other handles. It is *not* an `flock(2)` lock (what `std::fs::File::lock`
+//! takes): the two kinds do not see each other.
+//!
+//! # Security
+//!
+//! Paths that climb out of the directory (`..`), absolute paths and symlinks that lead out are
+//! refused with [`ErrorKind::PermissionDenied`] and nothing is created outside. A final symlink is
+//! never followed, and lock paths that are not regular files are refused with
+//! [`ErrorKind::NotAFile`] (a FIFO is opened non-blocking, so it cannot hang the caller).
+//!
+//! Beyond the Go original, a lock is only returned after checking that its path still names the
+//! locked file, which closes the create/delete race between a creator and a concurrent recoverer.
+//!
+//! # Errors
+//!
+//! Every operation returns [`Error`], whose [`kind`](Error::kind) is an [`ErrorKind`] and whose
+//! message names the operation and the path. It converts into [`std::io::Error`].
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+#[cfg(feature = "cli")]
+#[doc(hidden)]
+pub mod cli;
+mod error;
+mod lock;
+mod pattern;
+#[allow(unsafe_code)]
+mod sys;
+
+pub use error::{Error, ErrorKind, Op};
+pub use lock::StagingLock;
+
+/// The README's Rust examples, compiled as doc tests so they keep working as written.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

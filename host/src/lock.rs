@@ -1,0 +1,582 @@
+//! [`StagingLock`]: create-and-lock, try-lock-path and unlock-and-delete beneath a directory.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cap_primitives::fs::{FollowSymlinks, MetadataExt as _, OpenOptions, OpenOptionsExt as _};
+use cap_std::AmbientAuthority;
+use cap_std::fs::Dir;
+
+use crate::error::{Error, ErrorKind, Op};
+use crate::pattern::Pattern;
+use crate::sys::{self, LockedFile};
+
+/// How many fresh files create-and-lock makes before giving up when someone else keeps locking
+/// them first (the Go original's limit).
+const LOCK_ATTEMPTS: u32 = 1000;
+
+/// How many random names create-and-lock tries per file before giving up on collisions
+/// (Go's `os.CreateTemp` limit).
+const NAME_ATTEMPTS: u32 = 10_000;
+
+/// The directory a lock lives beneath. Shared, so that locks in one directory (for example all
+/// those of one sandboxed guest) cost no descriptor beyond their own file.
+pub(crate) type SharedDir = Arc<fs::File>;
+
+/// An exclusive advisory lock on a file beneath a directory, compatible with containers/storage's
+/// staging lock files.
+///
+/// Get one with [`create_and_lock`](Self::create_and_lock) (a fresh file from a name pattern) or
+/// [`try_lock_path`](Self::try_lock_path) (a given path). End it with
+/// [`unlock_and_delete`](Self::unlock_and_delete), which deletes the file while still holding the
+/// lock and then releases it.
+///
+/// Dropping a `StagingLock` instead releases the lock and **leaves the file**, exactly as if the
+/// holder had crashed: an unlocked lock file is the "stale" signal recovery code looks for.
+///
+/// # Platform Notes
+///
+/// ## Linux
+///
+/// An open-file-description lock (`F_OFD_SETLK`, write lock, whole file). It excludes other
+/// threads and handles of this process, and other processes holding classic POSIX `fcntl` locks
+/// (containers/storage, Python's `fcntl.lockf`), and closing some other descriptor of the file
+/// does not release it. It does not see `flock(2)` locks.
+///
+/// ## Other Unix
+///
+/// Classic POSIX `fcntl` locks plus an in-process registry, as in the Go original: code in this
+/// process that opens and closes a locked file behind stagelock's back drops the lock.
+///
+/// # Non-guarantees
+///
+/// The lock is advisory: it binds only code that takes it. Network filesystems may not implement
+/// it faithfully (NFS before v4 in particular).
+#[derive(Debug)]
+pub struct StagingLock {
+    file: LockedFile,
+    dir: SharedDir,
+    path: PathBuf,
+}
+
+impl StagingLock {
+    /// Creates a new file in `dir`, named from `pattern`, and locks it; returns the lock and the
+    /// file's base name.
+    ///
+    /// The name follows Go's `os.CreateTemp`: a random decimal number replaces the **last** `*` of
+    /// `pattern`, or is appended if there is none (`"lock-"` gives `lock-3141592653`). The file is
+    /// created exclusively (`O_EXCL`) with mode `0600`; a name collision retries with a new name.
+    /// If another holder locks the new file first, it is left to them and a new file is made, up
+    /// to 1000 times.
+    ///
+    /// Unlike the Go original, the lock is only returned once the name is checked to still point
+    /// at the locked file, so a concurrent recoverer that deleted the file between its creation
+    /// and the lock cannot leave us holding a lock on a deleted file.
+    ///
+    /// This corresponds to containers/storage's `CreateAndLock`, but only creates files directly
+    /// in `dir`. It never blocks.
+    ///
+    /// # Errors
+    ///
+    /// - [`ErrorKind::InvalidInput`]: `pattern` contains `/` or a NUL byte, or the name is too
+    ///   long.
+    /// - [`ErrorKind::PermissionDenied`]: the directory is not writable.
+    /// - [`ErrorKind::LimitReached`]: out of file descriptors.
+    /// - [`ErrorKind::Other`]: 1000 fresh files were all locked by someone else first, or
+    ///   10,000 random names all existed, or another OS error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stagelock::StagingLock;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// let dir = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
+    /// let (lock, name) = StagingLock::create_and_lock(&dir, "lock-")?;
+    /// assert!(name.starts_with("lock-"));
+    /// // ... create and use the resource "temp-dir-<ID>" that `name` guards ...
+    /// lock.unlock_and_delete()?;
+    /// assert!(!dir.exists(&name));
+    /// # Ok(()) }
+    /// ```
+    pub fn create_and_lock(dir: &Dir, pattern: &str) -> Result<(StagingLock, String), Error> {
+        let dir = share(dir, Op::CreateAndLock, Path::new(pattern))?;
+        Self::create_and_lock_shared(&dir, pattern)
+    }
+
+    /// Locks the file at `path` beneath `dir`, creating it (mode `0644` less the umask) if it is
+    /// missing. Parent directories are never created.
+    ///
+    /// `path` is relative to `dir` and may have several components. It is resolved beneath `dir`
+    /// like every `cap_std` path: `..` that climbs out, absolute paths and symlinks leading out
+    /// are refused. A final symlink is never followed.
+    ///
+    /// This corresponds to containers/storage's `TryLockPath`. It never blocks.
+    ///
+    /// # Errors
+    ///
+    /// - [`ErrorKind::WouldBlock`]: held by someone else: another process, another thread or
+    ///   another `StagingLock` of this process.
+    /// - [`ErrorKind::NotFound`]: a parent directory is missing.
+    /// - [`ErrorKind::PermissionDenied`]: `path` escapes `dir`, or the OS refused access.
+    /// - [`ErrorKind::NotAFile`]: `path` names a directory, FIFO, socket, device or symlink
+    ///   (FIFOs are opened non-blocking, so this never hangs).
+    /// - [`ErrorKind::InvalidInput`]: `path` is empty, contains a NUL byte or is too long.
+    /// - [`ErrorKind::LimitReached`]: out of file descriptors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stagelock::{ErrorKind, StagingLock};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// let dir = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
+    /// dir.create_dir_all("staging/1")?;
+    /// let lock = StagingLock::try_lock_path(&dir, "staging/1/staging.lock")?;
+    /// let busy = StagingLock::try_lock_path(&dir, "staging/1/staging.lock").unwrap_err();
+    /// assert_eq!(busy.kind(), ErrorKind::WouldBlock);
+    /// lock.unlock_and_delete()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn try_lock_path(dir: &Dir, path: impl AsRef<Path>) -> Result<StagingLock, Error> {
+        let path = path.as_ref();
+        let dir = share(dir, Op::TryLockPath, path)?;
+        Self::try_lock_path_shared(&dir, path)
+    }
+
+    /// [`create_and_lock`](Self::create_and_lock) in the directory at the ambient path `dir`.
+    ///
+    /// The returned lock's [`path`](Self::path) is the base name; error messages name the full
+    /// path.
+    ///
+    /// # Ambient Authority
+    ///
+    /// Opens `dir` with the process's ambient authority; everything after is beneath it.
+    pub fn create_and_lock_in_ambient_dir(
+        dir: impl AsRef<Path>,
+        pattern: &str,
+        ambient: AmbientAuthority,
+    ) -> Result<(StagingLock, String), Error> {
+        let dir = dir.as_ref();
+        let handle = open_ambient_dir(dir, Op::CreateAndLock, dir, ambient)?;
+        Self::create_and_lock_shared(&handle, pattern).map_err(|e| e.in_dir(dir))
+    }
+
+    /// [`try_lock_path`](Self::try_lock_path) on the ambient path `path`: its parent directory is
+    /// opened with ambient authority and its last component is locked beneath it.
+    ///
+    /// The returned lock's [`path`](Self::path) is the last component; error messages name the
+    /// full path.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_lock_path`](Self::try_lock_path), plus [`ErrorKind::InvalidInput`] when `path`
+    /// has no last component to lock (`/`, or ends in `..`).
+    ///
+    /// # Ambient Authority
+    ///
+    /// Opens the parent of `path` with the process's ambient authority.
+    pub fn try_lock_ambient_path(
+        path: impl AsRef<Path>,
+        ambient: AmbientAuthority,
+    ) -> Result<StagingLock, Error> {
+        let path = path.as_ref();
+        let Some(name) = path.file_name() else {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                Op::TryLockPath,
+                path,
+                "path has no file name to lock",
+            ));
+        };
+        let parent = path.parent().unwrap_or(Path::new(""));
+        let opened = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        let handle = open_ambient_dir(opened, Op::TryLockPath, path, ambient)?;
+        Self::try_lock_path_shared(&handle, Path::new(name)).map_err(|e| e.in_dir(parent))
+    }
+
+    /// Deletes the lock file while still holding the lock, then releases the lock.
+    ///
+    /// A file that is already gone is not an error. The lock is released whatever happens: the
+    /// handle is consumed, so it cannot be used twice.
+    ///
+    /// This corresponds to containers/storage's `UnlockAndDelete`. Where the Go original panics
+    /// on a second call, here a second call does not compile:
+    ///
+    /// ```compile_fail
+    /// # fn f(dir: &cap_std::fs::Dir) -> Result<(), stagelock::Error> {
+    /// let lock = stagelock::StagingLock::try_lock_path(dir, "x.lock")?;
+    /// lock.unlock_and_delete()?;
+    /// lock.unlock_and_delete()?; // error[E0382]: use of moved value: `lock`
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Any error deleting the file other than "not found" (the lock is released anyway):
+    /// [`ErrorKind::PermissionDenied`] for a read-only directory, [`ErrorKind::Other`] for I/O.
+    ///
+    /// # Security
+    ///
+    /// The file is deleted by its path. Cooperating holders only delete lock files they hold,
+    /// so the path still names our file; code that renames lock files behind their holders'
+    /// backs can make this delete the file now at that path.
+    pub fn unlock_and_delete(self) -> Result<(), Error> {
+        let StagingLock { file, dir, path } = self;
+        let removed = cap_primitives::fs::remove_file(&dir, &path);
+        drop(file); // releases the lock, after the delete
+        match removed {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(Op::UnlockAndDelete, path, e)),
+        }
+    }
+
+    /// The lock file's path, relative to the directory it was locked in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether programs this process starts from now on inherit the lock (default: no).
+    ///
+    /// An inherited lock is shared with the child: it stays held until both this handle and the
+    /// child's copy of the descriptor are gone, so a child that outlives a killed parent keeps
+    /// the staged resource protected, as `flock(1)` does.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Other`] if the descriptor flags cannot be changed (not expected).
+    ///
+    /// # Platform Notes
+    ///
+    /// This clears `FD_CLOEXEC`: children spawned concurrently by *other threads* inherit it
+    /// too, until it is set again.
+    pub fn set_inheritable(&self, inherit: bool) -> Result<(), Error> {
+        sys::set_inheritable(self.file.file(), inherit)
+            .map_err(|e| Error::io_as(ErrorKind::Other, Op::SetInheritable, &self.path, e))
+    }
+
+    /// [`create_and_lock`](Self::create_and_lock) in a directory handle shared with other locks.
+    pub(crate) fn create_and_lock_shared(
+        dir: &SharedDir,
+        pattern: &str,
+    ) -> Result<(StagingLock, String), Error> {
+        let pat = Pattern::parse(pattern).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                Op::CreateAndLock,
+                pattern,
+                e.message(),
+            )
+        })?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create_new(true).mode(0o600);
+        let mut name = String::with_capacity(pattern.len() + 10);
+        for _ in 0..LOCK_ATTEMPTS {
+            let file = create_new(dir, pat, &options, &mut name)?;
+            let identity =
+                file_identity(&file).map_err(|e| Error::io(Op::CreateAndLock, name.as_str(), e))?;
+            #[cfg(test)]
+            hooks::before_lock(dir, Path::new(&name));
+            let locked =
+                sys::try_lock(file).map_err(|e| Error::io(Op::CreateAndLock, name.as_str(), e))?;
+            let Some(locked) = locked else {
+                continue; // someone locked our new file first: it is theirs now
+            };
+            if still_names(dir, Path::new(&name), identity)
+                .map_err(|e| Error::io(Op::CreateAndLock, name.as_str(), e))?
+            {
+                let lock = StagingLock {
+                    file: locked,
+                    dir: Arc::clone(dir),
+                    path: PathBuf::from(&name),
+                };
+                return Ok((lock, name));
+            }
+            // A recoverer deleted the file between our create and our lock: we hold a lock on
+            // a deleted file. Release it and make another.
+        }
+        Err(Error::new(
+            ErrorKind::Other,
+            Op::CreateAndLock,
+            name,
+            format!(
+                "gave up after {LOCK_ATTEMPTS} attempts: each new file was locked by someone else \
+                 first (the path is the last file tried)"
+            ),
+        ))
+    }
+
+    /// [`try_lock_path`](Self::try_lock_path) in a directory handle shared with other locks.
+    pub(crate) fn try_lock_path_shared(dir: &SharedDir, path: &Path) -> Result<StagingLock, Error> {
+        check_path(path)?;
+        let err = |e| Error::io(Op::TryLockPath, path, e);
+        let mut options = OpenOptions::new();
+        options
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+        cap_fs_ext::OpenOptionsFollowExt::follow(&mut options, FollowSymlinks::No);
+        for _ in 0..LOCK_ATTEMPTS {
+            let file = cap_primitives::fs::open(dir, path, &options).map_err(err)?;
+            let meta = file.metadata().map_err(err)?;
+            if !meta.is_file() {
+                return Err(Error::new(
+                    ErrorKind::NotAFile,
+                    Op::TryLockPath,
+                    path,
+                    format!("is a {}, not a regular file", type_name(&meta.file_type())),
+                ));
+            }
+            #[cfg(test)]
+            hooks::before_lock(dir, path);
+            let Some(locked) = sys::try_lock(file).map_err(err)? else {
+                return Err(Error::new(
+                    ErrorKind::WouldBlock,
+                    Op::TryLockPath,
+                    path,
+                    "held by another lock holder",
+                ));
+            };
+            if still_names(dir, path, (meta.dev(), meta.ino())).map_err(err)? {
+                return Ok(StagingLock {
+                    file: locked,
+                    dir: Arc::clone(dir),
+                    path: path.to_path_buf(),
+                });
+            }
+            // Its holder deleted the file after our open and released it before our lock: we
+            // hold a lock on a deleted file. Open the path again (creating a fresh file).
+        }
+        Err(Error::new(
+            ErrorKind::Other,
+            Op::TryLockPath,
+            path,
+            format!("gave up after {LOCK_ATTEMPTS} attempts: the file kept being replaced"),
+        ))
+    }
+}
+
+/// A shared handle to `dir` (one `dup`).
+fn share(dir: &Dir, op: Op, path: &Path) -> Result<SharedDir, Error> {
+    let dup = dir.try_clone().map_err(|e| Error::io(op, path, e))?;
+    Ok(Arc::new(dup.into_std_file()))
+}
+
+/// Opens the ambient directory `dir` for `op` on `shown` (the path errors name).
+fn open_ambient_dir(
+    dir: &Path,
+    op: Op,
+    shown: &Path,
+    ambient: AmbientAuthority,
+) -> Result<SharedDir, Error> {
+    let handle = Dir::open_ambient_dir(dir, ambient).map_err(|e| Error::io(op, shown, e))?;
+    Ok(Arc::new(handle.into_std_file()))
+}
+
+/// Creates a file with a fresh name from `pattern` (left in `name`), retrying on collisions.
+fn create_new(
+    dir: &fs::File,
+    pattern: Pattern<'_>,
+    options: &OpenOptions,
+    name: &mut String,
+) -> Result<fs::File, Error> {
+    for _ in 0..NAME_ATTEMPTS {
+        pattern.write_name(fastrand::u32(..), name);
+        match cap_primitives::fs::open(dir, Path::new(name.as_str()), options) {
+            Ok(file) => return Ok(file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(Op::CreateAndLock, name.as_str(), e)),
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Other,
+        Op::CreateAndLock,
+        name.as_str(),
+        format!("gave up after {NAME_ATTEMPTS} names that all existed (the path is the last one)"),
+    ))
+}
+
+/// Refuses paths that can never name a lock file, before touching the filesystem.
+fn check_path(path: &Path) -> Result<(), Error> {
+    let refuse = |why| {
+        Err(Error::new(
+            ErrorKind::InvalidInput,
+            Op::TryLockPath,
+            path,
+            why,
+        ))
+    };
+    let bytes = path.as_os_str().as_encoded_bytes();
+    if bytes.is_empty() {
+        return refuse("path is empty");
+    }
+    if bytes.contains(&0) {
+        return refuse("path contains a NUL byte");
+    }
+    Ok(())
+}
+
+/// The (device, inode) pair of an open file.
+fn file_identity(file: &fs::File) -> io::Result<(u64, u64)> {
+    let meta = file.metadata()?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+/// Whether `path` beneath `dir` still names the file with `identity` (so it was not deleted or
+/// replaced between our open and our lock).
+fn still_names(dir: &fs::File, path: &Path, identity: (u64, u64)) -> io::Result<bool> {
+    match cap_primitives::fs::stat(dir, path, FollowSymlinks::No) {
+        Ok(meta) => Ok((meta.dev(), meta.ino()) == identity),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn type_name(ft: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "directory"
+    } else if ft.is_symlink() {
+        "symbolic link"
+    } else if ft.is_fifo() {
+        "FIFO"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_block_device() || ft.is_char_device() {
+        "device"
+    } else {
+        "special file"
+    }
+}
+
+/// Test-only interleaving points, to make races deterministic.
+#[cfg(test)]
+pub(crate) mod hooks {
+    use std::cell::RefCell;
+    use std::fs;
+    use std::path::Path;
+
+    type Hook = Box<dyn FnMut(&fs::File, &Path)>;
+
+    thread_local! {
+        static BEFORE_LOCK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+    }
+
+    /// Runs `hook` on this thread between every open and lock until the guard is dropped.
+    pub(crate) fn set_before_lock(hook: impl FnMut(&fs::File, &Path) + 'static) -> Guard {
+        BEFORE_LOCK.with(|h| *h.borrow_mut() = Some(Box::new(hook)));
+        Guard
+    }
+
+    pub(crate) struct Guard;
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            BEFORE_LOCK.with(|h| *h.borrow_mut() = None);
+        }
+    }
+
+    pub(super) fn before_lock(dir: &fs::File, path: &Path) {
+        // Taken out while it runs, so a hook may itself take locks.
+        if let Some(mut hook) = BEFORE_LOCK.with(|h| h.borrow_mut().take()) {
+            hook(dir, path);
+            BEFORE_LOCK.with(|h| {
+                h.borrow_mut().get_or_insert(hook);
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The create/unlink race of the Go original, made deterministic: between our open and our
+    //! lock, a "recoverer" (another open file description, as another process would have) locks
+    //! the file, deletes it and releases it.
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    /// What a recoverer does to a lock file it finds unlocked: lock, delete, release.
+    fn recover(dir: &fs::File, path: &Path) {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true);
+        let file = cap_primitives::fs::open(dir, path, &options).unwrap();
+        let locked = sys::try_lock(file)
+            .unwrap()
+            .expect("the new file is not locked yet");
+        cap_primitives::fs::remove_file(dir, path).unwrap();
+        drop(locked);
+    }
+
+    fn scratch() -> (tempfile::TempDir, SharedDir) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
+        (tmp, Arc::new(dir.into_std_file()))
+    }
+
+    /// Runs `recover` at the first open-to-lock window only; counts the windows seen.
+    fn recover_once() -> (Rc<Cell<u32>>, hooks::Guard) {
+        let windows = Rc::new(Cell::new(0));
+        let seen = Rc::clone(&windows);
+        let guard = hooks::set_before_lock(move |dir, path| {
+            seen.set(seen.get() + 1);
+            if seen.get() == 1 {
+                recover(dir, path);
+            }
+        });
+        (windows, guard)
+    }
+
+    #[test]
+    fn create_and_lock_retries_when_the_new_file_was_deleted_before_the_lock() {
+        let (tmp, dir) = scratch();
+        let (windows, _guard) = recover_once();
+        let (lock, name) = StagingLock::create_and_lock_shared(&dir, "lock-").unwrap();
+        assert_eq!(windows.get(), 2, "a second file was made");
+        // What we hold is the file the name points to, not a deleted inode.
+        let on_disk = std::fs::metadata(tmp.path().join(&name)).unwrap();
+        let held = lock.file.file().metadata().unwrap();
+        assert_eq!((on_disk.dev(), on_disk.ino()), (held.dev(), held.ino()));
+        assert!(held.nlink() > 0);
+        lock.unlock_and_delete().unwrap();
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn try_lock_path_reopens_when_the_file_was_deleted_before_the_lock() {
+        let (tmp, dir) = scratch();
+        let (windows, _guard) = recover_once();
+        let lock = StagingLock::try_lock_path_shared(&dir, Path::new("p.lock")).unwrap();
+        assert_eq!(windows.get(), 2, "the path was opened again");
+        let on_disk = std::fs::metadata(tmp.path().join("p.lock")).unwrap();
+        let held = lock.file.file().metadata().unwrap();
+        assert_eq!((on_disk.dev(), on_disk.ino()), (held.dev(), held.ino()));
+        lock.unlock_and_delete().unwrap();
+    }
+
+    #[test]
+    fn without_the_check_the_race_would_hand_out_a_lock_on_a_deleted_file() {
+        // Guards the test above against passing vacuously: the interleaving really does leave
+        // the first lock on an unlinked inode.
+        let (_tmp, dir) = scratch();
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create_new(true).mode(0o600);
+        let file = cap_primitives::fs::open(&dir, Path::new("x"), &options).unwrap();
+        recover(&dir, Path::new("x"));
+        let locked = sys::try_lock(file)
+            .unwrap()
+            .expect("lock on the deleted inode succeeds");
+        assert_eq!(locked.file().metadata().unwrap().nlink(), 0);
+        assert!(!still_names(&dir, Path::new("x"), file_identity(locked.file()).unwrap()).unwrap());
+    }
+}

@@ -1,0 +1,124 @@
+//! The OS lock primitive: the only module with `unsafe` code and `cfg(target_os)` branches.
+//!
+//! The rest of the crate sees one type, [`LockedFile`]: an open file that holds an exclusive,
+//! non-blocking, whole-file advisory lock for as long as it lives, and releases it when dropped.
+//!
+//! - Linux and Android: open-file-description locks (`F_OFD_SETLK`, `F_WRLCK`, whole file). They
+//!   conflict with classic POSIX `fcntl` locks of other processes (containers/storage uses those),
+//!   with OFD locks taken through any other open of the file (other threads, other guests), and are
+//!   not dropped when the process closes some other descriptor of the same file.
+//! - Other Unix: classic `fcntl` (`F_SETLK`) locks plus an in-process registry, the design of the Go
+//!   original (see `posix.rs` for its limits).
+
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    not(stagelock_posix_fallback)
+))]
+#[path = "ofd.rs"]
+mod imp;
+
+#[cfg(all(
+    unix,
+    any(
+        not(any(target_os = "linux", target_os = "android")),
+        stagelock_posix_fallback
+    )
+))]
+#[path = "posix.rs"]
+mod imp;
+
+#[cfg(not(unix))]
+compile_error!("stagelock supports Unix targets only (Linux with open-file-description locks)");
+
+pub(crate) use imp::{LockedFile, try_lock};
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// Whether `file` is passed on to programs this process executes (clears or sets `FD_CLOEXEC`).
+///
+/// Used by the CLI to let the command it runs inherit the lock, like `flock(1)` does.
+pub(crate) fn set_inheritable(file: &File, inherit: bool) -> io::Result<()> {
+    let fd = file.as_raw_fd();
+    // SAFETY: `fd` is a valid open descriptor borrowed from `file` for the duration of both calls;
+    // F_GETFD/F_SETFD take and return plain integers and touch no memory of ours.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFD);
+        if flags < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let flags = if inherit {
+            flags & !libc::FD_CLOEXEC
+        } else {
+            flags | libc::FD_CLOEXEC
+        };
+        if libc::fcntl(fd, libc::F_SETFD, flags) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// A whole-file write lock request (`l_start = 0`, `l_len = 0`: to the end, however it grows).
+fn whole_file_write_lock() -> libc::flock {
+    // SAFETY: `flock` is a plain C struct of integers; all-zero is a valid value of it.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as _;
+    lock.l_whence = libc::SEEK_SET as _;
+    lock.l_start = 0;
+    lock.l_len = 0;
+    lock
+}
+
+/// `fcntl(fd, cmd, &lock)`: `Ok(true)` when taken, `Ok(false)` when another holder has it.
+fn fcntl_try_lock(file: &File, cmd: libc::c_int) -> io::Result<bool> {
+    let mut lock = whole_file_write_lock();
+    // SAFETY: the descriptor is valid while `file` is borrowed, and `lock` is a valid, exclusively
+    // borrowed `struct flock` for the whole call, as F_SETLK and F_OFD_SETLK require.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &mut lock as *mut libc::flock) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        // POSIX allows either for "held by someone else".
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+        _ => Err(err),
+    }
+}
+
+/// Ignores `SIGINT` and `SIGQUIT` in this process until the returned guard is dropped, like
+/// `system(3)` does while it waits: a Ctrl-C at the terminal reaches the child, and this process
+/// lives on to clean up after it. Call it *after* spawning: ignored signals survive `exec`.
+pub(crate) fn ignore_interrupts() -> InterruptsIgnored {
+    // SAFETY: `signal` with SIG_IGN installs no handler code of ours; the previous dispositions
+    // are restored by the guard.
+    let (int, quit) = unsafe {
+        (
+            libc::signal(libc::SIGINT, libc::SIG_IGN),
+            libc::signal(libc::SIGQUIT, libc::SIG_IGN),
+        )
+    };
+    InterruptsIgnored { int, quit }
+}
+
+/// Restores the `SIGINT` and `SIGQUIT` dispositions saved by [`ignore_interrupts`] when dropped.
+pub(crate) struct InterruptsIgnored {
+    int: libc::sighandler_t,
+    quit: libc::sighandler_t,
+}
+
+impl Drop for InterruptsIgnored {
+    fn drop(&mut self) {
+        // SAFETY: reinstates the dispositions `signal` returned above, which were valid then.
+        unsafe {
+            if self.int != libc::SIG_ERR {
+                libc::signal(libc::SIGINT, self.int);
+            }
+            if self.quit != libc::SIG_ERR {
+                libc::signal(libc::SIGQUIT, self.quit);
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Linux: open-file-description locks.
+
+use std::fs::File;
+use std::io;
+
+/// An open file holding an exclusive OFD lock; dropping it closes the file, which releases the
+/// lock (the lock belongs to this open file description only, so no other descriptor matters).
+#[derive(Debug)]
+pub(crate) struct LockedFile(File);
+
+impl LockedFile {
+    pub(crate) fn file(&self) -> &File {
+        &self.0
+    }
+}
+
+/// Tries to lock `file` without waiting; `Ok(None)` when another holder has it (`file` is closed).
+pub(crate) fn try_lock(file: File) -> io::Result<Option<LockedFile>> {
+    Ok(super::fcntl_try_lock(&file, libc::F_OFD_SETLK)?.then_some(LockedFile(file)))
+}

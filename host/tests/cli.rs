@@ -1,0 +1,167 @@
+//! The `stagelock` command: exit codes, messages, inheritance and clean-up.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stagelock");
+
+fn stagelock(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run stagelock")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn try_exits_0_when_free_and_deletes_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("t.lock");
+    let out = stagelock(&["try", s(&path)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!path.exists());
+}
+
+#[test]
+fn lock_runs_the_command_holding_the_lock_then_deletes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("l.lock");
+    // Inside the command, the lock is busy for another stagelock (exit 75) and the file exists.
+    let script = format!("test -f {p} && {BIN} try {p}; echo inner=$?", p = s(&path));
+    let out = stagelock(&["lock", s(&path), "--", "sh", "-c", &script]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "inner=75");
+    assert!(stderr(&out).contains("held by another lock holder"));
+    assert!(!path.exists(), "deleted after the command");
+}
+
+#[test]
+fn lock_passes_the_command_status_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("l.lock");
+    let out = stagelock(&["lock", s(&path), "--", "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    assert!(!path.exists());
+    let out = stagelock(&["lock", s(&path), "--", "sh", "-c", "kill -TERM $$"]);
+    assert_eq!(out.status.code(), Some(128 + 15));
+    assert!(!path.exists());
+}
+
+#[test]
+fn busy_exits_75_naming_the_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("b.lock");
+    let cmd = format!(
+        "{BIN} lock {p} -- true; echo lock=$?; {BIN} try {p}; echo try=$?",
+        p = s(&path)
+    );
+    let out = stagelock(&["lock", s(&path), "--", "sh", "-c", &cmd]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "lock=75\ntry=75\n");
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 2, "one line each: {err}");
+    assert!(err.lines().all(|l| l.contains(s(&path))), "{err}");
+}
+
+#[test]
+fn create_prints_the_name_and_sets_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = s(tmp.path());
+    let out = stagelock(&[
+        "create",
+        dir,
+        "lock-*.tmp",
+        "--",
+        "sh",
+        "-c",
+        "test -f \"$STAGELOCK_PATH\" && echo \"$STAGELOCK_NAME\"",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0], lines[1], "printed name = STAGELOCK_NAME");
+    let digits = lines[0]
+        .strip_prefix("lock-")
+        .unwrap()
+        .strip_suffix(".tmp")
+        .unwrap();
+    assert!(digits.parse::<u32>().is_ok());
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "deleted after"
+    );
+}
+
+#[test]
+fn other_errors_exit_1_with_one_line_and_usage_errors_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no/such/x.lock");
+    let out = stagelock(&["try", s(&missing)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out).lines().count(), 1);
+    assert!(stderr(&out).contains(s(&missing)), "{}", stderr(&out));
+    assert!(!tmp.path().join("no").exists());
+
+    let out = stagelock(&["create", s(tmp.path()), "a/b", "--", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("separator"), "{}", stderr(&out));
+
+    let out = stagelock(&["lock", s(&tmp.path().join("x")), "--", "/no/such/program"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/no/such/program"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!tmp.path().join("x").exists(), "released and deleted");
+
+    assert_eq!(stagelock(&["lock", "x"]).status.code(), Some(2));
+    assert_eq!(stagelock(&["frobnicate"]).status.code(), Some(2));
+    let help = stagelock(&["--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("75"));
+}
+
+#[test]
+fn the_command_inherits_the_lock_unless_told_not_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("i.lock");
+    // The command kills its parent stagelock, then checks whether the lock is still held.
+    let script = format!(
+        "kill -KILL $PPID; sleep 0.2; {BIN} try {p} 2>/dev/null; echo $? > {p}.status",
+        p = s(&path)
+    );
+    let run = |extra: &[&str]| {
+        let mut args = vec!["lock"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[s(&path), "--", "sh", "-c", &script]);
+        let out = stagelock(&args);
+        assert_eq!(out.status.code(), None, "stagelock was killed");
+        // The orphaned command finishes on its own; wait for its verdict.
+        let status_file = format!("{}.status", s(&path));
+        for _ in 0..200 {
+            if let Ok(text) = std::fs::read_to_string(&status_file) {
+                if text.ends_with('\n') {
+                    std::fs::remove_file(&status_file).unwrap();
+                    return text.trim().to_owned();
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the command never reported");
+    };
+    assert_eq!(run(&[]), "75", "inherited: still held after stagelock died");
+    assert!(path.exists(), "left behind by the killed stagelock");
+    assert_eq!(
+        run(&["--no-inherit"]),
+        "0",
+        "not inherited: free once stagelock died"
+    );
+}

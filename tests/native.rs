@@ -1,0 +1,402 @@
+//! The native API in one process: the upstream cases, patterns, modes, paths that must be
+//! refused, and mutual exclusion between threads.
+
+use std::io;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Result;
+use stagelock::{ErrorKind, Op, StagingLock};
+use stagelock_tests::{Scratch, lockable_by_other_process};
+
+fn busy(dir: &cap_std::fs::Dir, path: &str) -> bool {
+    match StagingLock::try_lock_path(dir, path) {
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}");
+            true
+        }
+        Ok(lock) => {
+            drop(lock);
+            false
+        }
+    }
+}
+
+// --- The upstream test cases (SEMANTICS.md) ---
+
+#[test]
+fn create_and_lock_then_unlock_and_delete_leaves_nothing() -> Result<()> {
+    let s = Scratch::new()?;
+    let (lock, name) = StagingLock::create_and_lock(s.dir(), "lock-")?;
+    assert_eq!(lock.path(), Path::new(&name));
+    assert_eq!(s.names()?, vec![name.clone()]);
+    assert!(
+        !lockable_by_other_process(&s.join(&name))?,
+        "held while we hold it"
+    );
+    lock.unlock_and_delete()?;
+    assert!(s.names()?.is_empty(), "file deleted");
+    Ok(())
+}
+
+#[test]
+fn try_lock_path_creates_a_missing_file_and_unlock_deletes_it() -> Result<()> {
+    let s = Scratch::new()?;
+    let lock = StagingLock::try_lock_path(s.dir(), "a.lock")?;
+    assert!(s.join("a.lock").is_file());
+    assert!(!lockable_by_other_process(&s.join("a.lock"))?);
+    lock.unlock_and_delete()?;
+    assert!(!s.join("a.lock").exists());
+    Ok(())
+}
+
+#[test]
+fn a_created_lock_is_busy_for_try_lock_path_until_released() -> Result<()> {
+    let s = Scratch::new()?;
+    let (lock, name) = StagingLock::create_and_lock(s.dir(), "lock-")?;
+    let err = StagingLock::try_lock_path(s.dir(), &name).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WouldBlock);
+    assert_eq!(err.op(), Op::TryLockPath);
+    assert_eq!(err.path(), Path::new(&name));
+    assert!(err.to_string().contains("try-lock-path"), "{err}");
+    assert!(err.to_string().contains(&name), "{err}");
+    lock.unlock_and_delete()?;
+    StagingLock::try_lock_path(s.dir(), &name)?.unlock_and_delete()?;
+    Ok(())
+}
+
+#[test]
+fn after_unlock_and_delete_try_lock_path_recreates_the_file() -> Result<()> {
+    let s = Scratch::new()?;
+    StagingLock::try_lock_path(s.dir(), "x")?.unlock_and_delete()?;
+    assert!(!s.join("x").exists());
+    let again = StagingLock::try_lock_path(s.dir(), "x")?;
+    assert!(s.join("x").is_file());
+    assert!(busy(s.dir(), "x"));
+    again.unlock_and_delete()?;
+    Ok(())
+}
+
+#[test]
+fn ten_threads_create_in_their_own_dirs_and_release() -> Result<()> {
+    let s = Scratch::new()?;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..10)
+            .map(|i| {
+                let s = &s;
+                scope.spawn(move || -> Result<()> {
+                    let sub = format!("d{i}");
+                    s.dir().create_dir(&sub)?;
+                    let dir = s.dir().open_dir(&sub)?;
+                    let (lock, name) = StagingLock::create_and_lock(&dir, "lock-")?;
+                    assert!(dir.exists(&name));
+                    lock.unlock_and_delete()?;
+                    assert!(!dir.exists(&name));
+                    Ok(())
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| h.join().unwrap())
+    })?;
+    for i in 0..10 {
+        assert_eq!(std::fs::read_dir(s.join(format!("d{i}")))?.count(), 0);
+    }
+    Ok(())
+}
+
+#[test]
+fn unlock_and_delete_of_an_already_deleted_file_is_fine() -> Result<()> {
+    let s = Scratch::new()?;
+    let lock = StagingLock::try_lock_path(s.dir(), "gone")?;
+    s.dir().remove_file("gone")?;
+    lock.unlock_and_delete()?;
+    Ok(())
+}
+
+// --- Patterns and modes ---
+
+#[test]
+fn pattern_rules_follow_os_create_temp() -> Result<()> {
+    let s = Scratch::new()?;
+    for (pattern, prefix, suffix) in [
+        ("lock-", "lock-", ""),
+        ("lock-*", "lock-", ""),
+        ("pre*mid*.lock", "pre*mid", ".lock"),
+        ("", "", ""),
+    ] {
+        let (lock, name) = StagingLock::create_and_lock(s.dir(), pattern)?;
+        let digits = name
+            .strip_prefix(prefix)
+            .and_then(|n| n.strip_suffix(suffix))
+            .unwrap_or_else(|| panic!("{name:?} from {pattern:?}"));
+        assert!(digits.parse::<u32>().is_ok(), "{name:?} from {pattern:?}");
+        assert!(s.join(&name).is_file());
+        lock.unlock_and_delete()?;
+    }
+    Ok(())
+}
+
+#[test]
+fn patterns_with_separators_or_nul_are_invalid_and_create_nothing() -> Result<()> {
+    let s = Scratch::new()?;
+    s.dir().create_dir("sub")?;
+    for pattern in ["sub/lock-", "../lock-", "/tmp/lock-*", "a\0b"] {
+        let err = StagingLock::create_and_lock(s.dir(), pattern).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{pattern:?}: {err}");
+        assert_eq!(err.op(), Op::CreateAndLock);
+    }
+    assert_eq!(s.names()?, vec!["sub"]);
+    assert_eq!(std::fs::read_dir(s.join("sub"))?.count(), 0);
+    Ok(())
+}
+
+#[test]
+fn created_files_are_0600_and_try_lock_files_at_most_0644() -> Result<()> {
+    let s = Scratch::new()?;
+    let (lock, name) = StagingLock::create_and_lock(s.dir(), "lock-")?;
+    assert_eq!(
+        std::fs::metadata(s.join(&name))?.permissions().mode() & 0o777,
+        0o600
+    );
+    lock.unlock_and_delete()?;
+    let lock = StagingLock::try_lock_path(s.dir(), "t.lock")?;
+    let mode = std::fs::metadata(s.join("t.lock"))?.permissions().mode() & 0o777;
+    assert_eq!(mode & !0o644, 0, "mode {mode:o}");
+    assert_eq!(mode & 0o600, 0o600, "mode {mode:o}");
+    lock.unlock_and_delete()?;
+    Ok(())
+}
+
+#[test]
+fn a_very_long_name_is_invalid_input() -> Result<()> {
+    let s = Scratch::new()?;
+    let long = "x".repeat(300);
+    let err = StagingLock::create_and_lock(s.dir(), &long).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let err = StagingLock::try_lock_path(s.dir(), &long).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(s.names()?.is_empty());
+    Ok(())
+}
+
+// --- Paths ---
+
+#[test]
+fn a_missing_parent_is_not_found_and_is_not_created() -> Result<()> {
+    let s = Scratch::new()?;
+    let err = StagingLock::try_lock_path(s.dir(), "no/such/dir/x.lock").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("no/such/dir/x.lock"), "{err}");
+    assert!(s.names()?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn subdirectory_paths_work() -> Result<()> {
+    let s = Scratch::new()?;
+    s.dir().create_dir_all("staging/1")?;
+    let lock = StagingLock::try_lock_path(s.dir(), "staging/1/staging.lock")?;
+    assert_eq!(lock.path(), Path::new("staging/1/staging.lock"));
+    assert!(busy(s.dir(), "staging/1/staging.lock"));
+    assert!(
+        busy(s.dir(), "staging/../staging/1/staging.lock"),
+        ".. inside is allowed"
+    );
+    lock.unlock_and_delete()?;
+    assert!(!s.join("staging/1/staging.lock").exists());
+    Ok(())
+}
+
+#[test]
+fn escapes_are_permission_denied_and_create_nothing_outside() -> Result<()> {
+    let outer = Scratch::new()?;
+    outer.dir().create_dir("granted")?;
+    outer.dir().create_dir("outside")?;
+    outer.dir().create_dir("granted/a")?;
+    std::os::unix::fs::symlink("../outside", outer.join("granted/out"))?;
+    std::os::unix::fs::symlink("/", outer.join("granted/root"))?;
+    let granted = outer.dir().open_dir("granted")?;
+    let abs = outer.join("outside/abs.lock");
+    for path in [
+        "../outside/x.lock",
+        "../x.lock",
+        "a/../../x.lock",
+        abs.to_str().unwrap(),
+        "out/x.lock",
+        "root/tmp/x.lock",
+    ] {
+        let err = StagingLock::try_lock_path(&granted, path).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{path}: {err}");
+        assert!(err.to_string().contains(path), "{err}");
+    }
+    assert_eq!(outer.names()?, vec!["granted", "outside"]);
+    assert_eq!(std::fs::read_dir(outer.join("outside"))?.count(), 0);
+    Ok(())
+}
+
+#[test]
+fn a_final_symlink_is_not_followed_even_inside() -> Result<()> {
+    let s = Scratch::new()?;
+    std::fs::write(s.join("target"), b"")?;
+    std::os::unix::fs::symlink("target", s.join("link"))?;
+    std::os::unix::fs::symlink("../../etc/passwd", s.join("out"))?;
+    std::os::unix::fs::symlink("missing", s.join("dangling"))?;
+    for path in ["link", "out", "dangling"] {
+        let err = StagingLock::try_lock_path(s.dir(), path).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotAFile, "{path}: {err}");
+    }
+    assert!(!s.join("missing").exists(), "dangling target not created");
+    Ok(())
+}
+
+#[test]
+fn non_regular_files_are_refused_without_blocking() -> Result<()> {
+    let s = Scratch::new()?;
+    s.dir().create_dir("dir")?;
+    let fifo = s.join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap())?;
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let _socket = std::os::unix::net::UnixListener::bind(s.join("sock"))?;
+    assert!(std::fs::symlink_metadata(&fifo)?.file_type().is_fifo());
+
+    let (tx, rx) = mpsc::channel();
+    let dir = s.dir().try_clone()?;
+    std::thread::spawn(move || {
+        let kinds: Vec<_> = ["dir", "fifo", "sock", ".", "dir/"]
+            .into_iter()
+            .map(|p| {
+                (
+                    p,
+                    StagingLock::try_lock_path(&dir, p)
+                        .map(drop)
+                        .map_err(|e| e.kind()),
+                )
+            })
+            .collect();
+        tx.send(kinds).unwrap();
+    });
+    let kinds = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("try-lock-path blocked on a non-regular file");
+    for (path, result) in kinds {
+        assert_eq!(result, Err(ErrorKind::NotAFile), "{path}");
+    }
+    Ok(())
+}
+
+#[test]
+fn empty_and_nul_paths_are_invalid() -> Result<()> {
+    let s = Scratch::new()?;
+    for path in ["", "a\0b"] {
+        let err = StagingLock::try_lock_path(s.dir(), path).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{path:?}: {err}");
+    }
+    Ok(())
+}
+
+// --- Exclusion and release ---
+
+#[test]
+fn threads_on_one_path_hold_it_one_at_a_time() -> Result<()> {
+    const THREADS: usize = 8;
+    const ROUNDS: usize = 200;
+    let s = Scratch::new()?;
+    let inside = AtomicUsize::new(0);
+    let acquired = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            scope.spawn(|| {
+                let mut mine = 0;
+                while mine < ROUNDS {
+                    let lock = match StagingLock::try_lock_path(s.dir(), "shared.lock") {
+                        Ok(lock) => lock,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                        Err(e) => panic!("{e}"),
+                    };
+                    assert_eq!(
+                        inside.fetch_add(1, Ordering::SeqCst),
+                        0,
+                        "two holders at once"
+                    );
+                    std::hint::spin_loop();
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    lock.unlock_and_delete().unwrap();
+                    mine += 1;
+                }
+                acquired.fetch_add(mine, Ordering::SeqCst);
+            });
+        }
+    });
+    assert_eq!(acquired.load(Ordering::SeqCst), THREADS * ROUNDS);
+    assert!(s.names()?.is_empty(), "every lock file deleted");
+    Ok(())
+}
+
+#[test]
+fn dropping_a_lock_releases_it_and_keeps_the_file() -> Result<()> {
+    let s = Scratch::new()?;
+    let (lock, name) = StagingLock::create_and_lock(s.dir(), "lock-")?;
+    drop(lock);
+    assert!(s.join(&name).is_file(), "file stays, like after a crash");
+    assert!(lockable_by_other_process(&s.join(&name))?);
+    StagingLock::try_lock_path(s.dir(), &name)?.unlock_and_delete()?;
+    Ok(())
+}
+
+#[test]
+fn errors_convert_to_io_errors_keeping_the_kind() -> Result<()> {
+    let s = Scratch::new()?;
+    let held = StagingLock::try_lock_path(s.dir(), "a")?;
+    let err: io::Error = StagingLock::try_lock_path(s.dir(), "a").unwrap_err().into();
+    assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    let inner = err
+        .get_ref()
+        .unwrap()
+        .downcast_ref::<stagelock::Error>()
+        .unwrap();
+    assert_eq!(inner.kind(), ErrorKind::WouldBlock);
+    let err: io::Error = StagingLock::try_lock_path(s.dir(), "../a")
+        .unwrap_err()
+        .into();
+    assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+    let err: io::Error = StagingLock::try_lock_path(s.dir(), "no/a")
+        .unwrap_err()
+        .into();
+    assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    held.unlock_and_delete()?;
+    Ok(())
+}
+
+#[test]
+fn ambient_paths_lock_and_name_the_full_path_in_errors() -> Result<()> {
+    let s = Scratch::new()?;
+    let auth = cap_std::ambient_authority;
+    let path = s.join("amb.lock");
+    let lock = StagingLock::try_lock_ambient_path(&path, auth())?;
+    assert_eq!(lock.path(), Path::new("amb.lock"));
+    let err = StagingLock::try_lock_ambient_path(&path, auth()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WouldBlock);
+    assert_eq!(err.path(), path);
+    lock.unlock_and_delete()?;
+    let (lock, name) = StagingLock::create_and_lock_in_ambient_dir(s.path(), "c-", auth())?;
+    assert!(s.join(&name).is_file());
+    lock.unlock_and_delete()?;
+    let err =
+        StagingLock::create_and_lock_in_ambient_dir(s.join("nope"), "c-", auth()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.to_string().contains("nope"), "{err}");
+    let err = StagingLock::try_lock_ambient_path("/", auth()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    Ok(())
+}
+
+#[test]
+fn locks_are_send_and_sync() {
+    fn check<T: Send + Sync + 'static>() {}
+    check::<StagingLock>();
+    check::<stagelock::Error>();
+}

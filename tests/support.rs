@@ -1,0 +1,176 @@
+//! Helpers shared by stagelock's integration tests: scratch directories and lock holders that
+//! run in other processes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use cap_std::fs::Dir;
+
+/// A fresh temporary directory, open both as a path and as a capability.
+pub struct Scratch {
+    tmp: tempfile::TempDir,
+    dir: Dir,
+}
+
+impl Scratch {
+    /// Makes a new empty directory.
+    pub fn new() -> Result<Self> {
+        let tmp = tempfile::tempdir()?;
+        let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
+        Ok(Scratch { tmp, dir })
+    }
+
+    /// The directory as a capability.
+    pub fn dir(&self) -> &Dir {
+        &self.dir
+    }
+
+    /// The directory's ambient path.
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// `rel` under the directory, as an ambient path.
+    pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+
+    /// Names of the entries in the directory, sorted.
+    pub fn names(&self) -> Result<Vec<String>> {
+        let mut names = std::fs::read_dir(self.path())?
+            .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<Vec<_>>>()?;
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// What a holder process reported after trying to take its lock.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// It holds the lock (the rest of its line, if any, follows: a created name).
+    Held(String),
+    /// The lock was busy.
+    Busy,
+}
+
+/// A process holding (or having failed to take) a lock, speaking a line protocol: it prints
+/// `held [NAME]` or `busy`, then on stdin EOF releases and prints `released`.
+pub struct Holder {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    what: String,
+}
+
+impl Holder {
+    /// Starts `command` and waits for its first line.
+    pub fn start(mut command: Command) -> Result<(Holder, Taken)> {
+        let what = format!("{command:?}");
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("start {what}"))?;
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut holder = Holder {
+            child,
+            stdin,
+            stdout,
+            what,
+        };
+        let line = holder.line()?;
+        let taken = match line.split_once(' ').unwrap_or((line.as_str(), "")) {
+            ("held", rest) => Taken::Held(rest.to_owned()),
+            ("busy", _) => Taken::Busy,
+            _ => bail!("{}: unexpected first line {line:?}", holder.what),
+        };
+        Ok((holder, taken))
+    }
+
+    /// A Python process taking a POSIX `fcntl.lockf` lock (classic `F_SETLK`, what
+    /// containers/storage's Go code takes) on `path`.
+    pub fn python_lockf(path: &Path) -> Result<(Holder, Taken)> {
+        let mut command = Command::new("python3");
+        command.arg("-c").arg(PYTHON_LOCKF).arg(path);
+        Holder::start(command)
+    }
+
+    fn line(&mut self) -> Result<String> {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        if line.is_empty() {
+            let status = self.child.wait()?;
+            bail!("{}: exited ({status}) without a word", self.what);
+        }
+        Ok(line.trim_end().to_owned())
+    }
+
+    /// Tells the holder to release, and waits until it has.
+    pub fn release(mut self) -> Result<()> {
+        drop(self.stdin.take());
+        let line = self.line()?;
+        let status = self.child.wait()?;
+        if line != "released" || !status.success() {
+            bail!("{}: release said {line:?}, exit {status}", self.what);
+        }
+        Ok(())
+    }
+
+    /// Sends `text` to the holder's stdin (for holders that take commands).
+    pub fn send(&mut self, text: &str) -> Result<()> {
+        let stdin = self.stdin.as_mut().context("stdin already closed")?;
+        stdin.write_all(text.as_bytes())?;
+        stdin.flush()?;
+        Ok(())
+    }
+
+    /// Kills the holder with SIGKILL and reaps it.
+    pub fn kill(mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// The holder's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const PYTHON_LOCKF: &str = r#"
+import fcntl, sys
+f = open(sys.argv[1], "a")
+try:
+    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except OSError:
+    print("busy", flush=True)
+    sys.exit(0)
+print("held", flush=True)
+sys.stdin.read()
+fcntl.lockf(f, fcntl.LOCK_UN)
+print("released", flush=True)
+"#;
+
+/// Whether another open of `path` (in a Python child, so a different process and open file
+/// description) could take a POSIX lock on it right now.
+pub fn lockable_by_other_process(path: &Path) -> Result<bool> {
+    let (holder, taken) = Holder::python_lockf(path)?;
+    match taken {
+        Taken::Held(_) => {
+            holder.release()?;
+            Ok(true)
+        }
+        Taken::Busy => Ok(false),
+    }
+}
