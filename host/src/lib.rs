@@ -44,6 +44,8 @@
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
+#[cfg(feature = "component")]
+pub mod component;
 mod error;
 mod lock;
 mod pattern;

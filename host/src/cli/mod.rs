@@ -3,6 +3,8 @@
 //! Not a stable API: the binary's entry point lives here so it can use crate internals.
 
 mod hold;
+#[cfg(feature = "component")]
+mod run;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -21,7 +23,8 @@ Exit status:
   75   the lock is held by someone else (EX_TEMPFAIL)
   1    any other error (a one-line message on stderr)
   2    usage error
-  128+N  the command was killed by signal N";
+  128+N  the command was killed by signal N
+  134  (run) the component trapped";
 
 /// Staging lock files compatible with containers/storage.
 ///
@@ -76,6 +79,16 @@ enum Command {
         #[arg(last = true, required = true, value_name = "CMD")]
         cmd: Vec<OsString>,
     },
+    /// Run a WebAssembly component (a `wasi:cli/run` command) with WASI and staging locks.
+    ///
+    /// The component sees only the directories granted with --dir / --dir-ro, and takes
+    /// staging locks in them through the stagelock:staging/locks interface; its locks exclude
+    /// native holders and other components. It exits with the component's status. Compiled
+    /// components are cached on disk ($STAGELOCK_CACHE_DIR, else $XDG_CACHE_HOME/stagelock,
+    /// else ~/.cache/stagelock), so a second run skips compilation.
+    #[cfg(feature = "component")]
+    #[command(after_help = EXIT_CODES)]
+    Run(run::RunArgs),
 }
 
 /// Runs the command line of this process and returns its exit status.
@@ -94,6 +107,8 @@ pub fn main() -> ExitCode {
             pattern,
             cmd,
         } => hold::create(&dir, &pattern, &cmd, !no_inherit),
+        #[cfg(feature = "component")]
+        Command::Run(args) => run::run(args),
     };
     match result {
         Ok(code) => code,

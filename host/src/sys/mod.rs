@@ -88,6 +88,7 @@ fn fcntl_try_lock(file: &File, cmd: libc::c_int) -> io::Result<bool> {
     }
 }
 
+#[cfg(feature = "cli")]
 /// Ignores `SIGINT` and `SIGQUIT` in this process until the returned guard is dropped, like
 /// `system(3)` does while it waits: a Ctrl-C at the terminal reaches the child, and this process
 /// lives on to clean up after it. Call it *after* spawning: ignored signals survive `exec`.
@@ -103,12 +104,14 @@ pub(crate) fn ignore_interrupts() -> InterruptsIgnored {
     InterruptsIgnored { int, quit }
 }
 
+#[cfg(feature = "cli")]
 /// Restores the `SIGINT` and `SIGQUIT` dispositions saved by [`ignore_interrupts`] when dropped.
 pub(crate) struct InterruptsIgnored {
     int: libc::sighandler_t,
     quit: libc::sighandler_t,
 }
 
+#[cfg(feature = "cli")]
 impl Drop for InterruptsIgnored {
     fn drop(&mut self) {
         // SAFETY: reinstates the dispositions `signal` returned above, which were valid then.

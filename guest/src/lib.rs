@@ -1,0 +1,226 @@
+//! Staging locks for sandboxed WebAssembly components.
+//!
+//! A component built for `wasm32-wasip2` and run by a host that provides the
+//! `stagelock:staging/locks` interface (`stagelock run`, or any wasmtime embedder using
+//! `stagelock::component`) takes staging locks compatible with containers/storage, in the
+//! directories it was granted, with no other filesystem authority.
+//!
+//! - Use [`StagingLock::create_and_lock`] to make a fresh lock file from a name pattern and
+//!   derive your resource's name from it (`lock-ID` guards `temp-dir-ID`).
+//! - Use [`StagingLock::try_lock_path`] to lock a known path, for example
+//!   `staging/<N>/staging.lock`.
+//! - Finish with [`StagingLock::unlock_and_delete`]; dropping a lock releases it and leaves the
+//!   file, as a crashed holder would.
+//!
+//! The directory argument is the capability: a [`Descriptor`] the component holds, from
+//! [`preopened_dir`] or opened beneath one with [`Descriptor::open_at`].
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use stagelock_guest::{preopened_dir, ErrorKind, StagingLock};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let work = preopened_dir("/work").ok_or("the host did not grant /work")?;
+//!     let (lock, name) = StagingLock::create_and_lock(&work, "lock-")?;
+//!     println!("holding {name}");
+//!     match StagingLock::try_lock_path(&work, &name) {
+//!         Err(e) if e.kind() == ErrorKind::WouldBlock => println!("a second taker is refused"),
+//!         other => panic!("unexpected: {other:?}"),
+//!     }
+//!     lock.unlock_and_delete()?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Errors
+//!
+//! Operations return [`Error`]: an [`ErrorKind`] to match on and the host's message, which
+//! names the operation and the path. It converts into [`std::io::Error`].
+//!
+//! # Platform Notes
+//!
+//! Built for any target other than `wasm32-wasip2` the crate compiles (so docs and `cargo check`
+//! work), but its functions can only be called inside a component.
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::io;
+
+#[allow(missing_docs)]
+mod bindings {
+    wit_bindgen::generate!({
+        inline: "
+            package stagelock:guest;
+            world guest {
+                include stagelock:staging/imports@0.1.0;
+                import wasi:filesystem/preopens@0.2.12;
+            }
+        ",
+        path: "../wit",
+        world: "stagelock:guest/guest",
+        generate_all,
+    });
+}
+
+use bindings::stagelock::staging::locks;
+
+/// WASI filesystem types, for opening subdirectories and working in them.
+pub use bindings::wasi::filesystem::types as filesystem;
+/// A `wasi:filesystem` descriptor: the directory capability locks are taken in.
+pub use filesystem::Descriptor;
+
+/// The directories the host granted this component, with their guest paths.
+pub fn preopened_dirs() -> Vec<(Descriptor, String)> {
+    bindings::wasi::filesystem::preopens::get_directories()
+}
+
+/// The directory the host granted at `guest_path` (as given to `stagelock run --dir
+/// HOST::GUEST`), if any.
+pub fn preopened_dir(guest_path: &str) -> Option<Descriptor> {
+    preopened_dirs()
+        .into_iter()
+        .find_map(|(dir, path)| (path == guest_path).then_some(dir))
+}
+
+/// A held staging lock. Dropping it releases the lock and keeps the file.
+#[derive(Debug)]
+pub struct StagingLock(locks::StagingLock);
+
+impl StagingLock {
+    /// Creates a fresh file in `dir` named from `pattern` and locks it; returns the lock and the
+    /// file's base name.
+    ///
+    /// A random number replaces the last `*` of `pattern`, or is appended if there is none
+    /// (`"lock-"` gives `lock-3141592653`), as Go's `os.CreateTemp` does. The file has mode
+    /// 0600. Never blocks.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`] for a `/` or NUL in `pattern`; [`ErrorKind::AccessDenied`]
+    /// for a read-only grant; [`ErrorKind::NotADirectory`] if `dir` is a file;
+    /// [`ErrorKind::LimitReached`] past the host's cap on held locks.
+    pub fn create_and_lock(
+        dir: &Descriptor,
+        pattern: &str,
+    ) -> Result<(StagingLock, String), Error> {
+        let (lock, name) = locks::create_and_lock(dir, pattern)?;
+        Ok((StagingLock(lock), name))
+    }
+
+    /// Locks the file at `path` beneath `dir`, creating it if missing (never its parents).
+    /// Never blocks.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::WouldBlock`] if someone else holds it; [`ErrorKind::NotFound`] for a missing
+    /// parent; [`ErrorKind::AccessDenied`] if `path` leaves `dir` (`..`, absolute, a symlink
+    /// out) or the grant is read-only; [`ErrorKind::NotAFile`] for directories, FIFOs, sockets,
+    /// devices and symlinks.
+    pub fn try_lock_path(dir: &Descriptor, path: &str) -> Result<StagingLock, Error> {
+        Ok(StagingLock(locks::try_lock_path(dir, path)?))
+    }
+
+    /// Deletes the lock file while still holding the lock, then releases it. The lock is
+    /// released whatever the outcome; a file already gone is not an error.
+    ///
+    /// # Errors
+    ///
+    /// Any failure to delete other than "not found", for example [`ErrorKind::AccessDenied`].
+    pub fn unlock_and_delete(self) -> Result<(), Error> {
+        Ok(locks::StagingLock::unlock_and_delete(self.0)?)
+    }
+
+    /// The lock file's path, relative to the directory it was locked in.
+    pub fn path(&self) -> String {
+        self.0.path()
+    }
+}
+
+/// The class of an [`Error`]; mirrors the WIT `error-code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Held by someone else (`EWOULDBLOCK`).
+    WouldBlock,
+    /// A parent directory is missing (`ENOENT`).
+    NotFound,
+    /// A malformed pattern or path (`EINVAL`, `ENAMETOOLONG`).
+    InvalidInput,
+    /// The path escapes the directory, the grant is read-only, or the OS refused (`EACCES`).
+    AccessDenied,
+    /// Not a regular file (`EISDIR`, `ELOOP`, `ENXIO`).
+    NotAFile,
+    /// The descriptor is not a directory (`ENOTDIR`).
+    NotADirectory,
+    /// Too many locks held (`EMFILE`, or the host's cap).
+    LimitReached,
+    /// The destination exists (`EEXIST`).
+    AlreadyExists,
+    /// Another I/O failure on the host.
+    Io,
+}
+
+/// A failed staging-lock operation: its [`ErrorKind`] and the host's message, which names the
+/// operation and the path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    /// The class of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The host's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<locks::Error> for Error {
+    fn from(e: locks::Error) -> Self {
+        let kind = match e.code {
+            locks::ErrorCode::WouldBlock => ErrorKind::WouldBlock,
+            locks::ErrorCode::NotFound => ErrorKind::NotFound,
+            locks::ErrorCode::InvalidInput => ErrorKind::InvalidInput,
+            locks::ErrorCode::AccessDenied => ErrorKind::AccessDenied,
+            locks::ErrorCode::NotAFile => ErrorKind::NotAFile,
+            locks::ErrorCode::NotADirectory => ErrorKind::NotADirectory,
+            locks::ErrorCode::LimitReached => ErrorKind::LimitReached,
+            locks::ErrorCode::AlreadyExists => ErrorKind::AlreadyExists,
+            locks::ErrorCode::Io => ErrorKind::Io,
+        };
+        Error {
+            kind,
+            message: e.message,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> Self {
+        let kind = match e.kind {
+            ErrorKind::WouldBlock => io::ErrorKind::WouldBlock,
+            ErrorKind::NotFound => io::ErrorKind::NotFound,
+            ErrorKind::InvalidInput | ErrorKind::NotAFile => io::ErrorKind::InvalidInput,
+            ErrorKind::AccessDenied => io::ErrorKind::PermissionDenied,
+            ErrorKind::NotADirectory => io::ErrorKind::NotADirectory,
+            ErrorKind::LimitReached => io::ErrorKind::QuotaExceeded,
+            ErrorKind::AlreadyExists => io::ErrorKind::AlreadyExists,
+            ErrorKind::Io => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
+    }
+}

@@ -1,0 +1,166 @@
+//! `lockctl`: a guest that runs a script of lock operations given as arguments, printing one
+//! line per step, so that host tests can drive any scenario with one component.
+//!
+//! Steps (each a few arguments):
+//! - `dir GUEST_PATH`: work in that preopened directory (default: the first preopen)
+//! - `subdir PATH`: work in a subdirectory opened beneath the current one
+//! - `file PATH`: use a *file* descriptor as the directory (to test the refusal)
+//! - `try PATH`, `create PATTERN`: take a lock and keep it on a stack
+//! - `unlock`, `drop`: unlock-and-delete or drop the newest lock
+//! - `many N PATTERN`: create up to N more locks; print how many, and the first error
+//! - `touch NAME`, `wait NAME`: create a marker file, or wait (up to 60 s) for one, in the
+//!   current directory (how tests order steps across instances)
+//! - `trap`: trap while holding whatever is held
+//! - `exit N`: exit with status N; `env NAME`: print `ok env NAME=VALUE`
+//!
+//! Output: `ok STEP [DETAIL]` or `err STEP KIND: MESSAGE`.
+
+use std::time::{Duration, Instant};
+
+use stagelock_guest::filesystem::{DescriptorFlags, OpenFlags, PathFlags};
+use stagelock_guest::{Descriptor, Error, StagingLock, preopened_dirs};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut preopens = preopened_dirs();
+    let (first, _) = preopens.first().expect("no directory was granted");
+    let mut dir: Descriptor = reopen(first, ".", DescriptorFlags::MUTATE_DIRECTORY);
+    let mut held: Vec<StagingLock> = Vec::new();
+    let mut steps = args.iter().map(String::as_str);
+    while let Some(step) = steps.next() {
+        let mut arg = || steps.next().expect("missing argument");
+        match step {
+            "dir" => {
+                let want = arg();
+                let i = preopens
+                    .iter()
+                    .position(|(_, p)| p == want)
+                    .expect("no such preopen");
+                dir = preopens.remove(i).0;
+                println!("ok dir {want}");
+            }
+            "subdir" => dir = reopen(&dir, arg(), DescriptorFlags::MUTATE_DIRECTORY),
+            "file" => {
+                let path = arg();
+                dir = dir
+                    .open_at(
+                        PathFlags::empty(),
+                        path,
+                        OpenFlags::CREATE,
+                        DescriptorFlags::WRITE,
+                    )
+                    .expect("open file");
+            }
+            "try" => report(
+                "try",
+                StagingLock::try_lock_path(&dir, arg()),
+                &mut held,
+                |l| l.path(),
+            ),
+            "create" => report(
+                "create",
+                StagingLock::create_and_lock(&dir, arg()),
+                &mut held,
+                |(_, n)| n.clone(),
+            ),
+            "unlock" => match held.pop().expect("nothing held").unlock_and_delete() {
+                Ok(()) => println!("ok unlock"),
+                Err(e) => print_err("unlock", &e),
+            },
+            "drop" => {
+                drop(held.pop().expect("nothing held"));
+                println!("ok drop");
+            }
+            "many" => {
+                let n: usize = arg().parse().expect("a count");
+                let pattern = arg();
+                let mut taken = 0;
+                let mut first_err = None;
+                while taken < n {
+                    match StagingLock::create_and_lock(&dir, pattern) {
+                        Ok((lock, _)) => {
+                            held.push(lock);
+                            taken += 1;
+                        }
+                        Err(e) => {
+                            first_err = Some(e);
+                            break;
+                        }
+                    }
+                }
+                match first_err {
+                    None => println!("ok many {taken}"),
+                    Some(e) => println!("err many {taken} {:?}: {e}", e.kind()),
+                }
+            }
+            "touch" => {
+                dir.open_at(
+                    PathFlags::empty(),
+                    arg(),
+                    OpenFlags::CREATE,
+                    DescriptorFlags::WRITE,
+                )
+                .expect("touch");
+            }
+            "wait" => {
+                let name = arg();
+                let start = Instant::now();
+                while dir.stat_at(PathFlags::empty(), name).is_err() {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(60),
+                        "waited too long for {name}"
+                    );
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+            "exit" => std::process::exit(arg().parse().expect("a status")),
+            "env" => {
+                let name = arg();
+                println!("ok env {name}={}", std::env::var(name).unwrap_or_default());
+            }
+            "trap" => panic!("trap requested while holding {} locks", held.len()),
+            other => panic!("unknown step {other:?}"),
+        }
+    }
+}
+
+/// Opens `path` beneath `dir` as a directory with `flags`.
+fn reopen(dir: &Descriptor, path: &str, flags: DescriptorFlags) -> Descriptor {
+    dir.open_at(PathFlags::empty(), path, OpenFlags::DIRECTORY, flags)
+        .unwrap_or_else(|e| panic!("open directory {path}: {e:?}"))
+}
+
+fn report<T>(
+    step: &str,
+    result: Result<T, Error>,
+    held: &mut Vec<StagingLock>,
+    detail: impl Fn(&T) -> String,
+) where
+    T: Into<Held>,
+{
+    match result {
+        Ok(taken) => {
+            println!("ok {step} {}", detail(&taken));
+            held.push(taken.into().0);
+        }
+        Err(e) => print_err(step, &e),
+    }
+}
+
+fn print_err(step: &str, e: &Error) {
+    println!("err {step} {:?}: {e}", e.kind());
+}
+
+struct Held(StagingLock);
+
+impl From<StagingLock> for Held {
+    fn from(lock: StagingLock) -> Self {
+        Held(lock)
+    }
+}
+
+impl From<(StagingLock, String)> for Held {
+    fn from((lock, _): (StagingLock, String)) -> Self {
+        Held(lock)
+    }
+}
