@@ -84,8 +84,15 @@ fn run_exits_with_the_component_status() -> Result<()> {
     // wasi:cli/exit@0.2 carries success or failure, not a number: Rust's exit(7) arrives as 1.
     let out = run(cache.path(), &[LOCKCTL, "--dir", &grant, "--", "exit", "7"]);
     assert_eq!(out.status.code(), Some(1));
-    let out = run(cache.path(), &[LOCKCTL, "--dir", &grant, "--", "exit", "0", "trap"]);
-    assert_eq!(out.status.code(), Some(0), "exit(0) ends the run before the trap");
+    let out = run(
+        cache.path(),
+        &[LOCKCTL, "--dir", &grant, "--", "exit", "0", "trap"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "exit(0) ends the run before the trap"
+    );
     let out = run(
         cache.path(),
         &[LOCKCTL, "--dir", &grant, "--", "try", "t.lock", "trap"],

@@ -174,3 +174,40 @@ pub fn lockable_by_other_process(path: &Path) -> Result<bool> {
         Taken::Busy => Ok(false),
     }
 }
+
+/// Files each stage of the concurrency tests writes, and checks before committing.
+pub const STAGE_FILES: usize = 8;
+
+/// One stager iteration of the concurrency tests: stage, write [`STAGE_FILES`] files, check they
+/// are all still there (a recoverer that removed a live stage would make this fail), commit to
+/// `name` beneath `dest`, and check the committed result is complete.
+pub fn stage_fill_check_commit(
+    area: &stagelock::StagingArea,
+    dest: &Dir,
+    name: &str,
+) -> Result<()> {
+    let stage = area.stage()?;
+    for f in 0..STAGE_FILES {
+        stage.dir().write(format!("f{f}"), name)?;
+        std::thread::yield_now();
+    }
+    for f in 0..STAGE_FILES {
+        let text = stage
+            .dir()
+            .read_to_string(format!("f{f}"))
+            .with_context(|| format!("stage {} of {name} lost f{f}", stage.id()))?;
+        anyhow::ensure!(
+            text == name,
+            "stage {} of {name}: f{f} holds {text:?}",
+            stage.id()
+        );
+    }
+    stage
+        .commit(dest, name)
+        .map_err(|e| anyhow::anyhow!("commit {name}: {e}"))?;
+    for f in 0..STAGE_FILES {
+        let text = dest.read_to_string(Path::new(name).join(format!("f{f}")))?;
+        anyhow::ensure!(text == name, "committed {name} is incomplete at f{f}");
+    }
+    Ok(())
+}

@@ -77,6 +77,14 @@ pub enum Op {
     UnlockAndDelete,
     /// [`StagingLock::set_inheritable`](crate::StagingLock::set_inheritable).
     SetInheritable,
+    /// [`StagingArea::stage`](crate::StagingArea::stage).
+    Stage,
+    /// [`Stage::commit`](crate::Stage::commit).
+    Commit,
+    /// [`Stage::abort`](crate::Stage::abort).
+    Abort,
+    /// [`StagingArea::recover_stale`](crate::StagingArea::recover_stale).
+    Recover,
 }
 
 impl fmt::Display for Op {
@@ -86,6 +94,10 @@ impl fmt::Display for Op {
             Op::TryLockPath => "try-lock-path",
             Op::UnlockAndDelete => "unlock-and-delete",
             Op::SetInheritable => "set-inheritable",
+            Op::Stage => "stage",
+            Op::Commit => "commit",
+            Op::Abort => "abort",
+            Op::Recover => "recover",
         })
     }
 }

@@ -49,11 +49,13 @@ pub mod component;
 mod error;
 mod lock;
 mod pattern;
+mod stage;
 #[allow(unsafe_code)]
 mod sys;
 
 pub use error::{Error, ErrorKind, Op};
 pub use lock::StagingLock;
+pub use stage::{CommitError, Layout, Recovered, Report, SkipReason, Skipped, Stage, StagingArea};
 
 /// The README's Rust examples, compiled as doc tests so they keep working as written.
 #[cfg(doctest)]

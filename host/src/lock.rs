@@ -316,13 +316,26 @@ impl StagingLock {
 
     /// [`try_lock_path`](Self::try_lock_path) in a directory handle shared with other locks.
     pub(crate) fn try_lock_path_shared(dir: &SharedDir, path: &Path) -> Result<StagingLock, Error> {
+        Self::try_lock_at(dir, path, true)
+    }
+
+    /// Like [`try_lock_path_shared`](Self::try_lock_path_shared), but never creates the file: a
+    /// missing one is [`ErrorKind::NotFound`]. For looking without touching (dry runs).
+    pub(crate) fn try_lock_existing_shared(
+        dir: &SharedDir,
+        path: &Path,
+    ) -> Result<StagingLock, Error> {
+        Self::try_lock_at(dir, path, false)
+    }
+
+    fn try_lock_at(dir: &SharedDir, path: &Path, create: bool) -> Result<StagingLock, Error> {
         check_path(path)?;
         let err = |e| Error::io(Op::TryLockPath, path, e);
         let mut options = OpenOptions::new();
         options
             .read(true)
             .write(true)
-            .create(true)
+            .create(create)
             .mode(0o644)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
         cap_fs_ext::OpenOptionsFollowExt::follow(&mut options, FollowSymlinks::No);

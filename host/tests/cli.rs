@@ -165,3 +165,145 @@ fn the_command_inherits_the_lock_unless_told_not_to() {
         "not inherited: free once stagelock died"
     );
 }
+
+#[test]
+fn stage_commits_on_success_and_aborts_on_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let staging = tmp.path().join("staging");
+    std::fs::create_dir(&staging).unwrap();
+    let out = tmp.path().join("out");
+    let fill = "echo built > \"$STAGELOCK_STAGE_DIR/artifact\"";
+    for layout in ["pairs", "per-dir"] {
+        let _ = std::fs::remove_dir_all(&out);
+        let run = stagelock(&[
+            "stage",
+            s(&staging),
+            "--layout",
+            layout,
+            "--into",
+            s(&out),
+            "--",
+            "sh",
+            "-c",
+            fill,
+        ]);
+        assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+        assert_eq!(
+            std::fs::read_to_string(out.join("artifact")).unwrap(),
+            "built\n"
+        );
+        assert_eq!(
+            std::fs::read_dir(&staging).unwrap().count(),
+            0,
+            "{layout}: stage cleaned up"
+        );
+
+        let again = stagelock(&[
+            "stage",
+            s(&staging),
+            "--layout",
+            layout,
+            "--into",
+            s(&out),
+            "--",
+            "sh",
+            "-c",
+            "echo new > \"$STAGELOCK_STAGE_DIR/artifact\"",
+        ]);
+        assert_eq!(again.status.code(), Some(1), "refuses to clobber");
+        assert!(stderr(&again).contains("--replace"), "{}", stderr(&again));
+        assert_eq!(
+            std::fs::read_to_string(out.join("artifact")).unwrap(),
+            "built\n"
+        );
+        let replaced = stagelock(&[
+            "stage",
+            s(&staging),
+            "--layout",
+            layout,
+            "--replace",
+            "--into",
+            s(&out),
+            "--",
+            "sh",
+            "-c",
+            "echo new > \"$STAGELOCK_STAGE_DIR/artifact\"",
+        ]);
+        assert_eq!(replaced.status.code(), Some(0), "{}", stderr(&replaced));
+        assert_eq!(
+            std::fs::read_to_string(out.join("artifact")).unwrap(),
+            "new\n"
+        );
+
+        let failed = stagelock(&[
+            "stage",
+            s(&staging),
+            "--layout",
+            layout,
+            "--into",
+            s(&tmp.path().join("never")),
+            "--",
+            "sh",
+            "-c",
+            "touch \"$STAGELOCK_STAGE_DIR/x\"; exit 3",
+        ]);
+        assert_eq!(failed.status.code(), Some(3), "the command's status");
+        assert!(!tmp.path().join("never").exists());
+        assert_eq!(
+            std::fs::read_dir(&staging).unwrap().count(),
+            0,
+            "{layout}: aborted stage removed"
+        );
+    }
+}
+
+#[test]
+fn recover_removes_stale_stages_and_reports_held_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let staging = tmp.path().join("staging");
+    std::fs::create_dir_all(staging.join("temp-dir-7/inner")).unwrap();
+    std::fs::write(staging.join("lock-8"), "").unwrap();
+    // A live stage: recover runs inside it, so its own stage is held.
+    let script = format!(
+        "{BIN} recover --dry-run {d}; {BIN} recover {d}; {BIN} recover {d}",
+        d = s(&staging)
+    );
+    let run = stagelock(&[
+        "stage",
+        s(&staging),
+        "--into",
+        s(&tmp.path().join("out")),
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let text = String::from_utf8_lossy(&run.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "would remove 7: an orphan resource without a lock file"
+    );
+    assert_eq!(
+        lines[1],
+        "would remove 8: an orphan lock file without a resource"
+    );
+    assert!(
+        lines[2].starts_with("skipped ") && lines[2].ends_with(": held by a live builder"),
+        "{text}"
+    );
+    assert_eq!(lines[3], "2 would remove, 1 skipped");
+    assert_eq!(
+        lines[4],
+        "removed 7: an orphan resource without a lock file"
+    );
+    assert_eq!(
+        lines[5],
+        "removed 8: an orphan lock file without a resource"
+    );
+    assert_eq!(lines[7], "2 removed, 1 skipped");
+    assert_eq!(lines[9], "0 removed, 1 skipped", "idempotent: {text}");
+    assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+    assert!(tmp.path().join("out").is_dir());
+}

@@ -46,7 +46,7 @@ pub(super) fn create(
 }
 
 /// Runs `command` to completion while `lock` is held, letting it inherit the lock if asked.
-fn run_holding(
+pub(super) fn run_holding(
     lock: &StagingLock,
     path: &Path,
     command: &mut Command,
@@ -76,7 +76,7 @@ fn release(lock: StagingLock, path: &Path) -> anyhow::Result<()> {
 }
 
 /// The command's exit status as ours: its code, or 128 + the signal that killed it.
-fn exit_code(status: ExitStatus) -> ExitCode {
+pub(super) fn exit_code(status: ExitStatus) -> ExitCode {
     match (status.code(), status.signal()) {
         (Some(code), _) => ExitCode::from(code as u8),
         (None, Some(signal)) => ExitCode::from(128u8.wrapping_add(signal as u8)),

@@ -5,6 +5,7 @@
 mod hold;
 #[cfg(feature = "component")]
 mod run;
+mod stage;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -79,6 +80,17 @@ enum Command {
         #[arg(last = true, required = true, value_name = "CMD")]
         cmd: Vec<OsString>,
     },
+    /// Build a resource in a fresh stage of the staging area ROOT: run CMD with
+    /// STAGELOCK_STAGE_DIR set to the stage's directory; if CMD exits 0, move the result to DEST
+    /// (atomically, under the lock), else remove it. Exits with CMD's status.
+    ///
+    /// CMD inherits the stage's lock unless --no-inherit is given (see `stagelock lock --help`).
+    #[command(after_help = EXIT_CODES)]
+    Stage(stage::StageArgs),
+    /// Remove the stages in ROOT whose builders are gone (their locks are free), and orphans;
+    /// print what was removed and what was skipped and why. Exits 1 if a removal failed.
+    #[command(after_help = EXIT_CODES)]
+    Recover(stage::RecoverArgs),
     /// Run a WebAssembly component (a `wasi:cli/run` command) with WASI and staging locks.
     ///
     /// The component sees only the directories granted with --dir / --dir-ro, and takes
@@ -107,6 +119,8 @@ pub fn main() -> ExitCode {
             pattern,
             cmd,
         } => hold::create(&dir, &pattern, &cmd, !no_inherit),
+        Command::Stage(args) => stage::stage(args),
+        Command::Recover(args) => stage::recover(args),
         #[cfg(feature = "component")]
         Command::Run(args) => run::run(args),
     };

@@ -125,3 +125,53 @@ impl Drop for InterruptsIgnored {
         }
     }
 }
+
+/// How [`rename`] treats an existing destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RenameMode {
+    /// Fail with `EEXIST` if the destination exists (atomically on Linux).
+    NoReplace,
+    /// Swap source and destination atomically (Linux); both must exist.
+    Exchange,
+}
+
+/// `renameat2(old_dir, old, new_dir, new, mode)`: the file names are single components.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn rename(
+    old_dir: impl std::os::fd::AsFd,
+    old: &std::path::Path,
+    new_dir: impl std::os::fd::AsFd,
+    new: &std::path::Path,
+    mode: RenameMode,
+) -> io::Result<()> {
+    use rustix::fs::RenameFlags;
+    let flags = match mode {
+        RenameMode::NoReplace => RenameFlags::NOREPLACE,
+        RenameMode::Exchange => RenameFlags::EXCHANGE,
+    };
+    rustix::fs::renameat_with(old_dir, old, new_dir, new, flags).map_err(io::Error::from)
+}
+
+/// Without `renameat2`: `NoReplace` checks then renames (an empty directory created at the
+/// destination in between would be replaced); `Exchange` is unsupported.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn rename(
+    old_dir: impl std::os::fd::AsFd,
+    old: &std::path::Path,
+    new_dir: impl std::os::fd::AsFd,
+    new: &std::path::Path,
+    mode: RenameMode,
+) -> io::Result<()> {
+    use rustix::fs::{AtFlags, statat};
+    match mode {
+        RenameMode::Exchange => Err(io::Error::from(io::ErrorKind::Unsupported)),
+        RenameMode::NoReplace => {
+            match statat(&new_dir, new, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(_) => return Err(io::Error::from_raw_os_error(libc::EEXIST)),
+                Err(rustix::io::Errno::NOENT) => {}
+                Err(e) => return Err(e.into()),
+            }
+            rustix::fs::renameat(old_dir, old, new_dir, new).map_err(io::Error::from)
+        }
+    }
+}

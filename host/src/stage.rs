@@ -1,0 +1,636 @@
+//! Staging areas: containers/storage's two staging patterns as one API, correct by construction.
+//!
+//! The lock is always taken **before** the resource exists and released only **after** the
+//! resource is gone or committed, so recovery (which only touches stages whose lock it holds)
+//! can never remove a live stage or a committed result.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use cap_primitives::fs::DirOptions;
+use cap_std::AmbientAuthority;
+use cap_std::fs::Dir;
+
+use crate::error::{Error, ErrorKind, Op};
+use crate::lock::{SharedDir, StagingLock};
+use crate::sys::{self, RenameMode};
+
+/// How many fresh stage directories [`StagingArea::stage`] tries (per-directory layout) before
+/// giving up when recoverers keep taking them first.
+const STAGE_ATTEMPTS: u32 = 1000;
+
+/// How stages are laid out in the area's root directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Layout {
+    /// `lock-ID` beside `temp-dir-ID`: the lock is made with create-and-lock, the resource
+    /// directory's name derives from it. containers/storage's deferred-deletion temp dirs.
+    Pairs,
+    /// `<N>/staging.lock` and the resource `<N>/dir` inside a fresh directory per stage.
+    /// containers/storage's overlay staging directories.
+    PerDirectory,
+}
+
+const LOCK_PREFIX: &str = "lock-";
+const RESOURCE_PREFIX: &str = "temp-dir-";
+const STAGE_LOCK: &str = "staging.lock";
+const STAGE_RESOURCE: &str = "dir";
+
+/// A directory in which resources are built under staging locks, committed into place, and
+/// recovered when their builders die.
+///
+/// # Examples
+///
+/// ```
+/// use stagelock::StagingArea;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tmp = tempfile::tempdir()?;
+/// # let root = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
+/// root.create_dir("staging")?;
+/// root.create_dir("layers")?;
+/// let area = StagingArea::new(&root.open_dir("staging")?)?;
+///
+/// let stage = area.stage()?;              // lock first, then the resource directory
+/// stage.dir().write("data", b"layer contents")?;
+/// stage.commit(&root, "layers/abc")?;     // renamed into place while still locked
+/// assert_eq!(root.read("layers/abc/data")?, b"layer contents");
+///
+/// let report = area.recover_stale()?;     // at start-up: clean up after dead builders
+/// assert!(report.removed.is_empty());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct StagingArea {
+    root: SharedDir,
+    layout: Layout,
+}
+
+impl StagingArea {
+    /// A staging area in `root` with the [`Layout::Pairs`] layout (`lock-ID` + `temp-dir-ID`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::LimitReached`] if `root` cannot be duplicated (out of descriptors).
+    pub fn new(root: &Dir) -> Result<Self, Error> {
+        Self::with_layout(root, Layout::Pairs)
+    }
+
+    /// A staging area in `root` with the given layout.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::LimitReached`] if `root` cannot be duplicated (out of descriptors).
+    pub fn with_layout(root: &Dir, layout: Layout) -> Result<Self, Error> {
+        let dup = root.try_clone().map_err(|e| Error::io(Op::Stage, ".", e))?;
+        Ok(Self::from_shared(Arc::new(dup.into_std_file()), layout))
+    }
+
+    /// A staging area in the directory at the ambient path `root`.
+    ///
+    /// # Ambient Authority
+    ///
+    /// Opens `root` with the process's ambient authority; everything after is beneath it.
+    pub fn open_ambient_dir(
+        root: impl AsRef<Path>,
+        layout: Layout,
+        ambient: AmbientAuthority,
+    ) -> Result<Self, Error> {
+        let root = root.as_ref();
+        let dir =
+            Dir::open_ambient_dir(root, ambient).map_err(|e| Error::io(Op::Stage, root, e))?;
+        Ok(Self::from_shared(Arc::new(dir.into_std_file()), layout))
+    }
+
+    pub(crate) fn from_shared(root: SharedDir, layout: Layout) -> Self {
+        StagingArea { root, layout }
+    }
+
+    /// The area's layout.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Starts a stage: takes a fresh lock, then creates the resource directory guarded by it.
+    ///
+    /// Build into [`Stage::dir`], then [`commit`](Stage::commit) or
+    /// [`abort`](Stage::abort) (dropping the stage aborts it).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PermissionDenied`] for a read-only root; [`ErrorKind::LimitReached`] when out
+    /// of descriptors; [`ErrorKind::Other`] for I/O errors or when recoverers kept taking every
+    /// new stage first.
+    pub fn stage(&self) -> Result<Stage, Error> {
+        match self.layout {
+            Layout::Pairs => self.stage_pair(),
+            Layout::PerDirectory => self.stage_per_directory(),
+        }
+    }
+
+    fn stage_pair(&self) -> Result<Stage, Error> {
+        let (lock, name) = StagingLock::create_and_lock_shared(&self.root, LOCK_PREFIX)?;
+        let id = name[LOCK_PREFIX.len()..].to_owned();
+        let mut stage = Stage::new(self, id, lock);
+        let resource = stage.resource_path();
+        // A resource left with this ID by a dead owner whose lock file is gone is ours now.
+        remove_all(&self.root, &resource).map_err(|e| Error::io(Op::Stage, &resource, e))?;
+        stage.open_resource()?;
+        Ok(stage)
+    }
+
+    fn stage_per_directory(&self) -> Result<Stage, Error> {
+        let mut id = String::new();
+        for _ in 0..STAGE_ATTEMPTS {
+            id = fastrand::u32(..).to_string();
+            match cap_primitives::fs::create_dir(&self.root, Path::new(&id), &DirOptions::new()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(Error::io(Op::Stage, &id, e)),
+            }
+            let lock_path = Path::new(&id).join(STAGE_LOCK);
+            match StagingLock::try_lock_path_shared(&self.root, &lock_path) {
+                Ok(lock) => {
+                    let mut stage = Stage::new(self, id, lock);
+                    stage.open_resource()?;
+                    return Ok(stage);
+                }
+                // A recoverer took the new directory for a dead one and is removing it.
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::NotFound) => {
+                    continue;
+                }
+                Err(e) => {
+                    let _ = cap_primitives::fs::remove_dir(&self.root, Path::new(&id));
+                    return Err(e);
+                }
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Other,
+            Op::Stage,
+            id,
+            format!("gave up after {STAGE_ATTEMPTS} new stage directories were all taken first"),
+        ))
+    }
+
+    /// Removes every stage whose builder is gone: for each stage whose lock is free, removes its
+    /// resource while holding the lock, then unlock-and-deletes. Held stages are skipped.
+    ///
+    /// Orphans are handled too: a resource without a lock file is locked (creating the file)
+    /// and removed the same way; a lock file without a resource is just unlock-and-deleted.
+    /// Running it again finds nothing to do. It never blocks and never removes a live stage,
+    /// including one being created or committed concurrently.
+    ///
+    /// # Errors
+    ///
+    /// Only if the root cannot be listed; failures on single stages are reported in
+    /// [`Report::skipped`].
+    pub fn recover_stale(&self) -> Result<Report, Error> {
+        self.recover(false)
+    }
+
+    /// What [`recover_stale`](Self::recover_stale) would do, without changing anything: locks
+    /// are only tried on existing lock files, and released without deleting.
+    pub fn recover_stale_dry_run(&self) -> Result<Report, Error> {
+        self.recover(true)
+    }
+
+    fn recover(&self, dry_run: bool) -> Result<Report, Error> {
+        let mut report = Report {
+            dry_run,
+            removed: Vec::new(),
+            skipped: Vec::new(),
+        };
+        for (id, found) in self.list().map_err(|e| Error::io(Op::Recover, ".", e))? {
+            let lock_path = match self.layout {
+                Layout::Pairs => PathBuf::from(format!("{LOCK_PREFIX}{id}")),
+                Layout::PerDirectory => Path::new(&id).join(STAGE_LOCK),
+            };
+            // A lock file that was listed is only locked if it still exists: if it is gone, its
+            // builder finished. Without one (an orphan resource, or a directory whose creator
+            // died before locking), the lock file is created to take the stage over.
+            let taken = match (found.lock, dry_run) {
+                (true, _) => Some(StagingLock::try_lock_existing_shared(
+                    &self.root, &lock_path,
+                )),
+                (false, true) => None, // it would be locked (creating the file) and removed
+                (false, false) => Some(StagingLock::try_lock_path_shared(&self.root, &lock_path)),
+            };
+            let outcome = match taken {
+                None => Ok(found.resource),
+                Some(Err(e)) => Err(match e.kind() {
+                    ErrorKind::WouldBlock => SkipReason::Held,
+                    ErrorKind::NotFound => SkipReason::Vanished,
+                    _ => SkipReason::Failed(e),
+                }),
+                Some(Ok(lock)) if dry_run => {
+                    drop(lock); // released, file untouched
+                    Ok(found.resource)
+                }
+                Some(Ok(lock)) => match self.remove_stage(&id, lock) {
+                    // A pair with neither file left: its builder finished between our listing
+                    // and our lock (we only made and removed a lock file).
+                    Ok(false) if !found.lock && self.layout == Layout::Pairs => {
+                        Err(SkipReason::Vanished)
+                    }
+                    Ok(had_resource) => Ok(had_resource),
+                    Err(e) => Err(SkipReason::Failed(e)),
+                },
+            };
+            match outcome {
+                Ok(had_resource) => report.removed.push(Recovered {
+                    id,
+                    had_lock: found.lock,
+                    had_resource,
+                }),
+                Err(reason) => report.skipped.push(Skipped { id, reason }),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Removes a stage whose lock we hold: its resource (and, per-directory, anything else in
+    /// its directory), then the lock file, then (per-directory) the emptied directory. Returns
+    /// whether the resource existed (under the lock, that means its builder was dead).
+    fn remove_stage(&self, id: &str, lock: StagingLock) -> Result<bool, Error> {
+        let resource = match self.layout {
+            Layout::Pairs => PathBuf::from(format!("{RESOURCE_PREFIX}{id}")),
+            Layout::PerDirectory => Path::new(id).join(STAGE_RESOURCE),
+        };
+        let had_resource = exists(&self.root, &resource);
+        let leftovers = match self.layout {
+            Layout::Pairs => vec![PathBuf::from(format!("{RESOURCE_PREFIX}{id}"))],
+            Layout::PerDirectory => cap_primitives::fs::read_dir(&self.root, Path::new(id))
+                .and_then(|entries| {
+                    entries
+                        .map(|e| Ok(Path::new(id).join(e?.file_name())))
+                        .filter(|p| !matches!(p, Ok(p) if p.ends_with(STAGE_LOCK)))
+                        .collect()
+                })
+                .map_err(|e| Error::io(Op::Recover, id, e))?,
+        };
+        for path in leftovers {
+            // On failure the lock is dropped: released, file kept, still stale for next time.
+            remove_all(&self.root, &path).map_err(|e| Error::io(Op::Recover, &path, e))?;
+        }
+        lock.unlock_and_delete()?;
+        if self.layout == Layout::PerDirectory {
+            remove_empty_dir(&self.root, Path::new(id));
+        }
+        Ok(had_resource)
+    }
+
+    /// The stage IDs present in the root, with what was found of each.
+    fn list(&self) -> io::Result<BTreeMap<String, Found>> {
+        let mut ids = BTreeMap::<String, Found>::new();
+        for entry in cap_primitives::fs::read_base_dir(&self.root)? {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue; // not a name this crate makes
+            };
+            match self.layout {
+                Layout::Pairs => {
+                    if let Some(id) = name.strip_prefix(LOCK_PREFIX).filter(|id| !id.is_empty()) {
+                        ids.entry(id.to_owned()).or_default().lock = true;
+                    } else if let Some(id) = name
+                        .strip_prefix(RESOURCE_PREFIX)
+                        .filter(|id| !id.is_empty())
+                    {
+                        ids.entry(id.to_owned()).or_default().resource = true;
+                    }
+                }
+                Layout::PerDirectory => {
+                    if !entry.file_type()?.is_dir() {
+                        continue;
+                    }
+                    let found = Found {
+                        lock: exists(&self.root, &Path::new(&name).join(STAGE_LOCK)),
+                        resource: exists(&self.root, &Path::new(&name).join(STAGE_RESOURCE)),
+                    };
+                    ids.insert(name, found);
+                }
+            }
+        }
+        Ok(ids)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Found {
+    lock: bool,
+    resource: bool,
+}
+
+/// A resource being built under a held staging lock.
+///
+/// End it with [`commit`](Self::commit) or [`abort`](Self::abort). Dropping it aborts (errors
+/// are ignored; the lock is released either way).
+#[derive(Debug)]
+pub struct Stage {
+    root: SharedDir,
+    layout: Layout,
+    id: String,
+    lock: Option<StagingLock>,
+    dir: Option<Dir>,
+}
+
+impl Stage {
+    fn new(area: &StagingArea, id: String, lock: StagingLock) -> Self {
+        Stage {
+            root: Arc::clone(&area.root),
+            layout: area.layout,
+            id,
+            lock: Some(lock),
+            dir: None,
+        }
+    }
+
+    /// Creates the resource directory and opens it (on failure the stage aborts as it drops).
+    fn open_resource(&mut self) -> Result<(), Error> {
+        let resource = self.resource_path();
+        let err = |e| Error::io(Op::Stage, &resource, e);
+        cap_primitives::fs::create_dir(&self.root, &resource, &DirOptions::new()).map_err(err)?;
+        let dir = cap_primitives::fs::open_dir(&self.root, &resource).map_err(err)?;
+        self.dir = Some(Dir::from_std_file(dir));
+        Ok(())
+    }
+
+    /// The stage's ID: `temp-dir-ID` / `lock-ID`, or the `<N>` directory.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The resource directory to build in.
+    pub fn dir(&self) -> &Dir {
+        self.dir.as_ref().expect("open until commit or abort")
+    }
+
+    /// The stage's lock (for the CLI, to pass it on to the command it runs).
+    #[cfg(feature = "cli")]
+    pub(crate) fn lock(&self) -> &StagingLock {
+        self.lock.as_ref().expect("held until commit or abort")
+    }
+
+    /// The resource directory's path relative to the area's root.
+    pub fn path(&self) -> PathBuf {
+        self.resource_path()
+    }
+
+    fn resource_path(&self) -> PathBuf {
+        match self.layout {
+            Layout::Pairs => PathBuf::from(format!("{RESOURCE_PREFIX}{}", self.id)),
+            Layout::PerDirectory => Path::new(&self.id).join(STAGE_RESOURCE),
+        }
+    }
+
+    /// Moves the resource to `dest` beneath `dest_dir` (atomically: one `rename` on the same
+    /// filesystem) while still holding the lock, then unlock-and-deletes. Refuses to overwrite
+    /// an existing `dest`.
+    ///
+    /// # Errors
+    ///
+    /// On failure the stage is handed back in the [`CommitError`], still locked, to retry or
+    /// abort. [`ErrorKind::AlreadyExists`] if `dest` exists; [`ErrorKind::NotFound`] if its
+    /// parent does not; [`ErrorKind::PermissionDenied`] if `dest` escapes `dest_dir`;
+    /// [`ErrorKind::InvalidInput`] if `dest` has no final name; [`ErrorKind::Other`] if it is
+    /// on another filesystem (`EXDEV`).
+    pub fn commit(self, dest_dir: &Dir, dest: impl AsRef<Path>) -> Result<(), CommitError> {
+        self.commit_with(dest_dir, dest.as_ref(), false)
+    }
+
+    /// Like [`commit`](Self::commit), but replaces an existing `dest`: on Linux the two are
+    /// swapped atomically (`RENAME_EXCHANGE`) and the old one removed while the lock is held.
+    pub fn commit_replacing(
+        self,
+        dest_dir: &Dir,
+        dest: impl AsRef<Path>,
+    ) -> Result<(), CommitError> {
+        self.commit_with(dest_dir, dest.as_ref(), true)
+    }
+
+    fn commit_with(
+        mut self,
+        dest_dir: &Dir,
+        dest: &Path,
+        replace: bool,
+    ) -> Result<(), CommitError> {
+        match self.move_into_place(dest_dir, dest, replace) {
+            Ok(()) => self
+                .release()
+                .map_err(|error| CommitError { error, stage: None }),
+            Err(error) => Err(CommitError {
+                error,
+                stage: Some(self),
+            }),
+        }
+    }
+
+    fn move_into_place(&mut self, dest_dir: &Dir, dest: &Path, replace: bool) -> Result<(), Error> {
+        let err = |e| Error::io(Op::Commit, dest, e);
+        let Some(Component::Normal(name)) = dest.components().next_back() else {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                Op::Commit,
+                dest,
+                "destination has no final name",
+            ));
+        };
+        let name = Path::new(name);
+        let opened_parent;
+        let dest_parent = match dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(parent) => {
+                opened_parent = dest_dir.open_dir(parent).map_err(err)?;
+                &opened_parent
+            }
+            None => dest_dir,
+        };
+        let opened_src;
+        let (src_parent, src_name): (&fs::File, PathBuf) = match self.layout {
+            Layout::Pairs => (&self.root, self.resource_path()),
+            Layout::PerDirectory => {
+                opened_src =
+                    cap_primitives::fs::open_dir(&self.root, Path::new(&self.id)).map_err(err)?;
+                (&opened_src, PathBuf::from(STAGE_RESOURCE))
+            }
+        };
+        let src_name = src_name.as_path();
+        match sys::rename(
+            src_parent,
+            src_name,
+            dest_parent,
+            name,
+            RenameMode::NoReplace,
+        ) {
+            Ok(()) => {}
+            Err(e) if replace && e.kind() == io::ErrorKind::AlreadyExists => {
+                sys::rename(
+                    src_parent,
+                    src_name,
+                    dest_parent,
+                    name,
+                    RenameMode::Exchange,
+                )
+                .map_err(err)?;
+                // The old destination now sits where the resource was; we still hold the lock.
+                let old = self.resource_path();
+                remove_all(&self.root, &old).map_err(|e| Error::io(Op::Commit, &old, e))?;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                return Err(Error::new(
+                    ErrorKind::Other,
+                    Op::Commit,
+                    dest,
+                    "destination is on another filesystem than the staging area",
+                ));
+            }
+            Err(e) => return Err(err(e)),
+        }
+        self.dir = None;
+        Ok(())
+    }
+
+    /// Removes the resource while holding the lock, then unlock-and-deletes.
+    ///
+    /// # Errors
+    ///
+    /// If the resource cannot be removed, the lock is released and its file kept, so the stage
+    /// is left stale for [`StagingArea::recover_stale`]; or if unlock-and-delete fails.
+    pub fn abort(mut self) -> Result<(), Error> {
+        self.abort_inner()
+    }
+
+    fn abort_inner(&mut self) -> Result<(), Error> {
+        self.dir = None;
+        let resource = self.resource_path();
+        if let Err(e) = remove_all(&self.root, &resource) {
+            self.lock = None; // released, file kept: stale, for recovery
+            return Err(Error::io(Op::Abort, resource, e));
+        }
+        self.release()
+    }
+
+    /// Unlock-and-delete, then (per-directory) remove the emptied stage directory.
+    fn release(&mut self) -> Result<(), Error> {
+        let lock = self.lock.take().expect("released once");
+        lock.unlock_and_delete()?;
+        if self.layout == Layout::PerDirectory {
+            remove_empty_dir(&self.root, Path::new(&self.id));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        if self.lock.is_some() {
+            let _ = self.abort_inner();
+        }
+    }
+}
+
+/// A failed [`Stage::commit`]: the error, and the stage (still locked) unless the failure came
+/// after the resource was already in place.
+#[derive(Debug)]
+pub struct CommitError {
+    /// What went wrong.
+    pub error: Error,
+    /// The stage, handed back to retry or abort; dropping it aborts.
+    pub stage: Option<Stage>,
+}
+
+impl fmt::Display for CommitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for CommitError {}
+
+impl From<CommitError> for Error {
+    fn from(e: CommitError) -> Self {
+        e.error
+    }
+}
+
+/// What [`StagingArea::recover_stale`] did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Report {
+    /// Whether this was a dry run (then `removed` lists what would be removed).
+    pub dry_run: bool,
+    /// Stages removed (their builders were gone).
+    pub removed: Vec<Recovered>,
+    /// Stages left alone, and why.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A stage that recovery removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recovered {
+    /// The stage's ID.
+    pub id: String,
+    /// Whether it had a lock file (false: an orphan resource).
+    pub had_lock: bool,
+    /// Whether it had a resource (false: an orphan lock file).
+    pub had_resource: bool,
+}
+
+/// A stage that recovery left alone.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Skipped {
+    /// The stage's ID.
+    pub id: String,
+    /// Why it was left alone.
+    pub reason: SkipReason,
+}
+
+/// Why recovery left a stage alone.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// Its lock is held: the builder is alive.
+    Held,
+    /// It disappeared while recovery looked at it (its builder finished).
+    Vanished,
+    /// Removing it failed; it stays stale for the next run.
+    Failed(Error),
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::Held => f.write_str("held by a live builder"),
+            SkipReason::Vanished => f.write_str("finished by its builder meanwhile"),
+            SkipReason::Failed(e) => write!(f, "failed: {e}"),
+        }
+    }
+}
+
+/// Removes `path` beneath `root` whatever it is (a directory tree or a file); gone is fine.
+fn remove_all(root: &fs::File, path: &Path) -> io::Result<()> {
+    let result = match cap_primitives::fs::stat(root, path, cap_primitives::fs::FollowSymlinks::No)
+    {
+        Ok(meta) if meta.is_dir() => cap_primitives::fs::remove_dir_all(root, path),
+        Ok(_) => cap_primitives::fs::remove_file(root, path),
+        Err(e) => Err(e),
+    };
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// Whether `path` beneath `root` names anything (not following a final symlink).
+fn exists(root: &fs::File, path: &Path) -> bool {
+    cap_primitives::fs::stat(root, path, cap_primitives::fs::FollowSymlinks::No).is_ok()
+}
+
+/// Removes an emptied stage directory; one that is gone or in use again is left as it is.
+fn remove_empty_dir(root: &fs::File, path: &Path) {
+    let _ = cap_primitives::fs::remove_dir(root, path);
+}

@@ -1,0 +1,318 @@
+//! Staging areas: stage, commit, abort and recovery, in both layouts, against crashed holders
+//! in other processes and against concurrent stagers.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use stagelock::{ErrorKind, Layout, SkipReason, StagingArea};
+use stagelock_tests::{Holder, STAGE_FILES, Scratch, Taken, stage_fill_check_commit};
+
+const LAYOUTS: [(Layout, &str); 2] = [(Layout::Pairs, "pairs"), (Layout::PerDirectory, "per-dir")];
+
+/// A scratch directory with `staging/` (the area) and `out/` (commit destinations).
+fn setup(layout: Layout) -> Result<(Scratch, StagingArea)> {
+    let s = Scratch::new()?;
+    s.dir().create_dir("staging")?;
+    s.dir().create_dir("out")?;
+    let area = StagingArea::with_layout(&s.dir().open_dir("staging")?, layout)?;
+    Ok((s, area))
+}
+
+fn staging_entries(s: &Scratch) -> Result<usize> {
+    Ok(std::fs::read_dir(s.join("staging"))?.count())
+}
+
+#[test]
+fn stage_then_commit_moves_the_resource_and_cleans_up() -> Result<()> {
+    for (layout, _) in LAYOUTS {
+        let (s, area) = setup(layout)?;
+        let stage = area.stage()?;
+        let resource = s.join("staging").join(stage.path());
+        assert!(resource.is_dir(), "{layout:?}: resource created");
+        match layout {
+            Layout::Pairs => {
+                assert!(s.join(format!("staging/lock-{}", stage.id())).is_file());
+                assert_eq!(
+                    stage.path().to_str().unwrap(),
+                    format!("temp-dir-{}", stage.id())
+                );
+            }
+            _ => assert!(
+                s.join(format!("staging/{}/staging.lock", stage.id()))
+                    .is_file()
+            ),
+        }
+        stage.dir().write("layer", "contents")?;
+        stage.commit(s.dir(), "out/layer-1")?;
+        assert_eq!(
+            std::fs::read_to_string(s.join("out/layer-1/layer"))?,
+            "contents"
+        );
+        assert_eq!(
+            staging_entries(&s)?,
+            0,
+            "{layout:?}: lock and stage dir gone"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn abort_and_drop_remove_the_resource_then_the_lock() -> Result<()> {
+    for (layout, _) in LAYOUTS {
+        let (s, area) = setup(layout)?;
+        let stage = area.stage()?;
+        stage.dir().create_dir_all("deep/tree")?;
+        stage.dir().write("deep/tree/file", "x")?;
+        stage.abort()?;
+        assert_eq!(staging_entries(&s)?, 0, "{layout:?}");
+        let stage = area.stage()?;
+        stage.dir().write("file", "x")?;
+        drop(stage);
+        assert_eq!(staging_entries(&s)?, 0, "{layout:?}: drop aborts");
+    }
+    Ok(())
+}
+
+#[test]
+fn commit_refuses_to_clobber_and_hands_the_stage_back() -> Result<()> {
+    for (layout, _) in LAYOUTS {
+        let (s, area) = setup(layout)?;
+        s.dir().create_dir("out/full")?;
+        s.dir().write("out/full/keep", "old")?;
+        s.dir().create_dir("out/empty")?;
+        s.dir().write("out/file", "old")?;
+        let mut stage = area.stage()?;
+        stage.dir().write("new", "new")?;
+        for dest in ["out/full", "out/empty", "out/file"] {
+            let failed = stage.commit(s.dir(), dest).unwrap_err();
+            assert_eq!(
+                failed.error.kind(),
+                ErrorKind::AlreadyExists,
+                "{dest}: {}",
+                failed.error
+            );
+            assert!(failed.error.to_string().contains(dest), "{}", failed.error);
+            stage = failed.stage.expect("handed back");
+        }
+        assert_eq!(std::fs::read_to_string(s.join("out/full/keep"))?, "old");
+        assert!(std::fs::read_dir(s.join("out/empty"))?.next().is_none());
+        for dest in ["out/../../escape", "out/missing-parent/x", ".", "/tmp/abs"] {
+            let failed = stage.commit(s.dir(), dest).unwrap_err();
+            assert_ne!(failed.error.kind(), ErrorKind::AlreadyExists, "{dest}");
+            stage = failed.stage.expect("handed back");
+        }
+        assert_eq!(
+            std::fs::read_to_string(s.join("staging").join(stage.path()).join("new"))?,
+            "new"
+        );
+        stage.commit_replacing(s.dir(), "out/full")?;
+        assert_eq!(std::fs::read_to_string(s.join("out/full/new"))?, "new");
+        assert!(!s.join("out/full/keep").exists(), "replaced whole");
+        assert_eq!(
+            staging_entries(&s)?,
+            0,
+            "{layout:?}: old destination removed under the lock"
+        );
+        assert_eq!(s.names()?, ["out", "staging"], "nothing escaped");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_holder_killed_mid_stage_is_recovered_by_another_process() -> Result<()> {
+    for (layout, name) in LAYOUTS {
+        let (s, area) = setup(layout)?;
+        let staging = s.join("staging");
+        let start = |s: &str| {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_lock-holder"));
+            c.arg("stage").arg(&staging).arg(s);
+            Holder::start(c)
+        };
+        let (killed, taken) = start(name)?;
+        let Taken::Held(dead_id) = taken else {
+            panic!("{taken:?}")
+        };
+        let (alive, taken) = start(name)?;
+        let Taken::Held(live_id) = taken else {
+            panic!("{taken:?}")
+        };
+
+        let report = area.recover_stale()?;
+        assert!(report.removed.is_empty(), "both alive: {report:?}");
+        assert_eq!(report.skipped.len(), 2);
+        assert!(
+            report
+                .skipped
+                .iter()
+                .all(|k| matches!(k.reason, SkipReason::Held))
+        );
+
+        killed.kill()?;
+        let before = staging_entries(&s)?;
+        let dry = area.recover_stale_dry_run()?;
+        assert_eq!(
+            dry.removed
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            [dead_id.as_str()]
+        );
+        assert_eq!(staging_entries(&s)?, before, "a dry run changes nothing");
+        assert!(dry.dry_run);
+
+        let report = area.recover_stale()?;
+        assert_eq!(report.removed.len(), 1, "{report:?}");
+        let removed = &report.removed[0];
+        assert_eq!(
+            (removed.id.as_str(), removed.had_lock, removed.had_resource),
+            (dead_id.as_str(), true, true)
+        );
+        assert_eq!(report.skipped.len(), 1);
+        assert_eq!(report.skipped[0].id, live_id);
+
+        let again = area.recover_stale()?;
+        assert!(again.removed.is_empty(), "idempotent: {again:?}");
+        alive.release()?;
+        assert_eq!(staging_entries(&s)?, 0, "{layout:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn orphans_are_recovered_and_reported() -> Result<()> {
+    // Pairs: a resource without its lock file, and a lock file without its resource.
+    let (s, area) = setup(Layout::Pairs)?;
+    s.dir().create_dir_all("staging/temp-dir-11/sub")?;
+    s.dir().write("staging/temp-dir-11/sub/f", "x")?;
+    s.dir().write("staging/lock-22", "")?;
+    s.dir().write("staging/unrelated.txt", "keep")?;
+    let live = area.stage()?;
+    let report = area.recover_stale()?;
+    let mut removed: Vec<_> = report
+        .removed
+        .iter()
+        .map(|r| (r.id.as_str(), r.had_lock, r.had_resource))
+        .collect();
+    removed.sort();
+    assert_eq!(removed, [("11", false, true), ("22", true, false)]);
+    assert_eq!(report.skipped.len(), 1);
+    assert_eq!(report.skipped[0].id, live.id());
+    assert_eq!(
+        std::fs::read_dir(s.join("staging"))?.count(),
+        3,
+        "live pair + unrelated file"
+    );
+    assert!(s.join("staging/unrelated.txt").exists());
+    live.abort()?;
+
+    // Per-directory: a stage directory without a lock file (its creator died before locking).
+    let (s, area) = setup(Layout::PerDirectory)?;
+    s.dir().create_dir_all("staging/33/dir")?;
+    s.dir().create_dir_all("staging/44")?;
+    let report = area.recover_stale()?;
+    let mut removed: Vec<_> = report
+        .removed
+        .iter()
+        .map(|r| (r.id.as_str(), r.had_lock, r.had_resource))
+        .collect();
+    removed.sort();
+    assert_eq!(removed, [("33", false, true), ("44", false, false)]);
+    assert_eq!(staging_entries(&s)?, 0);
+    Ok(())
+}
+
+/// Stagers in threads and in processes loop stage / fill / check / commit while a recoverer
+/// loops recover_stale, and holders get SIGKILLed mid-stage. No live stage may lose a file, every
+/// commit must be complete, every dead stage must be recovered, and nothing may be left.
+#[test]
+fn recovery_racing_stagers_never_removes_live_work() -> Result<()> {
+    const THREADS: usize = 2;
+    const PROCESSES: usize = 2;
+    const ROUNDS: usize = 150;
+    const KILLED: usize = 3;
+    for (layout, name) in LAYOUTS {
+        let (s, area) = setup(layout)?;
+        let started = Instant::now();
+        let stop = AtomicBool::new(false);
+        let (recovered_dead, passes) = std::thread::scope(|scope| -> Result<(usize, usize)> {
+            let recoverer = scope.spawn(|| -> Result<(usize, usize)> {
+                let (mut dead, mut passes) = (0, 0);
+                while !stop.load(Ordering::SeqCst) {
+                    let report = area.recover_stale()?;
+                    for r in &report.removed {
+                        // Live stages create their resource only after locking, so only dead
+                        // ones can be removed with a resource.
+                        dead += usize::from(r.had_resource);
+                    }
+                    for k in &report.skipped {
+                        anyhow::ensure!(!matches!(k.reason, SkipReason::Failed(_)), "{:?}", k);
+                    }
+                    passes += 1;
+                }
+                Ok((dead, passes))
+            });
+            let mut workers = Vec::new();
+            for t in 0..THREADS {
+                let (area, s) = (&area, &s);
+                workers.push(scope.spawn(move || -> Result<()> {
+                    let out = s.dir().open_dir("out")?;
+                    for i in 0..ROUNDS {
+                        stage_fill_check_commit(area, &out, &format!("t{t}-{i}"))?;
+                    }
+                    Ok(())
+                }));
+            }
+            let loops: Vec<_> = (0..PROCESSES)
+                .map(|p| {
+                    Command::new(env!("CARGO_BIN_EXE_lock-holder"))
+                        .args(["stage-loop", s.join("staging").to_str().unwrap(), name])
+                        .arg(ROUNDS.to_string())
+                        .arg(s.join("out"))
+                        .arg(format!("p{p}"))
+                        .output()
+                })
+                .collect::<Vec<_>>();
+            for k in 0..KILLED {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_lock-holder"));
+                c.arg("stage").arg(s.join("staging")).arg(name);
+                let (holder, taken) = Holder::start(c)?;
+                assert!(matches!(taken, Taken::Held(_)), "kill {k}: {taken:?}");
+                holder.kill()?;
+            }
+            for w in workers {
+                w.join().unwrap()?;
+            }
+            for out in loops {
+                let out = out?;
+                anyhow::ensure!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            // Let the recoverer see the last killed stages.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while staging_entries(&s)? > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            stop.store(true, Ordering::SeqCst);
+            recoverer.join().unwrap()
+        })?;
+        assert_eq!(
+            recovered_dead, KILLED,
+            "{layout:?}: every killed stage recovered once"
+        );
+        assert_eq!(staging_entries(&s)?, 0, "{layout:?}: nothing left");
+        let committed = std::fs::read_dir(s.join("out"))?.count();
+        assert_eq!(committed, (THREADS + PROCESSES) * ROUNDS, "{layout:?}");
+        eprintln!(
+            "{layout:?}: {committed} commits x {STAGE_FILES} files, {KILLED} killed holders, \
+             {passes} recovery passes in {:?}",
+            started.elapsed()
+        );
+    }
+    Ok(())
+}
