@@ -29,6 +29,16 @@ sleep 0.3
 echo "stagelock was killed while holding; stale.lock still there: $(ls "$root" | grep -c stale.lock)"
 stagelock try "$root/stale.lock" && echo "stagelock try: free (exit 0), and cleaned up: $(ls "$root" | grep -c stale.lock) left"
 
+say "stagelock stage staging --into layers/abc -- <build>   (commit on success)"
+mkdir -p "$root/area" "$root/layers"
+stagelock stage "$root/area" --into "$root/layers/abc" -- sh -c 'echo "  building in $STAGELOCK_STAGE_DIR"; echo data > "$STAGELOCK_STAGE_DIR/file"'
+echo "exit $?; layers/abc holds: $(ls "$root/layers/abc")"
+sh -c 'stagelock stage "$1/area" --into "$1/layers/dead" -- sh -c "kill -KILL \$PPID; echo half > \"\$STAGELOCK_STAGE_DIR/file\"" 2>/dev/null; true' _ "$root" 2>/dev/null
+sleep 0.3
+echo "a builder was killed mid-stage; area holds: $(ls "$root/area" | tr '\n' ' ')"
+say "stagelock recover staging"
+stagelock recover "$root/area"
+
 say "errors name the operation and the path"
 stagelock try "$root/no/such/dir/x.lock"; echo "exit $?"
 stagelock create "$root" 'a/b*' -- true; echo "exit $?"

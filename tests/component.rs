@@ -413,6 +413,140 @@ fn the_per_store_cap_gives_limit_reached() -> Result<()> {
 }
 
 #[test]
+fn guests_stage_and_commit_in_both_layouts() -> Result<()> {
+    for layout in ["pairs", "per-dir"] {
+        let s = Scratch::new()?;
+        let steps = [
+            "area",
+            layout,
+            "stage",
+            "stage-write",
+            "a.txt",
+            "hello",
+            "commit",
+            "out",
+        ];
+        let done = lockctl(s.path(), &steps);
+        let lines = done.lines();
+        assert_eq!(lines[0], "ok area");
+        assert!(lines[1].starts_with("ok stage "), "{}", done.stdout);
+        assert_eq!(lines[2], "ok commit", "{layout}: {}", done.stdout);
+        assert_eq!(std::fs::read_to_string(s.join("out/a.txt"))?, "hello");
+        assert_eq!(s.names()?, ["out"], "{layout}: lock and stage gone");
+        assert_eq!(done.store.data().locks.held(), 0);
+    }
+    Ok(())
+}
+
+#[test]
+fn a_guest_commit_refuses_to_clobber_and_gets_its_stage_back() -> Result<()> {
+    let s = Scratch::new()?;
+    s.dir().create_dir("out")?;
+    s.dir().write("out/old", "old")?;
+    let steps = [
+        "area",
+        "pairs",
+        "stage",
+        "stage-write",
+        "new",
+        "new",
+        "commit",
+        "out",
+        "commit",
+        "../escape",
+        "commit-replace",
+        "out",
+    ];
+    let done = lockctl(s.path(), &steps);
+    let lines = done.lines();
+    assert!(
+        lines[2].starts_with("err commit AlreadyExists: commit \"out\""),
+        "{}",
+        done.stdout
+    );
+    assert!(
+        lines[3].starts_with("err commit AccessDenied"),
+        "{}",
+        done.stdout
+    );
+    assert_eq!(
+        lines[4], "ok commit-replace",
+        "the stage came back both times"
+    );
+    assert_eq!(std::fs::read_to_string(s.join("out/new"))?, "new");
+    assert!(!s.join("out/old").exists());
+    assert_eq!(s.names()?, ["out"]);
+    Ok(())
+}
+
+#[test]
+fn a_guest_recovers_a_stage_whose_native_holder_was_killed() -> Result<()> {
+    let s = Scratch::new()?;
+    let start = || {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lock-holder"));
+        c.args(["stage", s.path().to_str().unwrap(), "pairs"]);
+        Holder::start(c)
+    };
+    let (dead, taken) = start()?;
+    let Taken::Held(dead_id) = taken else {
+        panic!("{taken:?}")
+    };
+    let (alive, taken) = start()?;
+    let Taken::Held(live_id) = taken else {
+        panic!("{taken:?}")
+    };
+    dead.kill()?;
+    let done = lockctl(
+        s.path(),
+        &["area", "pairs", "recover-dry", "recover", "recover"],
+    );
+    let lines = done.lines();
+    let held = format!("skipped={live_id}:held by a live builder");
+    assert_eq!(lines[1], format!("ok recover-dry removed={dead_id} {held}"));
+    assert_eq!(lines[2], format!("ok recover removed={dead_id} {held}"));
+    assert_eq!(
+        lines[3],
+        format!("ok recover removed= {held}"),
+        "idempotent"
+    );
+    alive.release()?;
+    assert!(s.names()?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn stages_count_against_the_cap_and_are_aborted_when_the_store_drops() -> Result<()> {
+    let s = Scratch::new()?;
+    let grants = [Grant(s.path(), "/work", FsPerms::ReadWrite)];
+    let steps = [
+        "area",
+        "per-dir",
+        "stage",
+        "stage-write",
+        "f",
+        "x",
+        "stage",
+        "trap",
+    ];
+    let done = run(&guests().lockctl, &grants, &steps, Some(1));
+    assert!(
+        done.lines()[2].starts_with("err stage LimitReached"),
+        "{}",
+        done.stdout
+    );
+    assert!(done.outcome.as_ref().is_err_and(|e| e.starts_with("trap")));
+    assert_eq!(done.store.data().locks.held(), 1);
+    assert_eq!(
+        s.names()?.len(),
+        1,
+        "the stage directory, while the store lives"
+    );
+    drop(done);
+    assert!(s.names()?.is_empty(), "aborted with the store");
+    Ok(())
+}
+
+#[test]
 fn the_demo_stages_commits_and_refuses_a_second_instance() -> Result<()> {
     let s = Scratch::new()?;
     s.dir().create_dir("src")?;

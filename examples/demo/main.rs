@@ -1,9 +1,11 @@
 //! The stagelock demo: a sandboxed build step, run as a WebAssembly component by
 //! `stagelock run`, that stages its output under a staging lock the way containers/storage does.
 //!
-//! `stagelock-demo build`: take `lock-ID` with create-and-lock in `/work/staging`, build into
-//! `staging/temp-dir-ID`, announce the lock in `staging/current`, wait (up to 10 s) for a second
-//! instance to check in, then move the result to `/work/out` and unlock-and-delete.
+//! `stagelock-demo build`: open the staging area `/work/staging`, recover what dead builders
+//! left, stage (lock `lock-ID` first, then the resource `temp-dir-ID`), build into the stage
+//! through its descriptor, announce the lock in `staging/current`, wait (up to 10 s) for a
+//! second instance to check in, then commit the stage to `/work/out` (one rename, under the
+//! lock) and unlock-and-delete.
 //!
 //! `stagelock-demo second`: wait for the builder's announcement, try to take its lock (and be
 //! refused), then check in.
@@ -14,7 +16,8 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use stagelock_guest::{ErrorKind, StagingLock, preopened_dir};
+use stagelock_guest::filesystem::{DescriptorFlags, OpenFlags, PathFlags};
+use stagelock_guest::{ErrorKind, Layout, StagingArea, StagingLock, preopened_dir};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -37,49 +40,67 @@ fn say(role: &str, what: impl std::fmt::Display) {
 
 fn build() -> Result<()> {
     let say = |what: String| say("build", what);
-    fs::create_dir_all("/work/staging")?;
     let work = preopened_dir("/work").ok_or("the host did not grant /work")?;
+    fs::create_dir_all("/work/staging")?;
     let staging = work.open_at(
-        stagelock_guest::filesystem::PathFlags::empty(),
+        PathFlags::empty(),
         "staging",
-        stagelock_guest::filesystem::OpenFlags::DIRECTORY,
-        stagelock_guest::filesystem::DescriptorFlags::MUTATE_DIRECTORY,
+        OpenFlags::DIRECTORY,
+        DescriptorFlags::MUTATE_DIRECTORY,
     )?;
-    let (lock, name) = StagingLock::create_and_lock(&staging, "lock-")?;
-    let id = name.trim_start_matches("lock-");
-    let temp = format!("/work/staging/temp-dir-{id}");
+    let area = StagingArea::open(&staging, Layout::Pairs)?;
+    let report = area.recover_stale()?;
     say(format!(
-        "took staging/{name} (create-and-lock); staging into staging/temp-dir-{id}"
+        "recover-stale: removed {} stage(s) left by dead builders, {} busy",
+        report.removed.len(),
+        report.skipped.len()
     ));
 
-    fs::create_dir(&temp)?;
+    let stage = area.stage()?;
+    let id = stage.id();
+    say(format!(
+        "staged: took staging/lock-{id}, then made staging/{}",
+        stage.path()
+    ));
+    let out = stage.dir()?;
     let mut files = 0;
     for entry in fs::read_dir("/work/src")? {
         let entry = entry?;
-        let text = fs::read_to_string(entry.path())?;
-        let out = Path::new(&temp).join(entry.file_name());
-        fs::write(out, text.to_uppercase())?;
+        let text = fs::read_to_string(entry.path())?.to_uppercase();
+        let name = entry
+            .file_name()
+            .into_string()
+            .map_err(|_| "non-UTF-8 name")?;
+        let file = out.open_at(
+            PathFlags::empty(),
+            &name,
+            OpenFlags::CREATE,
+            DescriptorFlags::WRITE,
+        )?;
+        file.write(text.as_bytes(), 0)?;
         files += 1;
     }
+    drop(out);
     say(format!(
-        "built {files} files; letting a second instance try the lock"
+        "built {files} files into the stage; letting a second instance try its lock"
     ));
-    fs::write("/work/staging/current", &name)?;
+    fs::write("/work/staging/current", format!("lock-{id}"))?;
 
-    let checked_in = wait_for("/work/staging/second-done", Duration::from_secs(10));
-    if !checked_in {
+    if !wait_for("/work/staging/second-done", Duration::from_secs(10)) {
         say("no second instance checked in (that is fine); carrying on".to_owned());
     }
     fs::remove_file("/work/staging/current")?;
     let _ = fs::remove_file("/work/staging/second-done");
 
-    let _ = fs::remove_dir_all("/work/out");
-    fs::rename(&temp, "/work/out")?;
-    say(format!(
-        "committed staging/temp-dir-{id} -> out/ while holding the lock"
-    ));
-    lock.unlock_and_delete()?;
-    say(format!("unlock-and-delete: staging/{name} is gone"));
+    stage
+        .commit_replacing(&work, "out")
+        .map_err(|failed| failed.error)?;
+    say(
+        "committed the stage to out/ (one rename, under the lock), then unlock-and-delete"
+            .to_owned(),
+    );
+    let left = fs::read_dir("/work/staging")?.count();
+    say(format!("staging/ now holds {left} entries"));
     Ok(())
 }
 

@@ -12,6 +12,10 @@
 //! - Finish with [`StagingLock::unlock_and_delete`]; dropping a lock releases it and leaves the
 //!   file, as a crashed holder would.
 //!
+//! - Use [`StagingArea`] for the whole pattern: [`StagingArea::stage`] locks, then creates a
+//!   resource directory to build in ([`Stage::dir`]); [`Stage::commit`] moves it into place
+//!   under the lock; [`StagingArea::recover_stale`] cleans up after dead builders.
+//!
 //! The directory argument is the capability: a [`Descriptor`] the component holds, from
 //! [`preopened_dir`] or opened beneath one with [`Descriptor::open_at`].
 //!
@@ -63,7 +67,7 @@ mod bindings {
     });
 }
 
-use bindings::stagelock::staging::locks;
+use bindings::stagelock::staging::{locks, staging};
 
 /// WASI filesystem types, for opening subdirectories and working in them.
 pub use bindings::wasi::filesystem::types as filesystem;
@@ -134,6 +138,167 @@ impl StagingLock {
     /// The lock file's path, relative to the directory it was locked in.
     pub fn path(&self) -> String {
         self.0.path()
+    }
+}
+
+/// How stages are laid out in a [`StagingArea`]'s root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// `lock-ID` beside `temp-dir-ID`.
+    Pairs,
+    /// `<N>/staging.lock` and the resource `<N>/dir`.
+    PerDirectory,
+}
+
+/// A directory in which resources are built under staging locks, committed into place, and
+/// recovered when their builders die.
+///
+/// # Examples
+///
+/// ```no_run
+/// use stagelock_guest::{preopened_dir, Layout, StagingArea};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let work = preopened_dir("/work").ok_or("no /work")?;
+/// let area = StagingArea::open(&work, Layout::Pairs)?;
+/// let report = area.recover_stale()?; // at start-up
+/// let stage = area.stage()?;
+/// let dir = stage.dir()?; // build in it with wasi:filesystem (or std::fs at /work/<path>)
+/// # drop(dir);
+/// stage.commit(&work, "result").map_err(|failed| failed.error)?;
+/// # let _ = report; Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct StagingArea(staging::StagingArea);
+
+impl StagingArea {
+    /// Opens the staging area rooted at `root`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::AccessDenied`] for a read-only grant, [`ErrorKind::NotADirectory`] for a
+    /// file descriptor.
+    pub fn open(root: &Descriptor, layout: Layout) -> Result<StagingArea, Error> {
+        let layout = match layout {
+            Layout::Pairs => staging::Layout::Pairs,
+            Layout::PerDirectory => staging::Layout::PerDirectory,
+        };
+        Ok(StagingArea(staging::StagingArea::open(root, layout)?))
+    }
+
+    /// Starts a stage: takes a fresh lock, then creates the resource directory it guards.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::LimitReached`] past the host's cap on held locks; I/O errors.
+    pub fn stage(&self) -> Result<Stage, Error> {
+        Ok(Stage(self.0.stage()?))
+    }
+
+    /// Removes every stage whose builder is gone (and orphans); skips held ones.
+    pub fn recover_stale(&self) -> Result<Report, Error> {
+        Ok(self.0.recover_stale(false)?.into())
+    }
+
+    /// What [`recover_stale`](Self::recover_stale) would do, changing nothing.
+    pub fn recover_stale_dry_run(&self) -> Result<Report, Error> {
+        Ok(self.0.recover_stale(true)?.into())
+    }
+}
+
+/// A resource being built under a held staging lock. Dropping it aborts the stage.
+#[derive(Debug)]
+pub struct Stage(staging::Stage);
+
+impl Stage {
+    /// The stage's ID.
+    pub fn id(&self) -> String {
+        self.0.id()
+    }
+
+    /// The resource directory's path relative to the area's root.
+    pub fn path(&self) -> String {
+        self.0.path()
+    }
+
+    /// A new descriptor for the resource directory, to build in.
+    pub fn dir(&self) -> Result<Descriptor, Error> {
+        Ok(self.0.dir()?)
+    }
+
+    /// Moves the resource to `dest` beneath `dest_dir` (atomically) under the lock, then
+    /// unlock-and-deletes. Refuses to overwrite an existing `dest`.
+    ///
+    /// # Errors
+    ///
+    /// A [`CommitError`] with the stage handed back (still held) to retry or abort:
+    /// [`ErrorKind::AlreadyExists`], [`ErrorKind::NotFound`] for a missing parent,
+    /// [`ErrorKind::AccessDenied`] for an escape or read-only grant.
+    pub fn commit(self, dest_dir: &Descriptor, dest: &str) -> Result<(), CommitError> {
+        self.commit_with(dest_dir, dest, false)
+    }
+
+    /// Like [`commit`](Self::commit), but replaces an existing `dest`.
+    pub fn commit_replacing(self, dest_dir: &Descriptor, dest: &str) -> Result<(), CommitError> {
+        self.commit_with(dest_dir, dest, true)
+    }
+
+    fn commit_with(
+        self,
+        dest_dir: &Descriptor,
+        dest: &str,
+        replace: bool,
+    ) -> Result<(), CommitError> {
+        staging::Stage::commit(self.0, dest_dir, dest, replace).map_err(|e| CommitError {
+            error: e.error.into(),
+            stage: e.stage.map(Stage),
+        })
+    }
+
+    /// Removes the resource under the lock, then unlock-and-deletes.
+    pub fn abort(self) -> Result<(), Error> {
+        Ok(staging::Stage::abort(self.0)?)
+    }
+}
+
+/// A failed [`Stage::commit`]: the error, and the stage handed back.
+#[derive(Debug)]
+pub struct CommitError {
+    /// What went wrong.
+    pub error: Error,
+    /// The stage, still held (absent if the resource was already in place).
+    pub stage: Option<Stage>,
+}
+
+impl fmt::Display for CommitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for CommitError {}
+
+/// What [`StagingArea::recover_stale`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// `(id, had_lock, had_resource)` of each stage removed.
+    pub removed: Vec<(String, bool, bool)>,
+    /// `(id, why)` of each stage left alone.
+    pub skipped: Vec<(String, String)>,
+}
+
+impl From<staging::Report> for Report {
+    fn from(r: staging::Report) -> Self {
+        Report {
+            dry_run: r.dry_run,
+            removed: r
+                .removed
+                .into_iter()
+                .map(|x| (x.id, x.had_lock, x.had_resource))
+                .collect(),
+            skipped: r.skipped.into_iter().map(|x| (x.id, x.message)).collect(),
+        }
     }
 }
 

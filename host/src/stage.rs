@@ -14,6 +14,7 @@ use std::sync::Arc;
 use cap_primitives::fs::DirOptions;
 use cap_std::AmbientAuthority;
 use cap_std::fs::Dir;
+use cap_std::io_lifetimes::AsFilelike;
 
 use crate::error::{Error, ErrorKind, Op};
 use crate::lock::{SharedDir, StagingLock};
@@ -105,6 +106,7 @@ impl StagingArea {
         Ok(Self::from_shared(Arc::new(dir.into_std_file()), layout))
     }
 
+    /// A staging area in a directory handle shared with other users (the component host).
     pub(crate) fn from_shared(root: SharedDir, layout: Layout) -> Self {
         StagingArea { root, layout }
     }
@@ -398,7 +400,11 @@ impl Stage {
     /// [`ErrorKind::InvalidInput`] if `dest` has no final name; [`ErrorKind::Other`] if it is
     /// on another filesystem (`EXDEV`).
     pub fn commit(self, dest_dir: &Dir, dest: impl AsRef<Path>) -> Result<(), CommitError> {
-        self.commit_with(dest_dir, dest.as_ref(), false)
+        self.commit_at(
+            &dest_dir.as_filelike_view::<fs::File>(),
+            dest.as_ref(),
+            false,
+        )
     }
 
     /// Like [`commit`](Self::commit), but replaces an existing `dest`: on Linux the two are
@@ -408,12 +414,17 @@ impl Stage {
         dest_dir: &Dir,
         dest: impl AsRef<Path>,
     ) -> Result<(), CommitError> {
-        self.commit_with(dest_dir, dest.as_ref(), true)
+        self.commit_at(
+            &dest_dir.as_filelike_view::<fs::File>(),
+            dest.as_ref(),
+            true,
+        )
     }
 
-    fn commit_with(
+    /// [`commit`](Self::commit) into a raw directory handle (shared with the component host).
+    pub(crate) fn commit_at(
         mut self,
-        dest_dir: &Dir,
+        dest_dir: &fs::File,
         dest: &Path,
         replace: bool,
     ) -> Result<(), CommitError> {
@@ -428,7 +439,12 @@ impl Stage {
         }
     }
 
-    fn move_into_place(&mut self, dest_dir: &Dir, dest: &Path, replace: bool) -> Result<(), Error> {
+    fn move_into_place(
+        &mut self,
+        dest_dir: &fs::File,
+        dest: &Path,
+        replace: bool,
+    ) -> Result<(), Error> {
         let err = |e| Error::io(Op::Commit, dest, e);
         let Some(Component::Normal(name)) = dest.components().next_back() else {
             return Err(Error::new(
@@ -442,7 +458,7 @@ impl Stage {
         let opened_parent;
         let dest_parent = match dest.parent().filter(|p| !p.as_os_str().is_empty()) {
             Some(parent) => {
-                opened_parent = dest_dir.open_dir(parent).map_err(err)?;
+                opened_parent = cap_primitives::fs::open_dir(dest_dir, parent).map_err(err)?;
                 &opened_parent
             }
             None => dest_dir,

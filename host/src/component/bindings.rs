@@ -11,9 +11,11 @@ wasmtime::component::bindgen!({
     with: {
         "wasi": wasmtime_wasi::p2::bindings,
         "stagelock:staging/locks.staging-lock": crate::StagingLock,
+        "stagelock:staging/staging.staging-area": crate::StagingArea,
+        "stagelock:staging/staging.stage": crate::Stage,
     },
     imports: { default: trappable },
     require_store_data_send: true,
 });
 
-pub use self::stagelock::staging::locks;
+pub use self::stagelock::staging::{locks, staging};

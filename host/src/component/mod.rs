@@ -57,7 +57,8 @@
 //!   every lock the guest held. Only a bad handle traps.
 
 mod bindings;
-mod host;
+mod locks;
+mod staging;
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -127,7 +128,8 @@ impl HasData for HasStagingLock {
     type Data<'a> = StagingLockCtxView<'a>;
 }
 
-/// Adds `stagelock:staging/locks` to a linker of synchronous stores.
+/// Adds `stagelock:staging/locks` and `stagelock:staging/staging` to a linker of synchronous
+/// stores.
 ///
 /// # Errors
 ///
@@ -135,10 +137,11 @@ impl HasData for HasStagingLock {
 pub fn add_to_linker_sync<T: StagingLockView + 'static>(
     linker: &mut Linker<T>,
 ) -> wasmtime::Result<()> {
-    bindings::locks::add_to_linker::<T, HasStagingLock>(linker, T::staging_lock)
+    bindings::locks::add_to_linker::<T, HasStagingLock>(linker, T::staging_lock)?;
+    bindings::staging::add_to_linker::<T, HasStagingLock>(linker, T::staging_lock)
 }
 
-/// Adds `stagelock:staging/locks` to a linker of async stores (`Config::async_support`).
+/// Adds `stagelock:staging/locks` and `stagelock:staging/staging` to a linker of async stores.
 ///
 /// The functions never block (every lock operation is non-blocking), so they run inline on the
 /// executor like wasmtime-wasi's own synchronous functions do.

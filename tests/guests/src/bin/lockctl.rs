@@ -12,13 +12,20 @@
 //!   current directory (how tests order steps across instances)
 //! - `trap`: trap while holding whatever is held
 //! - `exit N`: exit with status N; `env NAME`: print `ok env NAME=VALUE`
+//! - `area pairs|per-dir`: open a staging area on the current directory
+//! - `stage`: start a stage (kept on a stack); `stage-write NAME TEXT`: write a file into the
+//!   newest stage through its descriptor; `commit DEST` / `commit-replace DEST`: commit it
+//!   beneath the current directory (handed back on failure); `stage-abort`: abort it
+//! - `recover` / `recover-dry`: print `ok recover removed=ID,... skipped=ID:why,...`
 //!
 //! Output: `ok STEP [DETAIL]` or `err STEP KIND: MESSAGE`.
 
 use std::time::{Duration, Instant};
 
 use stagelock_guest::filesystem::{DescriptorFlags, OpenFlags, PathFlags};
-use stagelock_guest::{Descriptor, Error, StagingLock, preopened_dirs};
+use stagelock_guest::{
+    Descriptor, Error, Layout, Report, Stage, StagingArea, StagingLock, preopened_dirs,
+};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,6 +33,8 @@ fn main() {
     let (first, _) = preopens.first().expect("no directory was granted");
     let mut dir: Descriptor = reopen(first, ".", DescriptorFlags::MUTATE_DIRECTORY);
     let mut held: Vec<StagingLock> = Vec::new();
+    let mut area: Option<StagingArea> = None;
+    let mut stages: Vec<Stage> = Vec::new();
     let mut steps = args.iter().map(String::as_str);
     while let Some(step) = steps.next() {
         let mut arg = || steps.next().expect("missing argument");
@@ -118,6 +127,71 @@ fn main() {
                 let name = arg();
                 println!("ok env {name}={}", std::env::var(name).unwrap_or_default());
             }
+            "area" => {
+                let layout = match arg() {
+                    "pairs" => Layout::Pairs,
+                    _ => Layout::PerDirectory,
+                };
+                match StagingArea::open(&dir, layout) {
+                    Ok(a) => {
+                        area = Some(a);
+                        println!("ok area");
+                    }
+                    Err(e) => print_err("area", &e),
+                }
+            }
+            "stage" => match area.as_ref().expect("no area").stage() {
+                Ok(stage) => {
+                    println!("ok stage {} {}", stage.id(), stage.path());
+                    stages.push(stage);
+                }
+                Err(e) => print_err("stage", &e),
+            },
+            "stage-write" => {
+                let (name, text) = (arg(), arg());
+                let stage_dir = stages.last().expect("no stage").dir().expect("stage dir");
+                let file = stage_dir
+                    .open_at(
+                        PathFlags::empty(),
+                        name,
+                        OpenFlags::CREATE,
+                        DescriptorFlags::WRITE,
+                    )
+                    .expect("create in stage");
+                file.write(text.as_bytes(), 0).expect("write in stage");
+            }
+            step @ ("commit" | "commit-replace") => {
+                let dest = arg();
+                let stage = stages.pop().expect("no stage");
+                let result = if step == "commit" {
+                    stage.commit(&dir, dest)
+                } else {
+                    stage.commit_replacing(&dir, dest)
+                };
+                match result {
+                    Ok(()) => println!("ok {step}"),
+                    Err(failed) => {
+                        print_err(step, &failed.error);
+                        stages.extend(failed.stage);
+                    }
+                }
+            }
+            "stage-abort" => match stages.pop().expect("no stage").abort() {
+                Ok(()) => println!("ok stage-abort"),
+                Err(e) => print_err("stage-abort", &e),
+            },
+            step @ ("recover" | "recover-dry") => {
+                let area = area.as_ref().expect("no area");
+                let report = if step == "recover" {
+                    area.recover_stale()
+                } else {
+                    area.recover_stale_dry_run()
+                };
+                match report {
+                    Ok(report) => println!("ok {step} {}", summary(&report)),
+                    Err(e) => print_err(step, &e),
+                }
+            }
             "trap" => panic!("trap requested while holding {} locks", held.len()),
             other => panic!("unknown step {other:?}"),
         }
@@ -145,6 +219,25 @@ fn report<T>(
         }
         Err(e) => print_err(step, &e),
     }
+}
+
+fn summary(report: &Report) -> String {
+    let mut removed: Vec<&str> = report
+        .removed
+        .iter()
+        .map(|(id, _, _)| id.as_str())
+        .collect();
+    removed.sort();
+    let skipped: Vec<String> = report
+        .skipped
+        .iter()
+        .map(|(id, why)| format!("{id}:{why}"))
+        .collect();
+    format!(
+        "removed={} skipped={}",
+        removed.join(","),
+        skipped.join(",")
+    )
 }
 
 fn print_err(step: &str, e: &Error) {

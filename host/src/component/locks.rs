@@ -1,4 +1,5 @@
-//! Trait impls of the `locks` interface: each body checks its handles and calls the native core.
+//! Trait impls of the `locks` interface (each body checks its handles and calls the native
+//! core), and the checks and conversions the `staging` impls share.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use crate::StagingLock;
 use crate::error::{Error as CoreError, ErrorKind, Op};
 use crate::lock::SharedDir;
 
-type GuestResult<T> = wasmtime::Result<Result<T, locks::Error>>;
+pub(super) type GuestResult<T> = wasmtime::Result<Result<T, locks::Error>>;
 
 impl locks::Host for StagingLockCtxView<'_> {
     fn create_and_lock(
@@ -21,7 +22,7 @@ impl locks::Host for StagingLockCtxView<'_> {
         pattern: String,
     ) -> GuestResult<(Resource<StagingLock>, String)> {
         let op = Op::CreateAndLock;
-        let dir = match self.dir(&dir, op, Path::new(&pattern))? {
+        let dir = match self.lockable_dir(&dir, op, Path::new(&pattern))? {
             Ok(dir) => dir,
             Err(e) => return Ok(Err(e)),
         };
@@ -38,7 +39,7 @@ impl locks::Host for StagingLockCtxView<'_> {
     ) -> GuestResult<Resource<StagingLock>> {
         let op = Op::TryLockPath;
         let path = Path::new(&path);
-        let dir = match self.dir(&dir, op, path)? {
+        let dir = match self.lockable_dir(&dir, op, path)? {
             Ok(dir) => dir,
             Err(e) => return Ok(Err(e)),
         };
@@ -55,21 +56,45 @@ impl locks::HostStagingLock for StagingLockCtxView<'_> {
     }
 
     fn unlock_and_delete(&mut self, lock: Resource<StagingLock>) -> GuestResult<()> {
-        let lock = self.table.delete(lock)?;
-        self.ctx.held -= 1;
+        let lock = self.unhold(lock)?;
         Ok(lock.unlock_and_delete().map_err(|e| to_guest(&e)))
     }
 
     fn drop(&mut self, lock: Resource<StagingLock>) -> wasmtime::Result<()> {
-        drop(self.table.delete(lock)?); // releases the lock, keeps the file
-        self.ctx.held -= 1;
+        drop(self.unhold(lock)?); // releases the lock, keeps the file
         Ok(())
     }
 }
 
 impl StagingLockCtxView<'_> {
-    /// The directory behind a guest's descriptor, if locks may be taken in it. A bad handle traps.
-    fn dir(
+    /// The directory behind a guest's descriptor, if a new lock may be taken in it.
+    fn lockable_dir(
+        &self,
+        dir: &Resource<Descriptor>,
+        op: Op,
+        path: &Path,
+    ) -> wasmtime::Result<Result<SharedDir, locks::Error>> {
+        match self.check_limit(op, path) {
+            Ok(()) => self.writable_dir(dir, op, path),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// Refuses a new lock when the store already holds its cap.
+    pub(super) fn check_limit(&self, op: Op, path: &Path) -> Result<(), locks::Error> {
+        if self.ctx.held < self.ctx.max_held {
+            return Ok(());
+        }
+        let why = format!(
+            "this instance already holds {} locks, the host's limit",
+            self.ctx.held
+        );
+        Err(guest_error(ErrorCode::LimitReached, op, path, &why))
+    }
+
+    /// The directory behind a guest's descriptor, if the guest may change things beneath it.
+    /// A bad handle traps.
+    pub(super) fn writable_dir(
         &self,
         dir: &Resource<Descriptor>,
         op: Op,
@@ -102,15 +127,22 @@ impl StagingLockCtxView<'_> {
         Ok(Ok(Arc::clone(&dir.dir)))
     }
 
-    /// Moves a new lock into the table and counts it.
-    fn hold(&mut self, lock: StagingLock) -> wasmtime::Result<Resource<StagingLock>> {
-        let handle = self.table.push(lock)?;
+    /// Moves something that holds a lock (a lock, a stage) into the table and counts it.
+    pub(super) fn hold<T: Send + 'static>(&mut self, holder: T) -> wasmtime::Result<Resource<T>> {
+        let handle = self.table.push(holder)?;
         self.ctx.held += 1;
         Ok(handle)
     }
+
+    /// Takes something that holds a lock out of the table and uncounts it.
+    pub(super) fn unhold<T: 'static>(&mut self, handle: Resource<T>) -> wasmtime::Result<T> {
+        let holder = self.table.delete(handle)?;
+        self.ctx.held -= 1;
+        Ok(holder)
+    }
 }
 
-fn guest_error(code: ErrorCode, op: Op, path: &Path, why: &str) -> locks::Error {
+pub(super) fn guest_error(code: ErrorCode, op: Op, path: &Path, why: &str) -> locks::Error {
     locks::Error {
         code,
         message: format!("{op} {path:?}: {why}"),
@@ -118,7 +150,7 @@ fn guest_error(code: ErrorCode, op: Op, path: &Path, why: &str) -> locks::Error 
 }
 
 /// The one conversion from the core's error to the guest's.
-fn to_guest(err: &CoreError) -> locks::Error {
+pub(super) fn to_guest(err: &CoreError) -> locks::Error {
     let code = match err.kind() {
         ErrorKind::WouldBlock => ErrorCode::WouldBlock,
         ErrorKind::NotFound => ErrorCode::NotFound,
