@@ -111,7 +111,7 @@ impl fmt::Display for Op {
 /// matching [`io::ErrorKind`] and the original error stays reachable through
 /// [`io::Error::get_ref`].
 #[derive(Debug, thiserror::Error)]
-#[error("{op} {path:?}: {message}")]
+#[error("{op} \"{}\": {message}", .path.display())]
 pub struct Error {
     kind: ErrorKind,
     op: Op,

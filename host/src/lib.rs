@@ -15,6 +15,9 @@
 //!   example to find out whether its owner is gone.
 //! - Use [`StagingLock::unlock_and_delete`] when done; just drop the lock to leave the file as a
 //!   crashed holder would.
+//! - Use [`LockDir`] to take many locks in one directory through one shared handle (one
+//!   descriptor per held lock).
+//! - Use [`StagingArea`] for the whole staging pattern: lock, build, commit or abort, recover.
 //! - Use the `*_ambient_*` variants when all you have is a path string, as the CLI does.
 //!
 //! # Interoperability
@@ -54,7 +57,7 @@ mod stage;
 mod sys;
 
 pub use error::{Error, ErrorKind, Op};
-pub use lock::StagingLock;
+pub use lock::{LockDir, StagingLock};
 pub use stage::{CommitError, Layout, Recovered, Report, SkipReason, Skipped, Stage, StagingArea};
 
 /// The README's Rust examples, compiled as doc tests so they keep working as written.

@@ -2,11 +2,9 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cap_primitives::fs::{FollowSymlinks, MetadataExt as _, OpenOptions, OpenOptionsExt as _};
 use cap_std::AmbientAuthority;
 use cap_std::fs::Dir;
 
@@ -74,10 +72,14 @@ impl StagingLock {
     ///
     /// Unlike the Go original, the lock is only returned once the name is checked to still point
     /// at the locked file, so a concurrent recoverer that deleted the file between its creation
-    /// and the lock cannot leave us holding a lock on a deleted file.
+    /// and the lock cannot leave us holding a lock on a deleted file. (The check reads the
+    /// file's link count from the `fstat` it makes anyway: lock files are never renamed, so one
+    /// name means ours and none means deleted; a hard-linked file has its path compared by
+    /// device and inode.)
     ///
     /// This corresponds to containers/storage's `CreateAndLock`, but only creates files directly
-    /// in `dir`. It never blocks.
+    /// in `dir`. It never blocks. The lock keeps a duplicate of `dir`'s handle (for the delete);
+    /// to take many locks in one directory, [`LockDir`] shares one handle between them.
     ///
     /// # Errors
     ///
@@ -230,7 +232,7 @@ impl StagingLock {
     /// backs can make this delete the file now at that path.
     pub fn unlock_and_delete(self) -> Result<(), Error> {
         let StagingLock { file, dir, path } = self;
-        let removed = cap_primitives::fs::remove_file(&dir, &path);
+        let removed = sys::remove_beneath(&dir, &path);
         drop(file); // releases the lock, after the delete
         match removed {
             Ok(()) => Ok(()),
@@ -276,13 +278,9 @@ impl StagingLock {
                 e.message(),
             )
         })?;
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create_new(true).mode(0o600);
         let mut name = String::with_capacity(pattern.len() + 10);
         for _ in 0..LOCK_ATTEMPTS {
-            let file = create_new(dir, pat, &options, &mut name)?;
-            let identity =
-                file_identity(&file).map_err(|e| Error::io(Op::CreateAndLock, name.as_str(), e))?;
+            let file = create_new(dir, pat, &mut name)?;
             #[cfg(test)]
             hooks::before_lock(dir, Path::new(&name));
             let locked =
@@ -290,7 +288,9 @@ impl StagingLock {
             let Some(locked) = locked else {
                 continue; // someone locked our new file first: it is theirs now
             };
-            if still_names(dir, Path::new(&name), identity)
+            let stat = sys::stat_fd(locked.file())
+                .map_err(|e| Error::io(Op::CreateAndLock, name.as_str(), e))?;
+            if still_names(dir, Path::new(&name), &stat)
                 .map_err(|e| Error::io(Op::CreateAndLock, name.as_str(), e))?
             {
                 let lock = StagingLock {
@@ -331,27 +331,18 @@ impl StagingLock {
     fn try_lock_at(dir: &SharedDir, path: &Path, create: bool) -> Result<StagingLock, Error> {
         check_path(path)?;
         let err = |e| Error::io(Op::TryLockPath, path, e);
-        let mut options = OpenOptions::new();
-        options
-            .read(true)
-            .write(true)
-            .create(create)
-            .mode(0o644)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
-        cap_fs_ext::OpenOptionsFollowExt::follow(&mut options, FollowSymlinks::No);
+        let how = if create {
+            sys::Create::IfMissing
+        } else {
+            sys::Create::No
+        };
         for _ in 0..LOCK_ATTEMPTS {
-            let file = cap_primitives::fs::open(dir, path, &options).map_err(err)?;
-            let meta = file.metadata().map_err(err)?;
-            if !meta.is_file() {
-                return Err(Error::new(
-                    ErrorKind::NotAFile,
-                    Op::TryLockPath,
-                    path,
-                    format!("is a {}, not a regular file", type_name(&meta.file_type())),
-                ));
-            }
+            let file = sys::open_beneath(dir, path, how, 0o644).map_err(err)?;
             #[cfg(test)]
             hooks::before_lock(dir, path);
+            // Lock first, look after: a busy path then costs no more than open + fcntl + close.
+            // (A FIFO or device is locked for an instant before being refused; locks are
+            // advisory and it is never read or written.)
             let Some(locked) = sys::try_lock(file).map_err(err)? else {
                 return Err(Error::new(
                     ErrorKind::WouldBlock,
@@ -360,7 +351,16 @@ impl StagingLock {
                     "held by another lock holder",
                 ));
             };
-            if still_names(dir, path, (meta.dev(), meta.ino())).map_err(err)? {
+            let stat = sys::stat_fd(locked.file()).map_err(err)?;
+            if stat.kind != sys::FileKind::Regular {
+                return Err(Error::new(
+                    ErrorKind::NotAFile,
+                    Op::TryLockPath,
+                    path,
+                    format!("is a {}, not a regular file", stat.kind.name()),
+                ));
+            }
+            if still_names(dir, path, &stat).map_err(err)? {
                 return Ok(StagingLock {
                     file: locked,
                     dir: Arc::clone(dir),
@@ -376,6 +376,71 @@ impl StagingLock {
             path,
             format!("gave up after {LOCK_ATTEMPTS} attempts: the file kept being replaced"),
         ))
+    }
+}
+
+/// A directory to take many staging locks in, through one shared handle.
+///
+/// [`StagingLock::create_and_lock`] and [`StagingLock::try_lock_path`] duplicate the directory
+/// handle they are given, so each lock costs two descriptors. Locks taken through a `LockDir`
+/// share its handle instead: one descriptor per held lock, and one syscall less per operation.
+/// Cloning a `LockDir` is cheap (a reference count).
+///
+/// # Examples
+///
+/// ```
+/// use stagelock::LockDir;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tmp = tempfile::tempdir()?;
+/// let locks = LockDir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
+/// let held: Vec<_> = (0..100)
+///     .map(|_| locks.create_and_lock("lock-").map(|(lock, _name)| lock))
+///     .collect::<Result<_, _>>()?;
+/// for lock in held {
+///     lock.unlock_and_delete()?;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct LockDir {
+    dir: SharedDir,
+}
+
+impl LockDir {
+    /// Takes `dir` over (no duplicate is made).
+    pub fn new(dir: Dir) -> Self {
+        LockDir {
+            dir: Arc::new(dir.into_std_file()),
+        }
+    }
+
+    /// Opens the directory at the ambient path `dir`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Dir::open_ambient_dir`], classified into an [`ErrorKind`].
+    ///
+    /// # Ambient Authority
+    ///
+    /// Opens `dir` with the process's ambient authority; everything after is beneath it.
+    pub fn open_ambient_dir(
+        dir: impl AsRef<Path>,
+        ambient: AmbientAuthority,
+    ) -> Result<Self, Error> {
+        let dir = dir.as_ref();
+        Ok(LockDir {
+            dir: open_ambient_dir(dir, Op::CreateAndLock, dir, ambient)?,
+        })
+    }
+
+    /// [`StagingLock::create_and_lock`] in this directory, sharing its handle.
+    pub fn create_and_lock(&self, pattern: &str) -> Result<(StagingLock, String), Error> {
+        StagingLock::create_and_lock_shared(&self.dir, pattern)
+    }
+
+    /// [`StagingLock::try_lock_path`] beneath this directory, sharing its handle.
+    pub fn try_lock_path(&self, path: impl AsRef<Path>) -> Result<StagingLock, Error> {
+        StagingLock::try_lock_path_shared(&self.dir, path.as_ref())
     }
 }
 
@@ -397,15 +462,10 @@ fn open_ambient_dir(
 }
 
 /// Creates a file with a fresh name from `pattern` (left in `name`), retrying on collisions.
-fn create_new(
-    dir: &fs::File,
-    pattern: Pattern<'_>,
-    options: &OpenOptions,
-    name: &mut String,
-) -> Result<fs::File, Error> {
+fn create_new(dir: &fs::File, pattern: Pattern<'_>, name: &mut String) -> Result<fs::File, Error> {
     for _ in 0..NAME_ATTEMPTS {
         pattern.write_name(fastrand::u32(..), name);
-        match cap_primitives::fs::open(dir, Path::new(name.as_str()), options) {
+        match sys::open_beneath(dir, Path::new(name.as_str()), sys::Create::New, 0o600) {
             Ok(file) => return Ok(file),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(Error::io(Op::CreateAndLock, name.as_str(), e)),
@@ -439,36 +499,22 @@ fn check_path(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// The (device, inode) pair of an open file.
-fn file_identity(file: &fs::File) -> io::Result<(u64, u64)> {
-    let meta = file.metadata()?;
-    Ok((meta.dev(), meta.ino()))
-}
-
-/// Whether `path` beneath `dir` still names the file with `identity` (so it was not deleted or
-/// replaced between our open and our lock).
-fn still_names(dir: &fs::File, path: &Path, identity: (u64, u64)) -> io::Result<bool> {
-    match cap_primitives::fs::stat(dir, path, FollowSymlinks::No) {
-        Ok(meta) => Ok((meta.dev(), meta.ino()) == identity),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-fn type_name(ft: &fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if ft.is_dir() {
-        "directory"
-    } else if ft.is_symlink() {
-        "symbolic link"
-    } else if ft.is_fifo() {
-        "FIFO"
-    } else if ft.is_socket() {
-        "socket"
-    } else if ft.is_block_device() || ft.is_char_device() {
-        "device"
-    } else {
-        "special file"
+/// Whether `path` beneath `dir` still names the locked file described by `stat`, that is, it
+/// was not deleted (and maybe re-created) between our open and our lock.
+///
+/// Lock files are created, locked and deleted, never renamed or linked, so a file with exactly
+/// one name still has the name we opened it by, and one with none was deleted: the common
+/// cases cost no syscall beyond the `fstat` already made. A file with several names (someone
+/// hard-linked it) gets the full check: the path is looked up and compared by device and inode.
+fn still_names(dir: &fs::File, path: &Path, stat: &sys::FileStat) -> io::Result<bool> {
+    match stat.nlink {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => match sys::stat_at(dir, path) {
+            Ok(id) => Ok(id == stat.id),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        },
     }
 }
 
@@ -516,7 +562,9 @@ mod tests {
     //! lock, a "recoverer" (another open file description, as another process would have) locks
     //! the file, deletes it and releases it.
     use super::*;
+    use cap_primitives::fs::{OpenOptions, OpenOptionsExt as _};
     use std::cell::Cell;
+    use std::os::unix::fs::MetadataExt;
     use std::rc::Rc;
 
     /// What a recoverer does to a lock file it finds unlocked: lock, delete, release.
@@ -590,6 +638,32 @@ mod tests {
             .unwrap()
             .expect("lock on the deleted inode succeeds");
         assert_eq!(locked.file().metadata().unwrap().nlink(), 0);
-        assert!(!still_names(&dir, Path::new("x"), file_identity(locked.file()).unwrap()).unwrap());
+        let stat = sys::stat_fd(locked.file()).unwrap();
+        assert!(!still_names(&dir, Path::new("x"), &stat).unwrap());
+    }
+
+    #[test]
+    fn a_hard_linked_lock_file_gets_the_full_path_check() {
+        let (tmp, dir) = scratch();
+        let at = |name: &str| tmp.path().join(name);
+        std::fs::write(at("x"), "").unwrap();
+        std::fs::hard_link(at("x"), at("y")).unwrap();
+        let opened = std::fs::File::open(at("x")).unwrap();
+        let stat = sys::stat_fd(&opened).unwrap();
+        assert_eq!(stat.nlink, 2);
+        assert!(
+            still_names(&dir, Path::new("x"), &stat).unwrap(),
+            "x still names it"
+        );
+        // x is deleted and made anew while our file lives on under y.
+        std::fs::remove_file(at("x")).unwrap();
+        std::fs::hard_link(at("y"), at("z")).unwrap();
+        std::fs::write(at("x"), "").unwrap();
+        let stat = sys::stat_fd(&opened).unwrap();
+        assert_eq!(stat.nlink, 2);
+        assert!(
+            !still_names(&dir, Path::new("x"), &stat).unwrap(),
+            "x names another file"
+        );
     }
 }

@@ -46,6 +46,28 @@
 //! [`add_to_linker_async`] instead; nothing else changes. [`PluginState`] and [`plugin_linker`]
 //! do all of the above for the common case.
 //!
+//! # A fresh sandbox per request
+//!
+//! Compile once and pre-link with [`Linker::instantiate_pre`]; then each request costs a new
+//! `Store` and [`InstancePre::instantiate`](wasmtime::component::InstancePre::instantiate)
+//! (about 16 µs here, 11 µs with `Config::allocation_strategy(InstanceAllocationStrategy::pooling())`;
+//! see BENCHMARKS.md):
+//!
+//! ```no_run
+//! # use stagelock::component::{plugin_linker, PluginState};
+//! # fn main() -> wasmtime::Result<()> {
+//! let engine = wasmtime::Engine::default();
+//! let component = wasmtime::component::Component::from_file(&engine, "plugin.wasm")?;
+//! let pre = plugin_linker(&engine)?.instantiate_pre(&component)?;
+//! for _request in 0..3 {
+//!     let wasi = wasmtime_wasi::WasiCtxBuilder::new().build();
+//!     let mut store = wasmtime::Store::new(&engine, PluginState::new(wasi));
+//!     let _instance = pre.instantiate(&mut store)?;
+//!     // ... call it; dropping the store releases every lock it took ...
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! # Rules
 //!
 //! - The directory must be a descriptor for a directory granted with `FsPerms::ReadWrite` (or

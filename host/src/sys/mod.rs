@@ -175,3 +175,157 @@ pub(crate) fn rename(
         }
     }
 }
+
+/// A file's identity: device and inode, as `st_dev` / `st_ino`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+/// What kind of file a descriptor or path is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    Regular,
+    Directory,
+    Symlink,
+    Fifo,
+    Socket,
+    Device,
+    Other,
+}
+
+impl FileKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            FileKind::Regular => "regular file",
+            FileKind::Directory => "directory",
+            FileKind::Symlink => "symbolic link",
+            FileKind::Fifo => "FIFO",
+            FileKind::Socket => "socket",
+            FileKind::Device => "device",
+            FileKind::Other => "special file",
+        }
+    }
+
+    fn of(ft: rustix::fs::FileType) -> Self {
+        use rustix::fs::FileType as T;
+        match ft {
+            T::RegularFile => FileKind::Regular,
+            T::Directory => FileKind::Directory,
+            T::Symlink => FileKind::Symlink,
+            T::Fifo => FileKind::Fifo,
+            T::Socket => FileKind::Socket,
+            T::CharacterDevice | T::BlockDevice => FileKind::Device,
+            _ => FileKind::Other,
+        }
+    }
+}
+
+/// What [`stat_fd`] tells about an open file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FileStat {
+    pub(crate) id: FileId,
+    pub(crate) kind: FileKind,
+    /// How many names the file has (0: it was deleted).
+    pub(crate) nlink: u64,
+}
+
+/// Identity, kind and link count of an open file (one `fstat`).
+pub(crate) fn stat_fd(file: &File) -> io::Result<FileStat> {
+    let st = rustix::fs::fstat(file)?;
+    Ok(FileStat {
+        id: FileId {
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+        },
+        kind: FileKind::of(rustix::fs::FileType::from_raw_mode(st.st_mode as _)),
+        nlink: st.st_nlink as u64,
+    })
+}
+
+/// The identity of what `path` names beneath `dir`, not following a final symlink. A single
+/// plain name is looked up with one `fstatat`; longer paths go through cap-std's sandboxed
+/// resolution.
+pub(crate) fn stat_at(dir: &File, path: &std::path::Path) -> io::Result<FileId> {
+    if single_name(path) {
+        let st = rustix::fs::statat(dir, path, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
+        return Ok(FileId {
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+        });
+    }
+    let meta = cap_primitives::fs::stat(dir, path, cap_primitives::fs::FollowSymlinks::No)?;
+    Ok(FileId {
+        dev: cap_primitives::fs::MetadataExt::dev(&meta),
+        ino: cap_primitives::fs::MetadataExt::ino(&meta),
+    })
+}
+
+/// How [`open_beneath`] opens a lock file: always read-write, never following a final symlink,
+/// never becoming a controlling terminal, never blocking (on a FIFO), close-on-exec.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Create {
+    /// `O_CREAT | O_EXCL`: a fresh file.
+    New,
+    /// `O_CREAT`: open or create.
+    IfMissing,
+    /// Open an existing file only.
+    No,
+}
+
+/// Whether `path` is one plain name, which cannot leave the directory it is looked up in (no
+/// `/`, no `..`, not absolute), so a plain `*at` syscall is as safe as cap-std's resolution.
+fn single_name(path: &std::path::Path) -> bool {
+    use std::path::Component;
+    let mut components = path.components();
+    matches!(
+        (components.next(), components.next()),
+        (Some(Component::Normal(_)), None)
+    ) && !path.as_os_str().as_encoded_bytes().ends_with(b"/")
+}
+
+/// Opens the lock file `path` beneath `dir` with `mode` for new files. One plain name takes one
+/// `openat`; longer paths go through cap-std's sandboxed resolution (escapes are refused).
+pub(crate) fn open_beneath(
+    dir: &File,
+    path: &std::path::Path,
+    create: Create,
+    mode: u32,
+) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    if single_name(path) {
+        let mut flags = OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NOCTTY;
+        flags |= match create {
+            Create::New => OFlags::CREATE | OFlags::EXCL,
+            Create::IfMissing => OFlags::CREATE | OFlags::NONBLOCK,
+            Create::No => OFlags::NONBLOCK,
+        };
+        let fd = rustix::fs::openat(dir, path, flags, Mode::from_bits_truncate(mode as _))?;
+        return Ok(File::from(fd));
+    }
+    use cap_primitives::fs::{FollowSymlinks, OpenOptions, OpenOptionsExt as _};
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).mode(mode);
+    match create {
+        Create::New => options.create_new(true),
+        Create::IfMissing => options
+            .create(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY),
+        Create::No => options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY),
+    };
+    cap_fs_ext::OpenOptionsFollowExt::follow(&mut options, FollowSymlinks::No);
+    cap_primitives::fs::open(dir, path, &options)
+}
+
+/// Deletes the file `path` beneath `dir`: one `unlinkat` for a plain name, cap-std otherwise.
+pub(crate) fn remove_beneath(dir: &File, path: &std::path::Path) -> io::Result<()> {
+    if single_name(path) {
+        return Ok(rustix::fs::unlinkat(
+            dir,
+            path,
+            rustix::fs::AtFlags::empty(),
+        )?);
+    }
+    cap_primitives::fs::remove_file(dir, path)
+}

@@ -17,6 +17,9 @@
 //!   newest stage through its descriptor; `commit DEST` / `commit-replace DEST`: commit it
 //!   beneath the current directory (handed back on failure); `stage-abort`: abort it
 //! - `recover` / `recover-dry`: print `ok recover removed=ID,... skipped=ID:why,...`
+//! - `bench-create N PATTERN`, `bench-try N PATH`, `bench-busy N PATH`: N create-and-lock +
+//!   unlock-and-delete cycles, N try-lock-path + unlock-and-delete cycles, or N refused
+//!   try-locks of a held path; print `ok bench NANOSECONDS` (timed inside the guest)
 //!
 //! Output: `ok STEP [DETAIL]` or `err STEP KIND: MESSAGE`.
 
@@ -191,6 +194,29 @@ fn main() {
                     Ok(report) => println!("ok {step} {}", summary(&report)),
                     Err(e) => print_err(step, &e),
                 }
+            }
+            step @ ("bench-create" | "bench-try" | "bench-busy") => {
+                let n: u32 = arg().parse().expect("a count");
+                let target = arg();
+                let start = Instant::now();
+                for _ in 0..n {
+                    match step {
+                        "bench-create" => {
+                            let (lock, _) = StagingLock::create_and_lock(&dir, target).unwrap();
+                            lock.unlock_and_delete().unwrap();
+                        }
+                        "bench-try" => {
+                            StagingLock::try_lock_path(&dir, target)
+                                .unwrap()
+                                .unlock_and_delete()
+                                .unwrap();
+                        }
+                        _ => {
+                            StagingLock::try_lock_path(&dir, target).unwrap_err();
+                        }
+                    }
+                }
+                println!("ok bench {}", start.elapsed().as_nanos());
             }
             "trap" => panic!("trap requested while holding {} locks", held.len()),
             other => panic!("unknown step {other:?}"),

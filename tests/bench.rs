@@ -1,0 +1,784 @@
+//! stagelock's benchmarks: `cargo bench -p stagelock-tests --bench stagelock` (or
+//! `scripts/bench.sh`). Prints a Markdown table; every figure is a median over interleaved
+//! rounds, and every ratio is against a baseline measured in the same run.
+//!
+//! `STAGELOCK_BENCH_DIR` picks the directory to lock in (default: the system temp dir);
+//! `STAGELOCK_BENCH_QUICK=1` runs fewer rounds (for a smoke test); `STAGELOCK_BENCH_ONLY=a,b`
+//! runs only those sections (native, threads, guest, start, run, memory).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::ffi::CString;
+use std::io::Write as _;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+use cap_std::fs::Dir;
+use stagelock::component::{PluginState, plugin_linker};
+use stagelock::{ErrorKind, LockDir, StagingLock};
+use wasmtime::component::Component;
+use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, Store};
+use wasmtime_wasi::p2::bindings::sync::Command as WasiCommand;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+/// Live heap bytes, for the memory-per-lock figures.
+struct Counting;
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+const GUEST: &str = env!("GUEST_LOCKCTL");
+
+struct Table(Vec<[String; 6]>);
+
+impl Table {
+    fn row(
+        &mut self,
+        what: &str,
+        ours: String,
+        base: String,
+        ratio: String,
+        target: &str,
+        met: Option<bool>,
+    ) {
+        let met = match met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "",
+        };
+        self.0
+            .push([what.into(), ours, base, ratio, target.into(), met.into()]);
+        eprintln!(
+            "  {what}: {} vs {} = {}",
+            self.0.last().unwrap()[1],
+            self.0.last().unwrap()[2],
+            self.0.last().unwrap()[3]
+        );
+    }
+
+    fn print(&self) {
+        println!("| measurement | stagelock | baseline | ratio | target | met |");
+        println!("|---|---|---|---|---|---|");
+        for r in &self.0 {
+            println!(
+                "| {} | {} | {} | {} | {} | {} |",
+                r[0], r[1], r[2], r[3], r[4], r[5]
+            );
+        }
+    }
+}
+
+fn want(section: &str) -> bool {
+    std::env::var("STAGELOCK_BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s == section))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn us(ns: f64) -> String {
+    format!("{:.2} µs", ns / 1000.0)
+}
+
+/// Runs each variant `rounds` times, interleaved, each returning ns per operation; medians.
+fn interleaved<const K: usize>(
+    rounds: usize,
+    variants: &mut [&mut dyn FnMut() -> f64; K],
+) -> [f64; K] {
+    let mut samples: [Vec<f64>; K] = std::array::from_fn(|_| Vec::new());
+    for _ in 0..rounds {
+        for (k, v) in variants.iter_mut().enumerate() {
+            samples[k].push(v());
+        }
+    }
+    samples.map(median)
+}
+
+fn time_per_op(n: u32, mut op: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        op();
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(n)
+}
+
+/// The raw-syscall floor: exactly the syscalls a staging lock needs, nothing else.
+mod floor {
+    use super::*;
+
+    pub struct RawDir {
+        fd: std::fs::File,
+        name: Vec<u8>,
+        state: u64,
+    }
+
+    impl RawDir {
+        pub fn open(path: &Path) -> RawDir {
+            RawDir {
+                fd: std::fs::File::open(path).unwrap(),
+                name: Vec::with_capacity(32),
+                state: 0x9e3779b97f4a7c15,
+            }
+        }
+
+        fn next_name(&mut self) -> *const libc::c_char {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            self.name.clear();
+            write!(self.name, "lock-{}\0", self.state as u32).unwrap();
+            self.name.as_ptr().cast()
+        }
+
+        /// openat(O_EXCL) + lock + unlinkat + close; `ofd` picks F_OFD_SETLK, else flock.
+        pub fn create_lock_delete(&mut self, ofd: bool) {
+            let name = self.next_name();
+            let dir = self.fd.as_raw_fd();
+            // SAFETY: `name` is NUL-terminated and lives in `self.name` across the calls; `lock`
+            // is a valid flock struct; every descriptor used is open.
+            unsafe {
+                let fd = libc::openat(
+                    dir,
+                    name,
+                    libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+                    0o600,
+                );
+                assert!(fd >= 0);
+                lock(fd, ofd);
+                assert_eq!(libc::unlinkat(dir, name, 0), 0);
+                libc::close(fd);
+            }
+        }
+
+        /// openat(O_CREAT) + lock + unlinkat + close on a fixed name.
+        pub fn open_lock_delete(&mut self, name: &CString) {
+            let dir = self.fd.as_raw_fd();
+            // SAFETY: as above.
+            unsafe {
+                let fd = libc::openat(
+                    dir,
+                    name.as_ptr(),
+                    libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    0o644,
+                );
+                assert!(fd >= 0);
+                lock(fd, true);
+                assert_eq!(libc::unlinkat(dir, name.as_ptr(), 0), 0);
+                libc::close(fd);
+            }
+        }
+
+        /// openat + a refused lock + close.
+        pub fn open_refused(&mut self, name: &CString) {
+            let dir = self.fd.as_raw_fd();
+            // SAFETY: as above.
+            unsafe {
+                let fd = libc::openat(
+                    dir,
+                    name.as_ptr(),
+                    libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    0o644,
+                );
+                assert!(fd >= 0);
+                let mut l: libc::flock = std::mem::zeroed();
+                l.l_type = libc::F_WRLCK as _;
+                assert_eq!(libc::fcntl(fd, libc::F_OFD_SETLK, &mut l), -1);
+                libc::close(fd);
+            }
+        }
+    }
+
+    /// SAFETY (caller): `fd` is open.
+    unsafe fn lock(fd: libc::c_int, ofd: bool) {
+        // SAFETY: `l` is a valid flock struct; `fd` is open (caller).
+        unsafe {
+            if ofd {
+                let mut l: libc::flock = std::mem::zeroed();
+                l.l_type = libc::F_WRLCK as _;
+                assert_eq!(libc::fcntl(fd, libc::F_OFD_SETLK, &mut l), 0);
+            } else {
+                assert_eq!(libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB), 0);
+            }
+        }
+    }
+}
+
+fn scratch(base: &Path, name: &str) -> PathBuf {
+    let dir = base.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn open_dir(path: &Path) -> Dir {
+    Dir::open_ambient_dir(path, cap_std::ambient_authority()).unwrap()
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+struct Guest {
+    engine: Engine,
+    linker: wasmtime::component::Linker<PluginState>,
+    component: Component,
+}
+
+impl Guest {
+    fn new() -> Guest {
+        let engine = Engine::default();
+        let component = Component::from_file(&engine, GUEST).unwrap();
+        Guest {
+            linker: plugin_linker(&engine).unwrap(),
+            engine,
+            component,
+        }
+    }
+
+    /// Runs lockctl with `steps` in `dir`; returns its stdout.
+    fn run(&self, dir: &Path, steps: &[&str], max_held: usize) -> String {
+        let out = MemoryOutputPipe::new(1 << 20);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(out.clone()).arg("lockctl").args(steps);
+        wasi.preopened_dir(dir, "/work", FsPerms::ReadWrite)
+            .unwrap();
+        let mut state = PluginState::new(wasi.build());
+        state.locks.set_max_held(max_held);
+        let mut store = Store::new(&self.engine, state);
+        let cmd = WasiCommand::instantiate(&mut store, &self.component, &self.linker).unwrap();
+        cmd.wasi_cli_run().call_run(&mut store).unwrap().unwrap();
+        String::from_utf8(out.contents().to_vec()).unwrap()
+    }
+
+    /// ns per operation of a `bench-*` step.
+    fn bench(&self, dir: &Path, step: &str, n: u32, target: &str) -> f64 {
+        let out = self.run(dir, &[step, &n.to_string(), target], 1024);
+        let ns: f64 = out
+            .trim()
+            .strip_prefix("ok bench ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        ns / f64::from(n)
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks harness=false benches to list tests
+    }
+    let quick = std::env::var_os("STAGELOCK_BENCH_QUICK").is_some();
+    let (rounds, n) = if quick { (3, 200) } else { (21, 2000) };
+    let base = std::env::var_os("STAGELOCK_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("stagelock-bench-{}", std::process::id()));
+    let mut t = Table(Vec::new());
+    eprintln!(
+        "stagelock benchmarks in {} ({rounds} rounds of {n} operations)",
+        base.display()
+    );
+
+    if want("native") {
+        // --- Native create-and-lock + unlock-and-delete ---
+        let d = scratch(&base, "native");
+        let raw = std::cell::RefCell::new(floor::RawDir::open(&d));
+        let locks = LockDir::new(open_dir(&d));
+        let dir = open_dir(&d);
+        let [floor_ns, flock_ns, shared_ns, dup_ns] = interleaved(
+            rounds,
+            &mut [
+                &mut || time_per_op(n, || raw.borrow_mut().create_lock_delete(true)),
+                &mut || time_per_op(n, || raw.borrow_mut().create_lock_delete(false)),
+                &mut || {
+                    time_per_op(n, || {
+                        locks
+                            .create_and_lock("lock-")
+                            .unwrap()
+                            .0
+                            .unlock_and_delete()
+                            .unwrap()
+                    })
+                },
+                &mut || {
+                    time_per_op(n, || {
+                        StagingLock::create_and_lock(&dir, "lock-")
+                            .unwrap()
+                            .0
+                            .unlock_and_delete()
+                            .unwrap()
+                    })
+                },
+            ],
+        );
+        let r = shared_ns / floor_ns;
+        t.row(
+            "create-and-lock + unlock-and-delete, `LockDir` (vs raw syscalls)",
+            us(shared_ns),
+            us(floor_ns),
+            format!("{r:.2}x"),
+            "<= 1.10x",
+            Some(r <= 1.10),
+        );
+        let r = dup_ns / floor_ns;
+        t.row(
+            "the same via `StagingLock::create_and_lock(&Dir)` (dup per call)",
+            us(dup_ns),
+            us(floor_ns),
+            format!("{r:.2}x"),
+            "",
+            None,
+        );
+        let r = flock_ns / floor_ns;
+        t.row(
+            "the same syscalls with `flock` instead of OFD locks",
+            us(flock_ns),
+            us(floor_ns),
+            format!("{r:.2}x"),
+            "(reference)",
+            None,
+        );
+
+        // --- try-lock-path ---
+        let name = CString::new("t.lock").unwrap();
+        let busy_name = CString::new("busy.lock").unwrap();
+        let _held = locks.try_lock_path("busy.lock").unwrap();
+        let [floor_try, ours_try, floor_busy, ours_busy] = interleaved(
+            rounds,
+            &mut [
+                &mut || time_per_op(n, || raw.borrow_mut().open_lock_delete(&name)),
+                &mut || {
+                    time_per_op(n, || {
+                        locks
+                            .try_lock_path("t.lock")
+                            .unwrap()
+                            .unlock_and_delete()
+                            .unwrap()
+                    })
+                },
+                &mut || time_per_op(n, || raw.borrow_mut().open_refused(&busy_name)),
+                &mut || {
+                    time_per_op(n, || {
+                        assert_eq!(
+                            locks.try_lock_path("busy.lock").unwrap_err().kind(),
+                            ErrorKind::WouldBlock
+                        )
+                    })
+                },
+            ],
+        );
+        let r = ours_try / floor_try;
+        t.row(
+            "try-lock-path + unlock-and-delete (vs raw syscalls)",
+            us(ours_try),
+            us(floor_try),
+            format!("{r:.2}x"),
+            "<= 1.10x",
+            Some(r <= 1.10),
+        );
+        let r = ours_busy / floor_busy;
+        t.row(
+            "try-lock-path refused, path busy (vs raw open + lock + close)",
+            us(ours_busy),
+            us(floor_busy),
+            format!("{r:.2}x"),
+            "cheap",
+            Some(r <= 1.5),
+        );
+    }
+
+    if want("threads") {
+        // --- Threads on different directories ---
+        let (da, db) = (scratch(&base, "thread-a"), scratch(&base, "thread-b"));
+        let (la, lb) = (LockDir::new(open_dir(&da)), LockDir::new(open_dir(&db)));
+        let (ra, rb) = (
+            std::sync::Mutex::new(floor::RawDir::open(&da)),
+            std::sync::Mutex::new(floor::RawDir::open(&db)),
+        );
+        let ours = |l: &LockDir, ops: u32| {
+            for _ in 0..ops {
+                l.create_and_lock("lock-")
+                    .unwrap()
+                    .0
+                    .unlock_and_delete()
+                    .unwrap();
+            }
+        };
+        let raw_ops = |r: &std::sync::Mutex<floor::RawDir>, ops: u32| {
+            let mut r = r.lock().unwrap(); // one thread per directory: never contended
+            for _ in 0..ops {
+                r.create_lock_delete(true);
+            }
+        };
+        let [one, two, raw_one, raw_two] = interleaved(
+            rounds,
+            &mut [
+                &mut || time_per_op(1, || ours(&la, 2 * n)),
+                &mut || {
+                    time_per_op(1, || {
+                        std::thread::scope(|s| {
+                            s.spawn(|| ours(&la, n));
+                            s.spawn(|| ours(&lb, n));
+                        })
+                    })
+                },
+                &mut || time_per_op(1, || raw_ops(&ra, 2 * n)),
+                &mut || {
+                    time_per_op(1, || {
+                        std::thread::scope(|s| {
+                            s.spawn(|| raw_ops(&ra, n));
+                            s.spawn(|| raw_ops(&rb, n));
+                        })
+                    })
+                },
+            ],
+        );
+        let ops_s = |ns: f64| format!("{:.0} ops/s", f64::from(2 * n) / ns * 1e9);
+        let r = one / two;
+        t.row(
+            "throughput, 2 threads in 2 directories (vs 1 thread, same total)",
+            ops_s(two),
+            ops_s(one),
+            format!("{r:.2}x"),
+            ">= 1.6x",
+            Some(r >= 1.6),
+        );
+        let raw_r = raw_one / raw_two;
+        t.row(
+            "the same with raw syscalls: what the kernel and filesystem allow",
+            ops_s(raw_two),
+            ops_s(raw_one),
+            format!("{raw_r:.2}x"),
+            "(reference)",
+            None,
+        );
+        let r = (one / two) / raw_r;
+        t.row(
+            "stagelock's 2-thread scaling relative to the raw syscalls' scaling",
+            format!("{:.2}x", one / two),
+            format!("{raw_r:.2}x"),
+            format!("{r:.2}"),
+            ">= 0.95",
+            Some(r >= 0.95),
+        );
+    }
+
+    let guest = Guest::new();
+    if want("guest") {
+        // --- Guest vs native, per operation ---
+        let gd = scratch(&base, "guest");
+        let glocks = LockDir::new(open_dir(&gd));
+        let gheld = glocks.try_lock_path("busy.lock").unwrap();
+        let [native_c, guest_c, native_t, guest_t, native_b, guest_b] = interleaved(
+            rounds,
+            &mut [
+                &mut || {
+                    time_per_op(n, || {
+                        glocks
+                            .create_and_lock("lock-")
+                            .unwrap()
+                            .0
+                            .unlock_and_delete()
+                            .unwrap()
+                    })
+                },
+                &mut || guest.bench(&gd, "bench-create", n, "lock-"),
+                &mut || {
+                    time_per_op(n, || {
+                        glocks
+                            .try_lock_path("t.lock")
+                            .unwrap()
+                            .unlock_and_delete()
+                            .unwrap()
+                    })
+                },
+                &mut || guest.bench(&gd, "bench-try", n, "t.lock"),
+                &mut || time_per_op(n, || drop(glocks.try_lock_path("busy.lock").unwrap_err())),
+                &mut || guest.bench(&gd, "bench-busy", n, "busy.lock"),
+            ],
+        );
+        for (what, g, nat) in [
+            (
+                "guest create-and-lock + unlock-and-delete (vs native `LockDir`)",
+                guest_c,
+                native_c,
+            ),
+            (
+                "guest try-lock-path + unlock-and-delete (vs native)",
+                guest_t,
+                native_t,
+            ),
+            ("guest try-lock-path refused (vs native)", guest_b, native_b),
+        ] {
+            let r = g / nat;
+            t.row(
+                what,
+                us(g),
+                us(nat),
+                format!("{r:.2}x"),
+                "<= 1.15x",
+                Some(r <= 1.15),
+            );
+        }
+        drop(gheld);
+    }
+
+    if want("start") {
+        // --- Component start ---
+        let bytes = std::fs::read(GUEST).unwrap();
+        let cold_engine = Engine::default();
+        let cache_dir = scratch(&base, "cache");
+        let mut cfg = Config::new();
+        let mut cache = CacheConfig::new();
+        cache.with_directory(&cache_dir);
+        cfg.cache(Some(Cache::new(cache).unwrap()));
+        let cached_engine = Engine::new(&cfg).unwrap();
+        Component::new(&cached_engine, &bytes).unwrap(); // fills the cache
+        let compile_rounds = if quick { 3 } else { 7 };
+        let [cold, cached] = interleaved(
+            compile_rounds,
+            &mut [
+                &mut || time_per_op(1, || drop(Component::new(&cold_engine, &bytes).unwrap())),
+                &mut || time_per_op(1, || drop(Component::new(&cached_engine, &bytes).unwrap())),
+            ],
+        );
+        let r = cold / cached;
+        t.row(
+            "load a component: from the on-disk cache (vs cold compile)",
+            format!("{:.2} ms", cached / 1e6),
+            format!("{:.2} ms", cold / 1e6),
+            format!("{r:.0}x faster"),
+            "",
+            None,
+        );
+
+        let mut pooling = Config::new();
+        pooling.allocation_strategy(InstanceAllocationStrategy::pooling());
+        let pool_engine = Engine::new(&pooling).unwrap();
+        let inst_n = if quick { 50 } else { 1000 };
+        let fresh_store =
+            |engine: &Engine| Store::new(engine, PluginState::new(WasiCtxBuilder::new().build()));
+        let instantiate_with = |engine: &Engine| {
+            let component = Component::new(engine, &bytes).unwrap();
+            let linker = plugin_linker(engine).unwrap();
+            let pre = linker.instantiate_pre(&component).unwrap();
+            let pre_ns = time_per_op(inst_n, || {
+                let mut store = fresh_store(engine);
+                pre.instantiate(&mut store).unwrap();
+            });
+            let plain_ns = time_per_op(inst_n, || {
+                let mut store = fresh_store(engine);
+                linker.instantiate(&mut store, &component).unwrap();
+            });
+            (pre_ns, plain_ns)
+        };
+        let (pre_ns, plain_ns) = instantiate_with(&cold_engine);
+        let (pool_pre_ns, _) = instantiate_with(&pool_engine);
+        let best = pre_ns.min(pool_pre_ns);
+        t.row(
+            "instantiate a fresh store, `InstancePre`, on-demand (vs `Linker::instantiate`)",
+            us(pre_ns),
+            us(plain_ns),
+            format!("{:.2}x", pre_ns / plain_ns),
+            "<= 50 µs",
+            Some(pre_ns <= 50_000.0),
+        );
+        t.row(
+            "instantiate a fresh store, `InstancePre`, pooling allocator",
+            us(pool_pre_ns),
+            us(plain_ns),
+            format!("{:.2}x", pool_pre_ns / plain_ns),
+            "<= 50 µs",
+            Some(best <= 50_000.0),
+        );
+    }
+
+    if want("run") {
+        // --- stagelock run, wall clock ---
+        let bin = stagelock_release_bin();
+        let run_dir = scratch(&base, "run");
+        let run_cache = scratch(&base, "run-cache");
+        let grant = format!("{}::/work", run_dir.display());
+        let run_once = || {
+            let status = Command::new(&bin)
+                .args(["run", GUEST, "--dir", &grant, "--", "exit", "0"])
+                .env("STAGELOCK_CACHE_DIR", &run_cache)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        };
+        run_once(); // fills the cache
+        let spawn_rounds = if quick { 3 } else { 21 };
+        let [run_ns, true_ns] = interleaved(
+            spawn_rounds,
+            &mut [&mut || time_per_op(1, run_once), &mut || {
+                time_per_op(1, || {
+                    assert!(Command::new("true").status().unwrap().success())
+                })
+            }],
+        );
+        t.row(
+            "`stagelock run` of a cached small component, wall (vs spawning `true`)",
+            format!("{:.1} ms", run_ns / 1e6),
+            format!("{:.1} ms", true_ns / 1e6),
+            format!("{:.1}x", run_ns / true_ns),
+            "<= 20 ms",
+            Some(run_ns <= 20e6),
+        );
+    }
+
+    if want("memory") {
+        // --- Memory and descriptors per held lock ---
+        const HELD: usize = 10_000;
+        let md = scratch(&base, "memory");
+        let mlocks = LockDir::new(open_dir(&md));
+        let mdir = open_dir(&md);
+        let mut held: Vec<StagingLock> = Vec::with_capacity(HELD);
+        // The `&Dir` variant takes two descriptors per lock: hold fewer to stay under RLIMIT_NOFILE.
+        for (what, shared, count) in [
+            ("`LockDir`", true, HELD),
+            ("`StagingLock::create_and_lock(&Dir)`", false, HELD / 4),
+        ] {
+            let (heap0, fds0) = (LIVE.load(Ordering::SeqCst), open_fds());
+            for _ in 0..count {
+                let (lock, _) = if shared {
+                    mlocks.create_and_lock("lock-")
+                } else {
+                    StagingLock::create_and_lock(&mdir, "lock-")
+                }
+                .unwrap();
+                held.push(lock);
+            }
+            let heap = (LIVE.load(Ordering::SeqCst) - heap0) as f64 / count as f64;
+            let fds = (open_fds() - fds0) as f64 / count as f64;
+            t.row(
+                &format!("per held lock ({count} held), native {what}: descriptors / heap bytes"),
+                format!("{fds:.2} fd, {heap:.0} B"),
+                format!("+{} B inline", std::mem::size_of::<StagingLock>()),
+                String::new(),
+                "<= 1 fd, <= 256 B",
+                Some(fds <= 1.0 && heap <= 256.0),
+            );
+            for lock in held.drain(..) {
+                lock.unlock_and_delete().unwrap();
+            }
+        }
+        let (heap, fds) = guest_held_cost(&guest, &md, HELD);
+        t.row(
+            "per held lock (10000 held), guest, host side: descriptors / heap bytes",
+            format!("{fds:.2} fd, {heap:.0} B"),
+            String::new(),
+            String::new(),
+            "<= 1 fd, <= 256 B",
+            Some(fds <= 1.0 && heap <= 256.0),
+        );
+    }
+
+    let _ = std::fs::remove_dir_all(&base);
+    println!();
+    println!(
+        "Machine: {} cores, {}; locks in {}.",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu(),
+        base.parent().unwrap().display()
+    );
+    println!();
+    t.print();
+}
+
+/// Host-side cost of a guest holding `count` locks: measured while it holds 1, then count + 1.
+fn guest_held_cost(guest: &Guest, dir: &Path, count: usize) -> (f64, f64) {
+    let count_s = count.to_string();
+    let steps = [
+        "many", "1", "warm-", "touch", "a", "wait", "b", "many", &count_s, "x-", "touch", "c",
+        "wait", "d",
+    ];
+    std::thread::scope(|s| {
+        let run = s.spawn(|| guest.run(dir, &steps, count + 10));
+        let wait = |name: &str| {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !dir.join(name).exists() {
+                assert!(Instant::now() < deadline, "guest never reached {name}");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        wait("a");
+        let (heap0, fds0) = (LIVE.load(Ordering::SeqCst), open_fds());
+        std::fs::write(dir.join("b"), "").unwrap();
+        wait("c");
+        let heap = (LIVE.load(Ordering::SeqCst) - heap0) as f64 / count as f64;
+        let fds = (open_fds() - fds0) as f64 / count as f64;
+        std::fs::write(dir.join("d"), "").unwrap();
+        run.join().unwrap();
+        (heap, fds)
+    })
+}
+
+/// The release `stagelock` binary (built on demand: another package's binary).
+fn stagelock_release_bin() -> PathBuf {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "stagelock",
+            "--bin",
+            "stagelock",
+            "--message-format",
+            "json-render-diagnostics",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let line = stdout
+        .lines()
+        .filter(|l| l.contains("\"executable\":\""))
+        .next_back()
+        .unwrap();
+    let start = line.find("\"executable\":\"").unwrap() + "\"executable\":\"".len();
+    PathBuf::from(&line[start..start + line[start..].find('"').unwrap()])
+}
+
+fn cpu() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap().trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
