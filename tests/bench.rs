@@ -622,7 +622,7 @@ fn main() {
 
     if want("run") {
         // --- stagelock run, wall clock ---
-        let bin = stagelock_release_bin();
+        let bin = stagelock_tests::stagelock_bin(true);
         let run_dir = scratch(&base, "run");
         let run_cache = scratch(&base, "run-cache");
         let grant = format!("{}::/work", run_dir.display());
@@ -739,37 +739,6 @@ fn guest_held_cost(guest: &Guest, dir: &Path, count: usize) -> (f64, f64) {
         run.join().unwrap();
         (heap, fds)
     })
-}
-
-/// The release `stagelock` binary (built on demand: another package's binary).
-fn stagelock_release_bin() -> PathBuf {
-    let out = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "stagelock",
-            "--bin",
-            "stagelock",
-            "--message-format",
-            "json-render-diagnostics",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let line = stdout
-        .lines()
-        .filter(|l| l.contains("\"executable\":\""))
-        .next_back()
-        .unwrap();
-    let start = line.find("\"executable\":\"").unwrap() + "\"executable\":\"".len();
-    PathBuf::from(&line[start..start + line[start..].find('"').unwrap()])
 }
 
 fn cpu() -> String {

@@ -8,8 +8,17 @@
 //!   file into it, prints `held ID`, waits for stdin to close, aborts and prints `released`.
 //! - `lock-holder stage-loop DIR (pairs|per-dir) COUNT DEST TAG`: COUNT times, stages, fills,
 //!   checks and commits to `DEST/TAG-i`; prints `done COUNT`.
+//! - `lock-holder stress DIR K M TAG`: M acquisitions of `s<k>.lock` (k cycling over K paths),
+//!   each printing `TAG PATH ACQUIRE_NS RELEASE_NS` stamped while held.
+//! - `lock-holder stress-cli STAGELOCK DIR K M TAG`: the same through `STAGELOCK lock`, whose
+//!   command (`lock-holder stamp`) prints the stamps while the CLI holds the lock.
+//! - `lock-holder stamp TAG PATH`: prints `TAG PATH NOW NOW'` (run under a held lock).
+//! - `lock-holder churn DIR`: create-and-lock + unlock-and-delete forever (to be SIGKILLed).
+//! - `lock-holder exhaust DIR NOFILE`: lowers RLIMIT_NOFILE to NOFILE, creates locks until the
+//!   first error, prints `exhausted N KIND`, releases them all, then prints `recovered` once a
+//!   new lock works again.
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use anyhow::{Context, Result, bail};
 use cap_std::fs::Dir;
@@ -20,6 +29,11 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("stage") => return stage(&args[1..]),
         Some("stage-loop") => return stage_loop(&args[1..]),
+        Some("stress") => return stress(&args[1..]),
+        Some("stress-cli") => return stress_cli(&args[1..]),
+        Some("stamp") => return stamp(&args[1..]),
+        Some("churn") => return churn(&args[1..]),
+        Some("exhaust") => return exhaust(&args[1..]),
         _ => {}
     }
     let [mode, dir, target, rest @ ..] = args.as_slice() else {
@@ -88,5 +102,123 @@ fn stage_loop(args: &[String]) -> Result<()> {
         stagelock_tests::stage_fill_check_commit(&area, &dest, &format!("{tag}-{i}"))?;
     }
     println!("done {count}");
+    Ok(())
+}
+
+/// Holds for a few microseconds, so that overlapping holds (if locks were broken) would show.
+fn hold_briefly() {
+    for _ in 0..200 {
+        std::hint::spin_loop();
+    }
+}
+
+fn stress(args: &[String]) -> Result<()> {
+    let [dir, k, m, tag] = args else {
+        bail!("usage: lock-holder stress DIR K M TAG")
+    };
+    let locks = stagelock::LockDir::open_ambient_dir(dir, cap_std::ambient_authority())?;
+    let (k, m): (usize, usize) = (k.parse()?, m.parse()?);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut i = 0;
+    let mut refused = 0u64;
+    while i < m {
+        let path = format!("s{}.lock", (i + std::process::id() as usize) % k);
+        let lock = match locks.try_lock_path(&path) {
+            Ok(lock) => lock,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                refused += 1;
+                std::thread::yield_now();
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let acquired = stagelock_tests::now_ns();
+        hold_briefly();
+        let released = stagelock_tests::now_ns();
+        lock.unlock_and_delete()?;
+        writeln!(out, "{tag} {path} {acquired} {released}")?;
+        i += 1;
+    }
+    out.flush()?;
+    eprintln!("{tag}: {m} acquisitions, {refused} refusals");
+    Ok(())
+}
+
+fn stress_cli(args: &[String]) -> Result<()> {
+    let [bin, dir, k, m, tag] = args else {
+        bail!("usage: lock-holder stress-cli STAGELOCK DIR K M TAG")
+    };
+    let (k, m): (usize, usize) = (k.parse()?, m.parse()?);
+    let me = std::env::current_exe()?;
+    let mut i = 0;
+    while i < m {
+        let path = format!("s{}.lock", i % k);
+        let status = std::process::Command::new(bin)
+            .arg("lock")
+            .arg(std::path::Path::new(dir).join(&path))
+            .arg("--")
+            .arg(&me)
+            .args(["stamp", tag, &path])
+            .stderr(std::process::Stdio::null())
+            .status()?;
+        match status.code() {
+            Some(0) => i += 1,
+            Some(75) => std::thread::yield_now(),
+            _ => bail!("stagelock lock exited {status}"),
+        }
+    }
+    Ok(())
+}
+
+fn stamp(args: &[String]) -> Result<()> {
+    let [tag, path] = args else {
+        bail!("usage: lock-holder stamp TAG PATH")
+    };
+    let acquired = stagelock_tests::now_ns();
+    hold_briefly();
+    let released = stagelock_tests::now_ns();
+    println!("{tag} {path} {acquired} {released}");
+    Ok(())
+}
+
+fn churn(args: &[String]) -> Result<()> {
+    let [dir] = args else {
+        bail!("usage: lock-holder churn DIR")
+    };
+    let locks = stagelock::LockDir::open_ambient_dir(dir, cap_std::ambient_authority())?;
+    println!("held churning");
+    loop {
+        let (lock, _) = locks.create_and_lock("lock-")?;
+        lock.unlock_and_delete()?;
+    }
+}
+
+fn exhaust(args: &[String]) -> Result<()> {
+    let [dir, nofile] = args else {
+        bail!("usage: lock-holder exhaust DIR NOFILE")
+    };
+    let locks = stagelock::LockDir::open_ambient_dir(dir, cap_std::ambient_authority())?;
+    let limit: u64 = nofile.parse()?;
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum;
+    rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: Some(limit),
+            maximum: hard,
+        },
+    )?;
+    let mut held = Vec::new();
+    let err = loop {
+        match locks.create_and_lock("lock-") {
+            Ok((lock, _)) => held.push(lock),
+            Err(e) => break e,
+        }
+    };
+    println!("exhausted {} {:?} {err}", held.len(), err.kind());
+    for lock in held {
+        lock.unlock_and_delete()?;
+    }
+    locks.create_and_lock("lock-")?.0.unlock_and_delete()?;
+    println!("recovered");
     Ok(())
 }

@@ -7,30 +7,9 @@ use std::sync::OnceLock;
 use anyhow::Result;
 use stagelock_tests::Scratch;
 
-/// The `stagelock` binary, built on first use (it belongs to another package of the workspace,
-/// so cargo does not hand it to this one's tests). Cargo's build lock is free while tests run.
 fn stagelock_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = Command::new(env!("CARGO"))
-            .args(["build", "--locked", "-p", "stagelock", "--bin", "stagelock"])
-            .args(["--message-format", "json-render-diagnostics"])
-            .output()
-            .expect("run cargo build");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        let line = stdout
-            .lines()
-            .filter(|l| l.contains("\"executable\":\"") && l.contains("stagelock"))
-            .next_back()
-            .expect("cargo reported no executable");
-        let start = line.find("\"executable\":\"").unwrap() + "\"executable\":\"".len();
-        PathBuf::from(&line[start..start + line[start..].find('"').unwrap()])
-    })
+    BIN.get_or_init(|| stagelock_tests::stagelock_bin(false))
 }
 
 fn run(cache: &Path, args: &[&str]) -> Output {

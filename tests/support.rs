@@ -211,3 +211,41 @@ pub fn stage_fill_check_commit(
     }
     Ok(())
 }
+
+/// The `stagelock` binary, built on first use with cargo (it belongs to another package of the
+/// workspace, so cargo does not hand it to this one's tests; its build lock is free while tests
+/// and benches run).
+pub fn stagelock_bin(release: bool) -> PathBuf {
+    let mut command = Command::new(env!("CARGO"));
+    command.args(["build", "--locked", "-p", "stagelock", "--bin", "stagelock"]);
+    if release {
+        command.arg("--release");
+    }
+    let out = command
+        .args(["--message-format", "json-render-diagnostics"])
+        .output()
+        .expect("run cargo build");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("cargo prints UTF-8");
+    let key = "\"executable\":\"";
+    let line = stdout
+        .lines()
+        .filter(|l| l.contains(key))
+        .next_back()
+        .expect("cargo reported no executable");
+    let start = line.find(key).unwrap() + key.len();
+    PathBuf::from(&line[start..start + line[start..].find('"').unwrap()])
+}
+
+/// Wall-clock nanoseconds: the one clock every stress holder (native, CLI, guest) can read, so
+/// their hold intervals can be compared.
+pub fn now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos()
+}

@@ -72,10 +72,9 @@ impl StagingLock {
     ///
     /// Unlike the Go original, the lock is only returned once the name is checked to still point
     /// at the locked file, so a concurrent recoverer that deleted the file between its creation
-    /// and the lock cannot leave us holding a lock on a deleted file. (The check reads the
-    /// file's link count from the `fstat` it makes anyway: lock files are never renamed, so one
-    /// name means ours and none means deleted; a hard-linked file has its path compared by
-    /// device and inode.)
+    /// and the lock cannot leave us holding a lock on a deleted file. (The check is one `fstat`
+    /// after locking: lock files are never renamed, so one link means the name is still ours and
+    /// none means deleted; a hard-linked file has its path compared by device and inode.)
     ///
     /// This corresponds to containers/storage's `CreateAndLock`, but only creates files directly
     /// in `dir`. It never blocks. The lock keeps a duplicate of `dir`'s handle (for the delete);

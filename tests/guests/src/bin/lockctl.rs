@@ -20,6 +20,11 @@
 //! - `bench-create N PATTERN`, `bench-try N PATH`, `bench-busy N PATH`: N create-and-lock +
 //!   unlock-and-delete cycles, N try-lock-path + unlock-and-delete cycles, or N refused
 //!   try-locks of a held path; print `ok bench NANOSECONDS` (timed inside the guest)
+//! - `stress K M TAG`: M acquisitions of `s<k>.lock` (k cycling over K paths), each printing
+//!   `TAG PATH ACQUIRE_NS RELEASE_NS` (wall clock) stamped while held
+//! - `try-loop N PATH`: N try-locks of PATH, each released at once; print
+//!   `ok try-loop ok=A <kind>=B ...` counting the outcomes
+//! - `try-nul`, `create-nul`: a path or pattern with a NUL byte in it
 //!
 //! Output: `ok STEP [DETAIL]` or `err STEP KIND: MESSAGE`.
 
@@ -27,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use stagelock_guest::filesystem::{DescriptorFlags, OpenFlags, PathFlags};
 use stagelock_guest::{
-    Descriptor, Error, Layout, Report, Stage, StagingArea, StagingLock, preopened_dirs,
+    Descriptor, Error, ErrorKind, Layout, Report, Stage, StagingArea, StagingLock, preopened_dirs,
 };
 
 fn main() {
@@ -218,6 +223,58 @@ fn main() {
                 }
                 println!("ok bench {}", start.elapsed().as_nanos());
             }
+            "stress" => {
+                let k: usize = arg().parse().expect("K");
+                let m: usize = arg().parse().expect("M");
+                let tag = arg();
+                let mut i = 0;
+                while i < m {
+                    let path = format!("s{}.lock", i % k);
+                    let lock = match StagingLock::try_lock_path(&dir, &path) {
+                        Ok(lock) => lock,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                        Err(e) => panic!("{e}"),
+                    };
+                    let acquired = wall_ns();
+                    for _ in 0..200 {
+                        std::hint::spin_loop();
+                    }
+                    let released = wall_ns();
+                    lock.unlock_and_delete().unwrap();
+                    println!("{tag} {path} {acquired} {released}");
+                    i += 1;
+                }
+            }
+            "try-loop" => {
+                let n: usize = arg().parse().expect("N");
+                let path = arg();
+                let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+                for _ in 0..n {
+                    let key = match StagingLock::try_lock_path(&dir, path) {
+                        Ok(lock) => {
+                            drop(lock);
+                            "ok".to_owned()
+                        }
+                        Err(e) => format!("{:?}", e.kind()),
+                    };
+                    *outcomes.entry(key).or_default() += 1;
+                }
+                let counts: Vec<String> =
+                    outcomes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                println!("ok try-loop {}", counts.join(" "));
+            }
+            "try-nul" => report(
+                "try",
+                StagingLock::try_lock_path(&dir, "a\0b"),
+                &mut held,
+                |l| l.path(),
+            ),
+            "create-nul" => report(
+                "create",
+                StagingLock::create_and_lock(&dir, "a\0*"),
+                &mut held,
+                |(_, n)| n.clone(),
+            ),
             "trap" => panic!("trap requested while holding {} locks", held.len()),
             other => panic!("unknown step {other:?}"),
         }
@@ -245,6 +302,14 @@ fn report<T>(
         }
         Err(e) => print_err(step, &e),
     }
+}
+
+/// Wall-clock nanoseconds (the clock native and CLI stress holders stamp with too).
+fn wall_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos()
 }
 
 fn summary(report: &Report) -> String {

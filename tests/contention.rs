@@ -1,0 +1,211 @@
+//! Contention stress: holders of every kind (native processes, `stagelock lock` from the shell,
+//! guests in this process, a guest under `stagelock run`) hammer K shared paths; each stamps its
+//! hold interval while holding, and a checker proves no two holds of one path overlap.
+//!
+//! CI runs a small size. `scripts/stress.sh [SCALE]` runs it big (SCALE 530 is about a million
+//! acquisitions); `STAGELOCK_STRESS_SCALE` multiplies the per-worker counts and
+//! `STAGELOCK_STRESS_DIR` picks where the locks live.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail, ensure};
+use stagelock::component::{PluginState, plugin_linker};
+use stagelock_tests::{Scratch, stagelock_bin};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::cli::OutputFile;
+use wasmtime_wasi::p2::bindings::sync::Command as WasiCommand;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+const PATHS: usize = 4;
+const GUEST: &str = env!("GUEST_LOCKCTL");
+
+fn scale() -> usize {
+    std::env::var("STAGELOCK_STRESS_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Runs lockctl's `stress` in a store of this process, its stdout going to `log`.
+fn guest_in_process(
+    engine: &Engine,
+    component: &Component,
+    dir: &Path,
+    m: usize,
+    tag: &str,
+    log: File,
+) -> Result<()> {
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(OutputFile::new(log)).inherit_stderr();
+    wasi.args(&["lockctl", "stress", &PATHS.to_string(), &m.to_string(), tag]);
+    wasi.preopened_dir(dir, "/work", FsPerms::ReadWrite)
+        .map_err(anyhow::Error::from)?;
+    let mut store = Store::new(engine, PluginState::new(wasi.build()));
+    let linker = plugin_linker(engine).map_err(anyhow::Error::from)?;
+    let command =
+        WasiCommand::instantiate(&mut store, component, &linker).map_err(anyhow::Error::from)?;
+    match command.wasi_cli_run().call_run(&mut store) {
+        Ok(Ok(())) => Ok(()),
+        other => bail!("guest {tag}: {other:?}"),
+    }
+}
+
+/// One hold, as stamped by its holder.
+struct Hold {
+    tag: String,
+    acquired: u128,
+    released: u128,
+}
+
+/// Reads every log and checks, path by path, that each hold began after the previous one ended.
+fn check(logs: &Path, expected: usize) -> Result<usize> {
+    let mut by_path: BTreeMap<String, Vec<Hold>> = BTreeMap::new();
+    for entry in std::fs::read_dir(logs)? {
+        let path = entry?.path();
+        for line in std::fs::read_to_string(&path)?.lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            let [tag, lock, acquired, released] = f[..] else {
+                bail!("{}: bad line {line:?}", path.display())
+            };
+            by_path.entry(lock.to_owned()).or_default().push(Hold {
+                tag: tag.to_owned(),
+                acquired: acquired.parse()?,
+                released: released.parse()?,
+            });
+        }
+    }
+    let mut total = 0;
+    for (lock, holds) in &mut by_path {
+        holds.sort_by_key(|h| h.acquired);
+        for pair in holds.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            ensure!(
+                a.acquired <= a.released,
+                "{lock}: {} released before acquiring",
+                a.tag
+            );
+            ensure!(
+                b.acquired >= a.released,
+                "{lock}: {} acquired at {} while {} held it until {}",
+                b.tag,
+                b.acquired,
+                a.tag,
+                a.released
+            );
+        }
+        total += holds.len();
+    }
+    ensure!(
+        total == expected,
+        "{total} holds logged, {expected} expected"
+    );
+    Ok(total)
+}
+
+#[test]
+fn holders_of_every_kind_never_overlap() -> Result<()> {
+    let s = scale();
+    let (native, guests, run, cli) = (500 * s, 300 * s, 300 * s, 40 * s.min(25));
+    let scratch = Scratch::new()?;
+    let root = match std::env::var_os("STAGELOCK_STRESS_DIR") {
+        Some(dir) => tempfile::tempdir_in(dir)?.keep(),
+        None => scratch.path().to_path_buf(),
+    };
+    let dir = root.join("locks");
+    let logs = root.join("logs");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(&logs)?;
+    let log = |tag: &str| File::create(logs.join(tag));
+    let bin = stagelock_bin(false);
+    let holder = env!("CARGO_BIN_EXE_lock-holder");
+    let engine = Engine::default();
+    let component = Component::from_file(&engine, GUEST).map_err(anyhow::Error::from)?;
+    let started = Instant::now();
+
+    let mut children = Vec::new();
+    for i in 0..2 {
+        let tag = format!("native{i}");
+        let child = Command::new(holder)
+            .args([
+                "stress",
+                dir.to_str().unwrap(),
+                &PATHS.to_string(),
+                &native.to_string(),
+                &tag,
+            ])
+            .stdout(log(&tag)?)
+            .stderr(Stdio::null())
+            .spawn()?;
+        children.push((tag, child));
+    }
+    let child = Command::new(holder)
+        .args([
+            "stress-cli",
+            bin.to_str().unwrap(),
+            dir.to_str().unwrap(),
+            &PATHS.to_string(),
+            &cli.to_string(),
+            "cli",
+        ])
+        .stdout(log("cli")?)
+        .spawn()?;
+    children.push(("cli".into(), child));
+    let grant = format!("{}::/work", dir.display());
+    let child = Command::new(&bin)
+        .args([
+            "run",
+            GUEST,
+            "--dir",
+            &grant,
+            "--",
+            "stress",
+            &PATHS.to_string(),
+            &run.to_string(),
+            "run",
+        ])
+        .env("STAGELOCK_CACHE_DIR", root.join("cache"))
+        .stdout(log("run")?)
+        .spawn()?;
+    children.push(("run".into(), child));
+
+    std::thread::scope(|scope| -> Result<()> {
+        let threads: Vec<_> = (0..2)
+            .map(|i| {
+                let (engine, component, dir, log) =
+                    (&engine, &component, &dir, log(&format!("guest{i}")));
+                scope.spawn(move || {
+                    guest_in_process(engine, component, dir, guests, &format!("guest{i}"), log?)
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap()?;
+        }
+        Ok(())
+    })?;
+    for (tag, mut child) in children {
+        let status = child.wait()?;
+        ensure!(status.success(), "{tag} exited {status}");
+    }
+    let elapsed = started.elapsed();
+
+    let expected = 2 * native + 2 * guests + run + cli;
+    let total = check(&logs, expected).context("overlapping holds")?;
+    let left: Vec<_> = std::fs::read_dir(&dir)?
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "lock files left behind: {left:?}");
+    eprintln!(
+        "{total} acquisitions of {PATHS} paths (native 2x{native}, guests 2x{guests}, \
+         stagelock run {run}, stagelock lock {cli}) in {elapsed:.1?}: no overlap"
+    );
+    if std::env::var_os("STAGELOCK_STRESS_DIR").is_some() {
+        std::fs::remove_dir_all(&root)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,503 @@
+//! Hostile input, natively and from guests: every case gets a clear error of a fixed kind, no
+//! panic, no trap, and nothing is created or deleted outside the granted directory.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Result;
+use stagelock::component::{PluginState, plugin_linker};
+use stagelock::{ErrorKind, StagingLock};
+use stagelock_tests::Scratch;
+use wasmtime::component::Component;
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::p2::bindings::sync::Command as WasiCommand;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+/// The 100,000-handle test uses up this process's descriptors for a moment: the tests of this
+/// binary take turns.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `outer/granted` (what is granted) beside `outer/outside` (what must never change), with the
+/// hostile fixtures inside the grant.
+struct Sandbox {
+    outer: Scratch,
+    has_device: bool,
+}
+
+impl Sandbox {
+    fn new() -> Result<Sandbox> {
+        let outer = Scratch::new()?;
+        let d = outer.dir();
+        d.create_dir_all("granted/d")?;
+        d.create_dir_all("outside/sub")?;
+        d.write("outside/secret", "keep")?;
+        let g = outer.join("granted");
+        let sym = |target: &str, link: &str| std::os::unix::fs::symlink(target, g.join(link));
+        sym("../outside/secret", "final-out")?;
+        sym("../outside", "mid-out")?;
+        sym(outer.join("outside").to_str().unwrap(), "abs-out")?;
+        sym("../outside/new", "dangling-out")?;
+        sym("d", "inner-link")?;
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            g.join("fifo"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_bits_truncate(0o644),
+            0,
+        )?;
+        let _sock = std::os::unix::net::UnixListener::bind(g.join("sock"))?;
+        let has_device = rustix::fs::mknodat(
+            rustix::fs::CWD,
+            g.join("dev"),
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::from_bits_truncate(0o666),
+            rustix::fs::makedev(1, 3), // like /dev/null
+        )
+        .is_ok();
+        Ok(Sandbox { outer, has_device })
+    }
+
+    fn granted(&self) -> cap_std::fs::Dir {
+        self.outer.dir().open_dir("granted").unwrap()
+    }
+
+    /// Every path and content under `outside`, to compare before and after.
+    fn outside(&self) -> BTreeMap<String, String> {
+        fn walk(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                let name = format!("{prefix}{}", e.file_name().to_string_lossy());
+                if e.file_type().unwrap().is_dir() {
+                    out.insert(name.clone() + "/", String::new());
+                    walk(&e.path(), &(name + "/"), out);
+                } else {
+                    out.insert(name, std::fs::read_to_string(e.path()).unwrap());
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(&self.outer.join("outside"), "", &mut out);
+        out
+    }
+
+    fn granted_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.outer.join("granted"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// One hostile case: an operation, its argument, and the kind of error it must give.
+struct Case {
+    what: &'static str,
+    create: bool,
+    arg: String,
+    kind: Option<ErrorKind>,
+}
+
+fn cases(sb: &Sandbox) -> Vec<Case> {
+    let abs = sb
+        .outer
+        .join("outside/abs.lock")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let long_path = format!("d/{}x.lock", "../d/".repeat(1000));
+    let mut cases = vec![
+        (
+            "`..` out of the grant",
+            false,
+            "../x.lock".to_owned(),
+            Some(ErrorKind::PermissionDenied),
+        ),
+        (
+            "`..` after a real directory",
+            false,
+            "d/../../x.lock".into(),
+            Some(ErrorKind::PermissionDenied),
+        ),
+        (
+            "absolute path",
+            false,
+            abs,
+            Some(ErrorKind::PermissionDenied),
+        ),
+        (
+            "symlink out, final component",
+            false,
+            "final-out".into(),
+            Some(ErrorKind::NotAFile),
+        ),
+        (
+            "dangling symlink out, final component",
+            false,
+            "dangling-out".into(),
+            Some(ErrorKind::NotAFile),
+        ),
+        (
+            "symlink out, intermediate component",
+            false,
+            "mid-out/x.lock".into(),
+            Some(ErrorKind::PermissionDenied),
+        ),
+        (
+            "absolute symlink out, intermediate",
+            false,
+            "abs-out/x.lock".into(),
+            Some(ErrorKind::PermissionDenied),
+        ),
+        (
+            "symlink inside, intermediate (allowed)",
+            false,
+            "inner-link/ok.lock".into(),
+            None,
+        ),
+        ("a directory", false, "d".into(), Some(ErrorKind::NotAFile)),
+        (
+            "a directory, trailing slash",
+            false,
+            "d/".into(),
+            Some(ErrorKind::NotAFile),
+        ),
+        (
+            "a FIFO (must not block)",
+            false,
+            "fifo".into(),
+            Some(ErrorKind::NotAFile),
+        ),
+        ("a socket", false, "sock".into(), Some(ErrorKind::NotAFile)),
+        (
+            "empty path",
+            false,
+            String::new(),
+            Some(ErrorKind::InvalidInput),
+        ),
+        (
+            "a 300-byte name",
+            false,
+            "n".repeat(300),
+            Some(ErrorKind::InvalidInput),
+        ),
+        (
+            "a 5,000-byte path",
+            false,
+            long_path,
+            Some(ErrorKind::InvalidInput),
+        ),
+        ("empty pattern (allowed)", true, String::new(), None),
+        (
+            "pattern with a separator",
+            true,
+            "a/b*".into(),
+            Some(ErrorKind::InvalidInput),
+        ),
+        (
+            "pattern climbing out",
+            true,
+            "../x*".into(),
+            Some(ErrorKind::InvalidInput),
+        ),
+        (
+            "absolute pattern",
+            true,
+            "/tmp/x*".into(),
+            Some(ErrorKind::InvalidInput),
+        ),
+        (
+            "a 300-byte pattern",
+            true,
+            "p".repeat(300),
+            Some(ErrorKind::InvalidInput),
+        ),
+    ];
+    if sb.has_device {
+        cases.push((
+            "a device node",
+            false,
+            "dev".into(),
+            Some(ErrorKind::NotAFile),
+        ));
+    } else {
+        eprintln!("note: cannot mknod a device here; the device row is not run");
+    }
+    cases
+        .into_iter()
+        .map(|(what, create, arg, kind)| Case {
+            what,
+            create,
+            arg,
+            kind,
+        })
+        .collect()
+}
+
+fn guest_kind(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::PermissionDenied => "AccessDenied",
+        ErrorKind::NotAFile => "NotAFile",
+        ErrorKind::InvalidInput => "InvalidInput",
+        ErrorKind::NotFound => "NotFound",
+        other => panic!("no guest mapping for {other:?}"),
+    }
+}
+
+#[test]
+fn hostile_paths_and_patterns_natively() -> Result<()> {
+    let _serial = serial();
+    let sb = Sandbox::new()?;
+    let (before, granted_before) = (sb.outside(), sb.granted_names());
+    let dir = sb.granted();
+    for case in cases(&sb) {
+        let result = if case.create {
+            StagingLock::create_and_lock(&dir, &case.arg).map(|(l, _)| l)
+        } else {
+            StagingLock::try_lock_path(&dir, &case.arg)
+        };
+        match (result, case.kind) {
+            (Ok(lock), None) => lock.unlock_and_delete()?,
+            (Err(e), Some(kind)) => {
+                assert_eq!(e.kind(), kind, "{}: {e}", case.what);
+                assert!(
+                    e.to_string().contains(&case.arg[..case.arg.len().min(40)]),
+                    "{}: {e}",
+                    case.what
+                );
+            }
+            (Ok(_), Some(kind)) => panic!("{}: took a lock, expected {kind:?}", case.what),
+            (Err(e), None) => panic!("{}: {e}", case.what),
+        }
+    }
+    for (what, arg) in [("NUL in a path", "a\0b"), ("NUL in a pattern", "a\0*")] {
+        let err = if what.ends_with("path") {
+            StagingLock::try_lock_path(&dir, arg).unwrap_err()
+        } else {
+            StagingLock::create_and_lock(&dir, arg).unwrap_err()
+        };
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{what}");
+    }
+    assert_eq!(sb.outside(), before, "nothing changed outside the grant");
+    assert_eq!(
+        sb.granted_names(),
+        granted_before,
+        "nothing left inside either"
+    );
+    Ok(())
+}
+
+struct Guest {
+    engine: Engine,
+    component: Component,
+}
+
+fn guest() -> &'static Guest {
+    static GUEST: OnceLock<Guest> = OnceLock::new();
+    GUEST.get_or_init(|| {
+        let engine = Engine::default();
+        let component = Component::from_file(&engine, env!("GUEST_LOCKCTL")).unwrap();
+        Guest { engine, component }
+    })
+}
+
+/// Runs lockctl in `dir` granted read-write; returns (stdout, whether it trapped).
+fn lockctl(dir: &Path, steps: &[&str], max_held: usize) -> (String, bool) {
+    let g = guest();
+    let out = MemoryOutputPipe::new(1 << 22);
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(out.clone())
+        .inherit_stderr()
+        .arg("lockctl")
+        .args(steps);
+    wasi.preopened_dir(dir, "/work", FsPerms::ReadWrite)
+        .unwrap();
+    let mut state = PluginState::new(wasi.build());
+    state.locks.set_max_held(max_held);
+    let mut store = Store::new(&g.engine, state);
+    let linker = plugin_linker(&g.engine).unwrap();
+    let cmd = WasiCommand::instantiate(&mut store, &g.component, &linker).unwrap();
+    let trapped = !matches!(cmd.wasi_cli_run().call_run(&mut store), Ok(Ok(())));
+    (
+        String::from_utf8_lossy(&out.contents()).into_owned(),
+        trapped,
+    )
+}
+
+#[test]
+fn hostile_paths_and_patterns_from_a_guest() -> Result<()> {
+    let _serial = serial();
+    let sb = Sandbox::new()?;
+    let (before, granted_before) = (sb.outside(), sb.granted_names());
+    let cases = cases(&sb);
+    let mut steps: Vec<&str> = Vec::new();
+    for case in &cases {
+        steps.push(if case.create { "create" } else { "try" });
+        steps.push(&case.arg);
+        if case.kind.is_none() {
+            steps.push("unlock");
+        }
+    }
+    steps.extend(["try-nul", "create-nul"]);
+    let (out, trapped) = lockctl(&sb.outer.join("granted"), &steps, 1024);
+    assert!(!trapped, "no trap: {out}");
+    let mut lines = out.lines();
+    for case in &cases {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("{}: no output", case.what));
+        match case.kind {
+            None => {
+                assert!(line.starts_with("ok "), "{}: {line}", case.what);
+                assert_eq!(lines.next(), Some("ok unlock"), "{}", case.what);
+            }
+            Some(kind) => {
+                let op = if case.create { "create" } else { "try" };
+                let expected = format!("err {op} {}: ", guest_kind(kind));
+                assert!(line.starts_with(&expected), "{}: {line}", case.what);
+            }
+        }
+    }
+    assert!(
+        lines.next().unwrap().starts_with("err try InvalidInput"),
+        "NUL path"
+    );
+    assert!(
+        lines.next().unwrap().starts_with("err create InvalidInput"),
+        "NUL pattern"
+    );
+    assert_eq!(sb.outside(), before, "nothing changed outside the grant");
+    assert_eq!(
+        sb.granted_names(),
+        granted_before,
+        "nothing left inside either"
+    );
+    Ok(())
+}
+
+/// Swaps `swap` between a directory inside the grant and a symlink to outside, atomically and
+/// as fast as it can, until `stop`.
+fn swapper(granted: &Path, stop: &AtomicBool) {
+    let (a, b) = (granted.join("swap"), granted.join("swap-other"));
+    while !stop.load(Ordering::Relaxed) {
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            &a,
+            rustix::fs::CWD,
+            &b,
+            rustix::fs::RenameFlags::EXCHANGE,
+        )
+        .unwrap();
+    }
+}
+
+fn swap_fixture(sb: &Sandbox) -> Result<std::path::PathBuf> {
+    let granted = sb.outer.join("granted");
+    std::fs::create_dir(granted.join("swap"))?;
+    std::os::unix::fs::symlink("../outside/sub", granted.join("swap-other"))?;
+    Ok(granted)
+}
+
+#[test]
+fn a_symlink_swapped_in_between_check_and_use_never_escapes_natively() -> Result<()> {
+    let _serial = serial();
+    let sb = Sandbox::new()?;
+    let granted = swap_fixture(&sb)?;
+    let before = sb.outside();
+    let dir = sb.granted();
+    let stop = AtomicBool::new(false);
+    let mut outcomes = BTreeMap::<String, usize>::new();
+    std::thread::scope(|s| {
+        s.spawn(|| swapper(&granted, &stop));
+        for _ in 0..20_000 {
+            let key = match StagingLock::try_lock_path(&dir, "swap/x.lock") {
+                Ok(lock) => {
+                    drop(lock);
+                    "ok".to_owned()
+                }
+                Err(e) => format!("{:?}", e.kind()),
+            };
+            *outcomes.entry(key).or_default() += 1;
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    eprintln!("native outcomes while swapping: {outcomes:?}");
+    assert!(
+        outcomes
+            .keys()
+            .all(|k| ["ok", "PermissionDenied", "NotFound", "NotAFile"].contains(&k.as_str()))
+    );
+    assert!(
+        outcomes.contains_key("ok") && outcomes.contains_key("PermissionDenied"),
+        "the race was exercised"
+    );
+    assert_eq!(
+        sb.outside(),
+        before,
+        "nothing created outside: {:?}",
+        sb.outside()
+    );
+    Ok(())
+}
+
+#[test]
+fn a_symlink_swapped_in_between_check_and_use_never_escapes_from_a_guest() -> Result<()> {
+    let _serial = serial();
+    let sb = Sandbox::new()?;
+    let granted = swap_fixture(&sb)?;
+    let before = sb.outside();
+    let stop = AtomicBool::new(false);
+    let (out, trapped) = std::thread::scope(|s| {
+        s.spawn(|| swapper(&granted, &stop));
+        let result = lockctl(&granted, &["try-loop", "20000", "swap/x.lock"], 1024);
+        stop.store(true, Ordering::Relaxed);
+        result
+    });
+    assert!(!trapped, "{out}");
+    eprintln!("guest outcomes while swapping: {out}");
+    let counts = out.trim().strip_prefix("ok try-loop ").expect("a summary");
+    for pair in counts.split(' ') {
+        let kind = pair.split('=').next().unwrap();
+        assert!(
+            ["ok", "AccessDenied", "NotFound", "NotAFile"].contains(&kind),
+            "{pair}"
+        );
+    }
+    assert!(
+        counts.contains("ok=") && counts.contains("AccessDenied="),
+        "the race was exercised"
+    );
+    assert_eq!(sb.outside(), before, "nothing created outside");
+    Ok(())
+}
+
+#[test]
+fn a_guest_asking_for_100_000_handles_gets_limit_reached_not_a_trap() -> Result<()> {
+    let _serial = serial();
+    let s = Scratch::new()?;
+    // The default cap, then a cap above the process's descriptor limit.
+    let (out, trapped) = lockctl(s.path(), &["many", "100000", "a-"], 1024);
+    assert!(!trapped);
+    assert!(out.starts_with("err many 1024 LimitReached:"), "{out}");
+    let (out, trapped) = lockctl(s.path(), &["many", "100000", "b-"], 1_000_000);
+    assert!(!trapped, "{out}");
+    assert!(
+        out.starts_with("ok many 100000")
+            || (out.starts_with("err many ") && out.contains(" LimitReached:")),
+        "{out}"
+    );
+    eprintln!("100,000 handles under a high cap: {}", out.trim());
+    // Every descriptor came back with the store: the process can still take locks.
+    StagingLock::create_and_lock(s.dir(), "after-")?
+        .0
+        .unlock_and_delete()?;
+    Ok(())
+}
