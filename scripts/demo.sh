@@ -18,10 +18,10 @@ echo "== Two sandboxed instances of a build step, each granted only $work as /wo
 echo "\$ stagelock run $demo --dir $work::/work -- build   (and, alongside, -- second)"
 "$stagelock" run "$demo" --dir "$work::/work" -- build &
 builder=$!
-"$stagelock" run "$demo" --dir "$work::/work" -- second
-second=$?
-wait "$builder"
-built=$?
+second=0
+"$stagelock" run "$demo" --dir "$work::/work" -- second || second=$?
+built=0
+wait "$builder" || built=$?
 echo "build exited $built, second exited $second; out/ now holds:"
 for f in "$work"/out/*; do printf '  out/%s: %s\n' "$(basename "$f")" "$(cat "$f")"; done
 echo "staging/ holds: $(ls -A "$work/staging" | wc -l) entries (lock and temp dir are gone)"

@@ -515,6 +515,41 @@ fn a_guest_recovers_a_stage_whose_native_holder_was_killed() -> Result<()> {
 }
 
 #[test]
+fn a_guest_at_its_cap_can_still_open_areas_and_commit() -> Result<()> {
+    let s = Scratch::new()?;
+    let grants = [Grant(s.path(), "/work", FsPerms::ReadWrite)];
+    let steps = [
+        "try",
+        "a.lock",
+        "area",
+        "pairs",
+        "stage",
+        "unlock",
+        "stage",
+        "stage-write",
+        "f",
+        "x",
+        "commit",
+        "out",
+    ];
+    let done = run(&guests().lockctl, &grants, &steps, Some(1));
+    let lines = done.lines();
+    assert_eq!(lines[1], "ok area", "opening an area takes no lock");
+    assert!(
+        lines[2].starts_with("err stage LimitReached"),
+        "{}",
+        done.stdout
+    );
+    assert!(lines[4].starts_with("ok stage "), "{}", done.stdout);
+    assert_eq!(
+        lines[5], "ok commit",
+        "a commit at the cap frees, not takes, a lock"
+    );
+    assert_eq!(std::fs::read_to_string(s.join("out/f"))?, "x");
+    Ok(())
+}
+
+#[test]
 fn stages_count_against_the_cap_and_are_aborted_when_the_store_drops() -> Result<()> {
     let s = Scratch::new()?;
     let grants = [Grant(s.path(), "/work", FsPerms::ReadWrite)];

@@ -158,6 +158,18 @@ fn cases(sb: &Sandbox) -> Vec<Case> {
             Some(ErrorKind::PermissionDenied),
         ),
         (
+            "symlink out, then `.`",
+            false,
+            "mid-out/.".into(),
+            Some(ErrorKind::PermissionDenied),
+        ),
+        (
+            "a directory, then `.`",
+            false,
+            "d/.".into(),
+            Some(ErrorKind::NotAFile),
+        ),
+        (
             "symlink inside, intermediate (allowed)",
             false,
             "inner-link/ok.lock".into(),

@@ -212,6 +212,7 @@ fn orphans_are_recovered_and_reported() -> Result<()> {
     let (s, area) = setup(Layout::PerDirectory)?;
     s.dir().create_dir_all("staging/33/dir")?;
     s.dir().create_dir_all("staging/44")?;
+    s.dir().create_dir_all("staging/not-a-stage/dir")?;
     let report = area.recover_stale()?;
     let mut removed: Vec<_> = report
         .removed
@@ -220,7 +221,13 @@ fn orphans_are_recovered_and_reported() -> Result<()> {
         .collect();
     removed.sort();
     assert_eq!(removed, [("33", false, true), ("44", false, false)]);
-    assert_eq!(staging_entries(&s)?, 0);
+    assert_eq!(s.names()?, ["out", "staging"]);
+    assert_eq!(
+        std::fs::read_dir(s.join("staging"))?.count(),
+        1,
+        "only stage-named entries go"
+    );
+    assert!(s.join("staging/not-a-stage/dir").is_dir());
     Ok(())
 }
 

@@ -84,7 +84,9 @@ fn build() -> Result<()> {
     say(format!(
         "built {files} files into the stage; letting a second instance try its lock"
     ));
-    fs::write("/work/staging/current", format!("lock-{id}"))?;
+    // Written aside, then renamed: the second instance never reads a half-written name.
+    fs::write("/work/staging/current.tmp", format!("lock-{id}"))?;
+    fs::rename("/work/staging/current.tmp", "/work/staging/current")?;
 
     if !wait_for("/work/staging/second-done", Duration::from_secs(10)) {
         say("no second instance checked in (that is fine); carrying on".to_owned());

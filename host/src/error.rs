@@ -156,7 +156,7 @@ impl Error {
                 Cow::Borrowed("path escapes the directory it is resolved in")
             }
             (ErrorKind::NotAFile, _) if err.raw_os_error() == Some(libc::ELOOP) => {
-                Cow::Borrowed("is a symbolic link (not followed)")
+                Cow::Borrowed("is a symbolic link (not followed), or symbolic links loop")
             }
             (ErrorKind::NotAFile, _) if err.raw_os_error() == Some(libc::EISDIR) => {
                 Cow::Borrowed("is a directory, not a regular file")

@@ -27,6 +27,15 @@
 //! of this process and other handles. It is *not* an `flock(2)` lock (what `std::fs::File::lock`
 //! takes): the two kinds do not see each other.
 //!
+//! # Platform Notes
+//!
+//! Linux (and Android) use open-file-description locks. Other Unix systems fall back to classic
+//! `fcntl` locks plus an in-process registry, as the Go original does: there, code in the same
+//! process that opens and closes a locked file behind stagelock's back drops the lock, a
+//! refused attempt on a file this process holds keeps its descriptor until the holder
+//! releases, child processes do not inherit locks, and replacing commits
+//! ([`Stage::commit_replacing`]) need Linux's `RENAME_EXCHANGE`. Windows is not supported.
+//!
 //! # Security
 //!
 //! Paths that climb out of the directory (`..`), absolute paths and symlinks that lead out are

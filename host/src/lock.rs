@@ -74,7 +74,8 @@ impl StagingLock {
     /// at the locked file, so a concurrent recoverer that deleted the file between its creation
     /// and the lock cannot leave us holding a lock on a deleted file. (The check is one `fstat`
     /// after locking: lock files are never renamed, so one link means the name is still ours and
-    /// none means deleted; a hard-linked file has its path compared by device and inode.)
+    /// none means deleted; a hard-linked file, or one reached through subdirectories, has its
+    /// path compared by device and inode.)
     ///
     /// This corresponds to containers/storage's `CreateAndLock`, but only creates files directly
     /// in `dir`. It never blocks. The lock keeps a duplicate of `dir`'s handle (for the delete);
@@ -259,6 +260,10 @@ impl StagingLock {
     ///
     /// This clears `FD_CLOEXEC`: children spawned concurrently by *other threads* inherit it
     /// too, until it is set again.
+    ///
+    /// Only Linux's open-file-description locks are shared with a child this way. With the
+    /// classic `fcntl` locks of the fallback for other Unix systems, a child inherits the
+    /// descriptor but not the lock, which ends with this process.
     pub fn set_inheritable(&self, inherit: bool) -> Result<(), Error> {
         sys::set_inheritable(self.file.file(), inherit)
             .map_err(|e| Error::io_as(ErrorKind::Other, Op::SetInheritable, &self.path, e))
@@ -501,14 +506,15 @@ fn check_path(path: &Path) -> Result<(), Error> {
 /// Whether `path` beneath `dir` still names the locked file described by `stat`, that is, it
 /// was not deleted (and maybe re-created) between our open and our lock.
 ///
-/// Lock files are created, locked and deleted, never renamed or linked, so a file with exactly
-/// one name still has the name we opened it by, and one with none was deleted: the common
-/// cases cost no syscall beyond the `fstat` already made. A file with several names (someone
-/// hard-linked it) gets the full check: the path is looked up and compared by device and inode.
+/// Lock files are created, locked and deleted, never renamed or linked, so a file with no name
+/// was deleted, and a file with exactly one name, opened by a plain name in `dir`, still has
+/// that name: the common case costs no syscall beyond the `fstat` after locking. Anything else
+/// (a hard-linked file, or a path through subdirectories, which could have been renamed) gets
+/// the full check: the path is looked up again and compared by device and inode.
 fn still_names(dir: &fs::File, path: &Path, stat: &sys::FileStat) -> io::Result<bool> {
     match stat.nlink {
         0 => Ok(false),
-        1 => Ok(true),
+        1 if sys::single_name(path) => Ok(true),
         _ => match sys::stat_at(dir, path) {
             Ok(id) => Ok(id == stat.id),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),

@@ -183,6 +183,8 @@ impl StagingArea {
     ///
     /// Orphans are handled too: a resource without a lock file is locked (creating the file)
     /// and removed the same way; a lock file without a resource is just unlock-and-deleted.
+    /// Only entries named like stages are looked at (`lock-<N>` / `temp-dir-<N>`, or a
+    /// directory `<N>`, with `<N>` decimal): anything else in the root is left alone.
     /// Running it again finds nothing to do. It never blocks and never removes a live stage,
     /// including one being created or committed concurrently.
     ///
@@ -295,17 +297,26 @@ impl StagingArea {
             };
             match self.layout {
                 Layout::Pairs => {
-                    if let Some(id) = name.strip_prefix(LOCK_PREFIX).filter(|id| !id.is_empty()) {
+                    if let Some(id) = name.strip_prefix(LOCK_PREFIX).filter(|id| decimal(id)) {
                         ids.entry(id.to_owned()).or_default().lock = true;
-                    } else if let Some(id) = name
-                        .strip_prefix(RESOURCE_PREFIX)
-                        .filter(|id| !id.is_empty())
+                    } else if let Some(id) =
+                        name.strip_prefix(RESOURCE_PREFIX).filter(|id| decimal(id))
                     {
                         ids.entry(id.to_owned()).or_default().resource = true;
                     }
                 }
                 Layout::PerDirectory => {
-                    if !entry.file_type()?.is_dir() {
+                    // Stage directories have decimal names (ours, and Go's MkdirTemp(dir, "")):
+                    // anything else in the root is not a stage and is never touched. A no-follow
+                    // stat (not d_type, which some filesystems leave unknown) says "directory".
+                    let is_stage_dir = decimal(&name)
+                        && cap_primitives::fs::stat(
+                            &self.root,
+                            Path::new(&name),
+                            cap_primitives::fs::FollowSymlinks::No,
+                        )
+                        .is_ok_and(|meta| meta.is_dir());
+                    if !is_stage_dir {
                         continue;
                     }
                     let found = Found {
@@ -407,8 +418,18 @@ impl Stage {
         )
     }
 
-    /// Like [`commit`](Self::commit), but replaces an existing `dest`: on Linux the two are
-    /// swapped atomically (`RENAME_EXCHANGE`) and the old one removed while the lock is held.
+    /// Like [`commit`](Self::commit), but replaces an existing `dest`: the two are swapped
+    /// atomically (`RENAME_EXCHANGE`) and the old one removed while the lock is held.
+    ///
+    /// # Errors
+    ///
+    /// As [`commit`](Self::commit). If the old destination cannot be removed after the swap,
+    /// the result is in place and no stage is handed back: the lock is released with its file
+    /// kept, so [`StagingArea::recover_stale`] removes the old one later.
+    ///
+    /// # Platform Notes
+    ///
+    /// Needs Linux: elsewhere an existing `dest` gives an error.
     pub fn commit_replacing(
         self,
         dest_dir: &Dir,
@@ -432,10 +453,16 @@ impl Stage {
             Ok(()) => self
                 .release()
                 .map_err(|error| CommitError { error, stage: None }),
-            Err(error) => Err(CommitError {
+            Err(Moved::No(error)) => Err(CommitError {
                 error,
                 stage: Some(self),
             }),
+            Err(Moved::ButOldRemains(error)) => {
+                // The result is in place; the replaced destination is still where the resource
+                // was. Release the lock, keeping its file: recovery removes the old one later.
+                self.lock = None;
+                Err(CommitError { error, stage: None })
+            }
         }
     }
 
@@ -444,15 +471,15 @@ impl Stage {
         dest_dir: &fs::File,
         dest: &Path,
         replace: bool,
-    ) -> Result<(), Error> {
-        let err = |e| Error::io(Op::Commit, dest, e);
+    ) -> Result<(), Moved> {
+        let err = |e| Moved::No(Error::io(Op::Commit, dest, e));
         let Some(Component::Normal(name)) = dest.components().next_back() else {
-            return Err(Error::new(
+            return Err(Moved::No(Error::new(
                 ErrorKind::InvalidInput,
                 Op::Commit,
                 dest,
                 "destination has no final name",
-            ));
+            )));
         };
         let name = Path::new(name);
         let opened_parent;
@@ -491,16 +518,18 @@ impl Stage {
                 )
                 .map_err(err)?;
                 // The old destination now sits where the resource was; we still hold the lock.
+                self.dir = None;
                 let old = self.resource_path();
-                remove_all(&self.root, &old).map_err(|e| Error::io(Op::Commit, &old, e))?;
+                remove_all(&self.root, &old)
+                    .map_err(|e| Moved::ButOldRemains(Error::io(Op::Commit, &old, e)))?;
             }
             Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-                return Err(Error::new(
+                return Err(Moved::No(Error::new(
                     ErrorKind::Other,
                     Op::Commit,
                     dest,
                     "destination is on another filesystem than the staging area",
-                ));
+                )));
             }
             Err(e) => return Err(err(e)),
         }
@@ -545,6 +574,14 @@ impl Drop for Stage {
             let _ = self.abort_inner();
         }
     }
+}
+
+/// How far a failed commit got.
+enum Moved {
+    /// Nothing moved: the stage is as it was.
+    No(Error),
+    /// The result is in place, but the destination it replaced could not be removed.
+    ButOldRemains(Error),
 }
 
 /// A failed [`Stage::commit`]: the error, and the stage (still locked) unless the failure came
@@ -639,6 +676,12 @@ fn remove_all(root: &fs::File, path: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,
     }
+}
+
+/// Whether `id` is a stage ID: the decimal number of a random `u32`, as this crate and
+/// containers/storage (Go's `CreateTemp` / `MkdirTemp`) make them.
+fn decimal(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 10 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Whether `path` beneath `root` names anything (not following a final symlink).

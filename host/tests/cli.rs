@@ -307,3 +307,30 @@ fn recover_removes_stale_stages_and_reports_held_ones() {
     assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
     assert!(tmp.path().join("out").is_dir());
 }
+
+#[test]
+fn stage_checks_its_destination_before_running_the_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let staging = tmp.path().join("staging");
+    std::fs::create_dir(&staging).unwrap();
+    let marker = tmp.path().join("ran");
+    let touch = format!("touch {}", s(&marker));
+    let run = stagelock(&[
+        "stage",
+        s(&staging),
+        "--into",
+        s(&tmp.path().join("no/such/dest")),
+        "--",
+        "sh",
+        "-c",
+        &touch,
+    ]);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(stderr(&run).contains("no/such/dest"), "{}", stderr(&run));
+    assert!(!marker.exists(), "the command did not run");
+    assert_eq!(
+        std::fs::read_dir(&staging).unwrap().count(),
+        0,
+        "no stage was made"
+    );
+}

@@ -64,6 +64,14 @@ pub(super) struct RecoverArgs {
 /// `stagelock stage ROOT --into DEST -- CMD...`
 pub(super) fn stage(args: StageArgs) -> Result<ExitCode> {
     let ambient = cap_std::ambient_authority();
+    // Where the result goes is checked before any work is done.
+    let (parent, name) = split_dest(&args.into)?;
+    let dest_dir = Dir::open_ambient_dir(parent, ambient).with_context(|| {
+        format!(
+            "commit {:?}: cannot open its directory",
+            args.into.display()
+        )
+    })?;
     let area = StagingArea::open_ambient_dir(&args.root, args.layout.into(), ambient)?;
     let stage = area.stage()?;
     let dir = args.root.join(stage.path());
@@ -84,13 +92,6 @@ pub(super) fn stage(args: StageArgs) -> Result<ExitCode> {
         eprintln!("stagelock: stage: the command failed ({status}); aborted the stage");
         return Ok(super::hold::exit_code(status));
     }
-    let (parent, name) = split_dest(&args.into)?;
-    let dest_dir = Dir::open_ambient_dir(parent, ambient).with_context(|| {
-        format!(
-            "commit {:?}: cannot open its directory",
-            args.into.display()
-        )
-    })?;
     let committed = if args.replace {
         stage.commit_replacing(&dest_dir, name)
     } else {

@@ -117,13 +117,6 @@ impl StagingLockCtxView<'_> {
                 "the directory was granted read-only",
             );
         }
-        if self.ctx.held >= self.ctx.max_held {
-            let why = format!(
-                "this instance already holds {} locks, the host's limit",
-                self.ctx.held
-            );
-            return refuse(ErrorCode::LimitReached, &why);
-        }
         Ok(Ok(Arc::clone(&dir.dir)))
     }
 

@@ -165,8 +165,10 @@ pub fn add_to_linker_sync<T: StagingLockView + 'static>(
 
 /// Adds `stagelock:staging/locks` and `stagelock:staging/staging` to a linker of async stores.
 ///
-/// The functions never block (every lock operation is non-blocking), so they run inline on the
-/// executor like wasmtime-wasi's own synchronous functions do.
+/// The functions never wait for a lock (every lock operation is non-blocking) and run inline on
+/// the executor, like wasmtime-wasi's own synchronous functions. Recovery, aborting a stage and
+/// replacing a destination remove directory trees inline too: embedders with large stages on
+/// slow filesystems may want to run those guests on a blocking-friendly thread.
 ///
 /// # Errors
 ///

@@ -274,15 +274,12 @@ pub(crate) enum Create {
     No,
 }
 
-/// Whether `path` is one plain name, which cannot leave the directory it is looked up in (no
-/// `/`, no `..`, not absolute), so a plain `*at` syscall is as safe as cap-std's resolution.
-fn single_name(path: &std::path::Path) -> bool {
-    use std::path::Component;
-    let mut components = path.components();
-    matches!(
-        (components.next(), components.next()),
-        (Some(Component::Normal(_)), None)
-    ) && !path.as_os_str().as_encoded_bytes().ends_with(b"/")
+/// Whether `path` is one plain name, which cannot leave the directory it is looked up in, so a
+/// plain `*at` syscall is as safe as cap-std's resolution: no `/` byte at all (so nothing like
+/// `x/.`, whose `x` an `openat` would follow), not empty, not `.` or `..`.
+pub(crate) fn single_name(path: &std::path::Path) -> bool {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    !bytes.is_empty() && !bytes.contains(&b'/') && bytes != b"." && bytes != b".."
 }
 
 /// Opens the lock file `path` beneath `dir` with `mode` for new files. One plain name takes one
