@@ -7,19 +7,17 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use stagelock::component::{PluginState, plugin_linker};
+use stagelock::component::PluginState;
 use stagelock::{ErrorKind, StagingLock};
-use stagelock_tests::{Holder, Scratch, Taken, lockable_by_other_process};
+use stagelock_tests::{GuestHost, Holder, Scratch, Taken, lockable_by_other_process};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// One engine and one compiled copy of each guest per test binary (compiling is the slow part).
 struct Guests {
-    engine: Engine,
-    linker: Linker<PluginState>,
+    host: GuestHost,
     lockctl: Component,
     demo: Component,
 }
@@ -27,13 +25,11 @@ struct Guests {
 fn guests() -> &'static Guests {
     static GUESTS: OnceLock<Guests> = OnceLock::new();
     GUESTS.get_or_init(|| {
-        let engine = Engine::default();
-        let load = |path: &str| Component::from_file(&engine, path).expect(path);
+        let host = GuestHost::new();
         Guests {
-            linker: plugin_linker(&engine).unwrap(),
-            lockctl: load(env!("GUEST_LOCKCTL")),
-            demo: load(env!("GUEST_DEMO")),
-            engine,
+            lockctl: host.load(env!("GUEST_LOCKCTL")),
+            demo: host.load(env!("GUEST_DEMO")),
+            host,
         }
     })
 }
@@ -62,7 +58,6 @@ fn run(
     args: &[&str],
     max_held: Option<usize>,
 ) -> Finished {
-    let g = guests();
     let (stdout, stderr) = (
         MemoryOutputPipe::new(1 << 20),
         MemoryOutputPipe::new(1 << 20),
@@ -75,20 +70,7 @@ fn run(
     for Grant(host, guest, perms) in grants {
         wasi.preopened_dir(host, guest, *perms).unwrap();
     }
-    let mut state = PluginState::new(wasi.build());
-    if let Some(max) = max_held {
-        state.locks.set_max_held(max);
-    }
-    let mut store = Store::new(&g.engine, state);
-    let command = Command::instantiate(&mut store, component, &g.linker).unwrap();
-    let outcome = match command.wasi_cli_run().call_run(&mut store) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(())) => Err("run returned an error".to_owned()),
-        Err(e) => match e.downcast_ref::<I32Exit>() {
-            Some(exit) => Err(format!("exit {}", exit.0)),
-            None => Err(format!("trap: {e:?}")),
-        },
-    };
+    let (store, outcome) = guests().host.run(component, &mut wasi, max_held);
     let text = |p: &MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
     Finished {
         stdout: text(&stdout),

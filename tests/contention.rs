@@ -13,13 +13,9 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
-use stagelock::component::{PluginState, plugin_linker};
-use stagelock_tests::{Scratch, stagelock_bin};
+use stagelock_tests::{GuestHost, Scratch, stagelock_bin, wasi_in};
 use wasmtime::component::Component;
-use wasmtime::{Engine, Store};
 use wasmtime_wasi::cli::OutputFile;
-use wasmtime_wasi::p2::bindings::sync::Command as WasiCommand;
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 const PATHS: usize = 4;
 const GUEST: &str = env!("GUEST_LOCKCTL");
@@ -33,25 +29,18 @@ fn scale() -> usize {
 
 /// Runs lockctl's `stress` in a store of this process, its stdout going to `log`.
 fn guest_in_process(
-    engine: &Engine,
+    host: &GuestHost,
     component: &Component,
     dir: &Path,
     m: usize,
     tag: &str,
     log: File,
 ) -> Result<()> {
-    let mut wasi = WasiCtxBuilder::new();
+    let mut wasi = wasi_in(dir, &["stress", &PATHS.to_string(), &m.to_string(), tag]);
     wasi.stdout(OutputFile::new(log)).inherit_stderr();
-    wasi.args(&["lockctl", "stress", &PATHS.to_string(), &m.to_string(), tag]);
-    wasi.preopened_dir(dir, "/work", FsPerms::ReadWrite)
-        .map_err(anyhow::Error::from)?;
-    let mut store = Store::new(engine, PluginState::new(wasi.build()));
-    let linker = plugin_linker(engine).map_err(anyhow::Error::from)?;
-    let command =
-        WasiCommand::instantiate(&mut store, component, &linker).map_err(anyhow::Error::from)?;
-    match command.wasi_cli_run().call_run(&mut store) {
-        Ok(Ok(())) => Ok(()),
-        other => bail!("guest {tag}: {other:?}"),
+    match host.run(component, &mut wasi, None).1 {
+        Ok(()) => Ok(()),
+        Err(e) => bail!("guest {tag}: {e}"),
     }
 }
 
@@ -123,8 +112,8 @@ fn holders_of_every_kind_never_overlap() -> Result<()> {
     let log = |tag: &str| File::create(logs.join(tag));
     let bin = stagelock_bin(false);
     let holder = env!("CARGO_BIN_EXE_lock-holder");
-    let engine = Engine::default();
-    let component = Component::from_file(&engine, GUEST).map_err(anyhow::Error::from)?;
+    let host = GuestHost::new();
+    let component = host.load(GUEST);
     let started = Instant::now();
 
     let mut children = Vec::new();
@@ -176,10 +165,10 @@ fn holders_of_every_kind_never_overlap() -> Result<()> {
     std::thread::scope(|scope| -> Result<()> {
         let threads: Vec<_> = (0..2)
             .map(|i| {
-                let (engine, component, dir, log) =
-                    (&engine, &component, &dir, log(&format!("guest{i}")));
+                let (host, component, dir, log) =
+                    (&host, &component, &dir, log(&format!("guest{i}")));
                 scope.spawn(move || {
-                    guest_in_process(engine, component, dir, guests, &format!("guest{i}"), log?)
+                    guest_in_process(host, component, dir, guests, &format!("guest{i}"), log?)
                 })
             })
             .collect();

@@ -7,14 +7,10 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
-use stagelock::component::{PluginState, plugin_linker};
 use stagelock::{ErrorKind, StagingLock};
-use stagelock_tests::Scratch;
+use stagelock_tests::{GuestHost, Scratch, wasi_in};
 use wasmtime::component::Component;
-use wasmtime::{Engine, Store};
-use wasmtime_wasi::p2::bindings::sync::Command as WasiCommand;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// The 100,000-handle test uses up this process's descriptors for a moment: the tests of this
 /// binary take turns.
@@ -308,39 +304,29 @@ fn hostile_paths_and_patterns_natively() -> Result<()> {
 }
 
 struct Guest {
-    engine: Engine,
-    component: Component,
+    host: GuestHost,
+    lockctl: Component,
 }
 
 fn guest() -> &'static Guest {
     static GUEST: OnceLock<Guest> = OnceLock::new();
     GUEST.get_or_init(|| {
-        let engine = Engine::default();
-        let component = Component::from_file(&engine, env!("GUEST_LOCKCTL")).unwrap();
-        Guest { engine, component }
+        let host = GuestHost::new();
+        let lockctl = host.load(env!("GUEST_LOCKCTL"));
+        Guest { host, lockctl }
     })
 }
 
-/// Runs lockctl in `dir` granted read-write; returns (stdout, whether it trapped).
+/// Runs lockctl in `dir` granted read-write; returns (stdout, whether it failed or trapped).
 fn lockctl(dir: &Path, steps: &[&str], max_held: usize) -> (String, bool) {
     let g = guest();
     let out = MemoryOutputPipe::new(1 << 22);
-    let mut wasi = WasiCtxBuilder::new();
-    wasi.stdout(out.clone())
-        .inherit_stderr()
-        .arg("lockctl")
-        .args(steps);
-    wasi.preopened_dir(dir, "/work", FsPerms::ReadWrite)
-        .unwrap();
-    let mut state = PluginState::new(wasi.build());
-    state.locks.set_max_held(max_held);
-    let mut store = Store::new(&g.engine, state);
-    let linker = plugin_linker(&g.engine).unwrap();
-    let cmd = WasiCommand::instantiate(&mut store, &g.component, &linker).unwrap();
-    let trapped = !matches!(cmd.wasi_cli_run().call_run(&mut store), Ok(Ok(())));
+    let mut wasi = wasi_in(dir, steps);
+    wasi.stdout(out.clone()).inherit_stderr();
+    let (_store, outcome) = g.host.run(&g.lockctl, &mut wasi, Some(max_held));
     (
         String::from_utf8_lossy(&out.contents()).into_owned(),
-        trapped,
+        outcome.is_err(),
     )
 }
 

@@ -249,3 +249,76 @@ pub fn now_ns() -> u128 {
         .expect("after 1970")
         .as_nanos()
 }
+
+/// An engine and a linker (WASI p2 plus staging locks) to run guest components with, as an
+/// embedder would.
+pub struct GuestHost {
+    /// The engine components are compiled for.
+    pub engine: wasmtime::Engine,
+    linker: wasmtime::component::Linker<stagelock::component::PluginState>,
+}
+
+impl Default for GuestHost {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GuestHost {
+    /// A default engine and its linker.
+    pub fn new() -> Self {
+        let engine = wasmtime::Engine::default();
+        let linker = stagelock::component::plugin_linker(&engine).expect("link WASI and locks");
+        GuestHost { engine, linker }
+    }
+
+    /// Compiles the component at `path` (one of the `GUEST_*` paths build.rs provides).
+    pub fn load(&self, path: &str) -> wasmtime::component::Component {
+        wasmtime::component::Component::from_file(&self.engine, path)
+            .unwrap_or_else(|e| panic!("load {path}: {e:?}"))
+    }
+
+    /// Runs `component` in a fresh store over `wasi` (with at most `max_held` locks, if given).
+    /// Returns the store, still holding whatever the guest left, and `Ok` if `run` succeeded,
+    /// else `exit N`, `run returned an error` or `trap: ...`.
+    pub fn run(
+        &self,
+        component: &wasmtime::component::Component,
+        wasi: &mut wasmtime_wasi::WasiCtxBuilder,
+        max_held: Option<usize>,
+    ) -> (
+        wasmtime::Store<stagelock::component::PluginState>,
+        std::result::Result<(), String>,
+    ) {
+        let mut state = stagelock::component::PluginState::new(wasi.build());
+        if let Some(max) = max_held {
+            state.locks.set_max_held(max);
+        }
+        let mut store = wasmtime::Store::new(&self.engine, state);
+        let command = wasmtime_wasi::p2::bindings::sync::Command::instantiate(
+            &mut store,
+            component,
+            &self.linker,
+        )
+        .expect("instantiate the guest");
+        let outcome = match command.wasi_cli_run().call_run(&mut store) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(())) => Err("run returned an error".to_owned()),
+            Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                Some(exit) => Err(format!("exit {}", exit.0)),
+                None => Err(format!("trap: {e:?}")),
+            },
+        };
+        (store, outcome)
+    }
+}
+
+/// WASI for a guest: `args` after an `argv[0]` of `guest`, and `dir` granted read-write at
+/// `/work`. Callers add stdio.
+pub fn wasi_in(dir: &Path, args: &[&str]) -> wasmtime_wasi::WasiCtxBuilder {
+    let mut wasi = wasmtime_wasi::WasiCtxBuilder::new();
+    wasi.arg("guest").args(args);
+    wasi.preopened_dir(dir, "/work", wasmtime_wasi::FsPerms::ReadWrite)
+        .unwrap_or_else(|e| panic!("grant {}: {e:?}", dir.display()));
+    wasi
+}
