@@ -3,7 +3,7 @@
 # build step over a copy of examples/workspace. The first stages its output under a staging
 # lock; the second, started alongside, is refused that lock. Then the command-line demo.
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-cargo build --release --locked -p stagelock --bin stagelock
+cargo build --release --locked -p stagelock-cli --bin stagelock
 CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=true \
     cargo build --release --locked -p stagelock-demo --target wasm32-wasip2
 stagelock=target/release/stagelock

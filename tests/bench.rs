@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cap_std::fs::Dir;
-use stagelock::component::{PluginState, plugin_linker};
 use stagelock::{ErrorKind, LockDir, StagingLock};
+use stagelock_wasmtime::{PluginState, plugin_linker};
 use wasmtime::component::Component;
 use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, Store};
 use wasmtime_wasi::WasiCtxBuilder;

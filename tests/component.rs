@@ -7,9 +7,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use stagelock::component::PluginState;
 use stagelock::{ErrorKind, StagingLock};
 use stagelock_tests::{GuestHost, Holder, Scratch, Taken, lockable_by_other_process};
+use stagelock_wasmtime::PluginState;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -609,7 +609,7 @@ fn async_embedders_link_the_same_interface() -> Result<()> {
         Component::from_file(&engine, env!("GUEST_LOCKCTL")).map_err(anyhow::Error::from)?;
     let mut linker = Linker::<PluginState>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-    stagelock::component::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+    stagelock_wasmtime::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
     let stdout = MemoryOutputPipe::new(1 << 16);
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(stdout.clone()).args(&[

@@ -217,7 +217,14 @@ pub fn stage_fill_check_commit(
 /// and benches run).
 pub fn stagelock_bin(release: bool) -> PathBuf {
     let mut command = Command::new(env!("CARGO"));
-    command.args(["build", "--locked", "-p", "stagelock", "--bin", "stagelock"]);
+    command.args([
+        "build",
+        "--locked",
+        "-p",
+        "stagelock-cli",
+        "--bin",
+        "stagelock",
+    ]);
     if release {
         command.arg("--release");
     }
@@ -255,7 +262,7 @@ pub fn now_ns() -> u128 {
 pub struct GuestHost {
     /// The engine components are compiled for.
     pub engine: wasmtime::Engine,
-    linker: wasmtime::component::Linker<stagelock::component::PluginState>,
+    linker: wasmtime::component::Linker<stagelock_wasmtime::PluginState>,
 }
 
 impl Default for GuestHost {
@@ -268,7 +275,7 @@ impl GuestHost {
     /// A default engine and its linker.
     pub fn new() -> Self {
         let engine = wasmtime::Engine::default();
-        let linker = stagelock::component::plugin_linker(&engine).expect("link WASI and locks");
+        let linker = stagelock_wasmtime::plugin_linker(&engine).expect("link WASI and locks");
         GuestHost { engine, linker }
     }
 
@@ -287,10 +294,10 @@ impl GuestHost {
         wasi: &mut wasmtime_wasi::WasiCtxBuilder,
         max_held: Option<usize>,
     ) -> (
-        wasmtime::Store<stagelock::component::PluginState>,
+        wasmtime::Store<stagelock_wasmtime::PluginState>,
         std::result::Result<(), String>,
     ) {
-        let mut state = stagelock::component::PluginState::new(wasi.build());
+        let mut state = stagelock_wasmtime::PluginState::new(wasi.build());
         if let Some(max) = max_held {
             state.locks.set_max_held(max);
         }

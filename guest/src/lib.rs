@@ -61,7 +61,7 @@ mod bindings {
                 import wasi:filesystem/preopens@0.2.12;
             }
         ",
-        path: "../wit",
+        path: "wit",
         world: "stagelock:guest/guest",
         generate_all,
     });

@@ -7,7 +7,8 @@ use std::process::{Command, ExitCode, ExitStatus};
 
 use anyhow::Context;
 
-use crate::{StagingLock, sys};
+use stagelock::StagingLock;
+use stagelock::process::ignore_interrupts;
 
 /// `stagelock lock PATH -- CMD...`
 pub(super) fn lock(path: &Path, cmd: &[OsString], inherit: bool) -> anyhow::Result<ExitCode> {
@@ -63,7 +64,7 @@ pub(super) fn run_holding(
             path.display()
         )
     })?;
-    let _interrupts = sys::ignore_interrupts();
+    let _interrupts = ignore_interrupts();
     child
         .wait()
         .with_context(|| format!("run {:?}: waiting for it failed", program.display()))

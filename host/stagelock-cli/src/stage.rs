@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use cap_std::fs::Dir;
 use clap::{Args, ValueEnum};
 
-use crate::{Layout, StagingArea};
+use stagelock::{Layout, StagingArea};
 
 /// Stage layouts, as the command line names them.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -99,8 +99,8 @@ pub(super) fn stage(args: StageArgs) -> Result<ExitCode> {
     };
     // A failed commit hands the stage back; dropping it aborts.
     if let Err(failed) = committed {
-        let exists = failed.error.kind() == crate::ErrorKind::AlreadyExists;
-        let err = anyhow::Error::from(crate::Error::from(failed).in_dir(parent));
+        let exists = failed.error.kind() == stagelock::ErrorKind::AlreadyExists;
+        let err = anyhow::Error::from(stagelock::Error::from(failed).in_dir(parent));
         return Err(if exists {
             err.context("pass --replace to overwrite it")
         } else {
@@ -159,7 +159,7 @@ pub(super) fn recover(args: RecoverArgs) -> Result<ExitCode> {
     let failed = report
         .skipped
         .iter()
-        .any(|k| matches!(k.reason, crate::SkipReason::Failed(_)));
+        .any(|k| matches!(k.reason, stagelock::SkipReason::Failed(_)));
     Ok(if failed {
         ExitCode::from(super::EXIT_FAILURE)
     } else {

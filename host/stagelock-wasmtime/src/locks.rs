@@ -9,9 +9,7 @@ use wasmtime_wasi::filesystem::Descriptor;
 
 use super::StagingLockCtxView;
 use super::bindings::locks::{self, ErrorCode};
-use crate::StagingLock;
-use crate::error::{Error as CoreError, ErrorKind, Op};
-use crate::lock::SharedDir;
+use stagelock::{Error as CoreError, ErrorKind, LockDir, Op, StagingLock};
 
 pub(super) type GuestResult<T> = wasmtime::Result<Result<T, locks::Error>>;
 
@@ -26,7 +24,7 @@ impl locks::Host for StagingLockCtxView<'_> {
             Ok(dir) => dir,
             Err(e) => return Ok(Err(e)),
         };
-        match StagingLock::create_and_lock_shared(&dir, &pattern) {
+        match dir.create_and_lock(&pattern) {
             Ok((lock, name)) => Ok(Ok((self.hold(lock)?, name))),
             Err(e) => Ok(Err(to_guest(&e))),
         }
@@ -43,7 +41,7 @@ impl locks::Host for StagingLockCtxView<'_> {
             Ok(dir) => dir,
             Err(e) => return Ok(Err(e)),
         };
-        match StagingLock::try_lock_path_shared(&dir, path) {
+        match dir.try_lock_path(path) {
             Ok(lock) => Ok(Ok(self.hold(lock)?)),
             Err(e) => Ok(Err(to_guest(&e))),
         }
@@ -73,9 +71,9 @@ impl StagingLockCtxView<'_> {
         dir: &Resource<Descriptor>,
         op: Op,
         path: &Path,
-    ) -> wasmtime::Result<Result<SharedDir, locks::Error>> {
+    ) -> wasmtime::Result<Result<LockDir, locks::Error>> {
         match self.check_limit(op, path) {
-            Ok(()) => self.writable_dir(dir, op, path),
+            Ok(()) => Ok(self.writable_dir(dir, op, path)?.map(LockDir::from_shared)),
             Err(e) => Ok(Err(e)),
         }
     }
@@ -99,7 +97,7 @@ impl StagingLockCtxView<'_> {
         dir: &Resource<Descriptor>,
         op: Op,
         path: &Path,
-    ) -> wasmtime::Result<Result<SharedDir, locks::Error>> {
+    ) -> wasmtime::Result<Result<Arc<std::fs::File>, locks::Error>> {
         let refuse = |code, why: &str| Ok(Err(guest_error(code, op, path, why)));
         let dir = match self.table.get(dir)? {
             Descriptor::Dir(dir) => dir,
@@ -152,7 +150,7 @@ pub(super) fn to_guest(err: &CoreError) -> locks::Error {
         ErrorKind::NotAFile => ErrorCode::NotAFile,
         ErrorKind::LimitReached => ErrorCode::LimitReached,
         ErrorKind::AlreadyExists => ErrorCode::AlreadyExists,
-        ErrorKind::Other => ErrorCode::Io,
+        _ => ErrorCode::Io,
     };
     locks::Error {
         code,

@@ -53,14 +53,10 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
-#[cfg(feature = "cli")]
-#[doc(hidden)]
-pub mod cli;
-#[cfg(feature = "component")]
-pub mod component;
 mod error;
 mod lock;
 mod pattern;
+pub mod process;
 mod stage;
 #[allow(unsafe_code)]
 mod sys;
@@ -69,7 +65,11 @@ pub use error::{Error, ErrorKind, Op};
 pub use lock::{LockDir, StagingLock};
 pub use stage::{CommitError, Layout, Recovered, Report, SkipReason, Skipped, Stage, StagingArea};
 
-/// The README's Rust examples, compiled as doc tests so they keep working as written.
+/// The READMEs' Rust examples, compiled as doc tests so they keep working as written.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadmeDoctests;

@@ -10,7 +10,7 @@ use wasmtime::{Cache, CacheConfig, Config, Engine, Store};
 use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
-use crate::component::{PluginState, plugin_linker};
+use stagelock_wasmtime::{PluginState, plugin_linker};
 
 /// Exit status when the component traps (128 + SIGABRT, as `wasmtime run` does).
 const EXIT_TRAP: u8 = 134;
@@ -31,7 +31,7 @@ pub(super) struct RunArgs {
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
     envs: Vec<(String, String)>,
     /// How many locks the component may hold at once.
-    #[arg(long, value_name = "N", default_value_t = crate::component::DEFAULT_MAX_HELD)]
+    #[arg(long, value_name = "N", default_value_t = stagelock_wasmtime::DEFAULT_MAX_HELD)]
     max_locks: usize,
     /// Do not use the on-disk cache of compiled components.
     #[arg(long)]

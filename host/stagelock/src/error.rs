@@ -139,9 +139,10 @@ impl Error {
         }
     }
 
-    /// An OS error, classified by [`ErrorKind::of_io`].
+    /// An OS error `err` from `op` on `path`, its kind classified from the errno (as every error
+    /// of this crate is); for layers built on this crate that do their own I/O.
     #[cold]
-    pub(crate) fn io(op: Op, path: impl Into<PathBuf>, err: io::Error) -> Self {
+    pub fn io(op: Op, path: impl Into<PathBuf>, err: io::Error) -> Self {
         Self::io_as(ErrorKind::of_io(&err), op, path, err)
     }
 
@@ -172,8 +173,9 @@ impl Error {
         }
     }
 
-    /// Prefixes the path with the directory the operation ran in (for ambient-path callers).
-    pub(crate) fn in_dir(mut self, dir: &Path) -> Self {
+    /// Prefixes the path with `dir`, the directory the operation ran in, so the message names
+    /// the full path (for callers that opened `dir` by an ambient path).
+    pub fn in_dir(mut self, dir: &Path) -> Self {
         self.path = dir.join(&self.path);
         self
     }

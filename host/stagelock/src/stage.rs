@@ -17,7 +17,7 @@ use cap_std::fs::Dir;
 use cap_std::io_lifetimes::AsFilelike;
 
 use crate::error::{Error, ErrorKind, Op};
-use crate::lock::{SharedDir, StagingLock};
+use crate::lock::{LockDir, SharedDir, StagingLock};
 use crate::sys::{self, RenameMode};
 
 /// How many fresh stage directories [`StagingArea::stage`] tries (per-directory layout) before
@@ -106,8 +106,14 @@ impl StagingArea {
         Ok(Self::from_shared(Arc::new(dir.into_std_file()), layout))
     }
 
-    /// A staging area in a directory handle shared with other users (the component host).
-    pub(crate) fn from_shared(root: SharedDir, layout: Layout) -> Self {
+    /// A staging area in the directory of `root`, sharing its handle (no duplicate is made).
+    ///
+    /// For hosts that already keep a directory handle, for example a WASI descriptor's.
+    pub fn in_lock_dir(root: &LockDir, layout: Layout) -> Self {
+        Self::from_shared(Arc::clone(root.shared()), layout)
+    }
+
+    fn from_shared(root: SharedDir, layout: Layout) -> Self {
         StagingArea { root, layout }
     }
 
@@ -381,9 +387,9 @@ impl Stage {
         self.dir.as_ref().expect("open until commit or abort")
     }
 
-    /// The stage's lock (for the CLI, to pass it on to the command it runs).
-    #[cfg(feature = "cli")]
-    pub(crate) fn lock(&self) -> &StagingLock {
+    /// The stage's lock, for example to let a child process inherit it
+    /// ([`StagingLock::set_inheritable`]) while it builds in the stage.
+    pub fn lock(&self) -> &StagingLock {
         self.lock.as_ref().expect("held until commit or abort")
     }
 

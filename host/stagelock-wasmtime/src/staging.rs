@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use cap_std::io_lifetimes::AsFilelike;
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::{Descriptor, Dir as WasiDir};
 use wasmtime_wasi::{FsPerms, OpenMode};
@@ -10,8 +11,7 @@ use wasmtime_wasi::{FsPerms, OpenMode};
 use super::StagingLockCtxView;
 use super::bindings::staging::{self, CommitError as GuestCommitError};
 use super::locks::{GuestResult, to_guest};
-use crate::error::{Error as CoreError, Op};
-use crate::{CommitError, Layout, SkipReason, Stage, StagingArea};
+use stagelock::{CommitError, Layout, LockDir, Op, SkipReason, Stage, StagingArea};
 
 impl staging::Host for StagingLockCtxView<'_> {}
 
@@ -29,9 +29,10 @@ impl staging::HostStagingArea for StagingLockCtxView<'_> {
             staging::Layout::Pairs => Layout::Pairs,
             staging::Layout::PerDirectory => Layout::PerDirectory,
         };
-        Ok(Ok(self
-            .table
-            .push(StagingArea::from_shared(root, layout))?))
+        Ok(Ok(self.table.push(StagingArea::in_lock_dir(
+            &LockDir::from_shared(root),
+            layout,
+        ))?))
     }
 
     fn stage(&mut self, area: Resource<StagingArea>) -> GuestResult<Resource<Stage>> {
@@ -69,7 +70,7 @@ impl staging::HostStagingArea for StagingLockCtxView<'_> {
             reason: match k.reason {
                 SkipReason::Held => staging::SkipReason::Held,
                 SkipReason::Vanished => staging::SkipReason::Vanished,
-                SkipReason::Failed(_) => staging::SkipReason::Failed,
+                _ => staging::SkipReason::Failed,
             },
             id: k.id,
         });
@@ -104,7 +105,13 @@ impl staging::HostStage for StagingLockCtxView<'_> {
         let stage = self.table.get(&stage)?;
         let dup = match stage.dir().try_clone() {
             Ok(dup) => dup,
-            Err(e) => return Ok(Err(to_guest(&CoreError::io(Op::Stage, stage.path(), e)))),
+            Err(e) => {
+                return Ok(Err(to_guest(&stagelock::Error::io(
+                    Op::Stage,
+                    stage.path(),
+                    e,
+                ))));
+            }
         };
         // The stage lives beneath a writable grant (areas refuse read-only roots).
         let dir = WasiDir::new(
@@ -132,7 +139,13 @@ impl staging::HostStage for StagingLockCtxView<'_> {
             }
         };
         let stage = self.unhold(stage)?;
-        match stage.commit_at(&dest_dir, dest, replace) {
+        let dest_dir = dest_dir.as_filelike_view::<cap_std::fs::Dir>();
+        let committed = if replace {
+            stage.commit_replacing(&dest_dir, dest)
+        } else {
+            stage.commit(&dest_dir, dest)
+        };
+        match committed {
             Ok(()) => Ok(Ok(())),
             Err(CommitError { error, stage }) => {
                 let stage = stage.map(|s| self.hold(s)).transpose()?;

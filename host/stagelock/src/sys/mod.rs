@@ -88,11 +88,10 @@ fn fcntl_try_lock(file: &File, cmd: libc::c_int) -> io::Result<bool> {
     }
 }
 
-#[cfg(feature = "cli")]
 /// Ignores `SIGINT` and `SIGQUIT` in this process until the returned guard is dropped, like
 /// `system(3)` does while it waits: a Ctrl-C at the terminal reaches the child, and this process
 /// lives on to clean up after it. Call it *after* spawning: ignored signals survive `exec`.
-pub(crate) fn ignore_interrupts() -> InterruptsIgnored {
+pub fn ignore_interrupts() -> InterruptsIgnored {
     // SAFETY: `signal` with SIG_IGN installs no handler code of ours; the previous dispositions
     // are restored by the guard.
     let (int, quit) = unsafe {
@@ -104,14 +103,13 @@ pub(crate) fn ignore_interrupts() -> InterruptsIgnored {
     InterruptsIgnored { int, quit }
 }
 
-#[cfg(feature = "cli")]
 /// Restores the `SIGINT` and `SIGQUIT` dispositions saved by [`ignore_interrupts`] when dropped.
-pub(crate) struct InterruptsIgnored {
+#[derive(Debug)]
+pub struct InterruptsIgnored {
     int: libc::sighandler_t,
     quit: libc::sighandler_t,
 }
 
-#[cfg(feature = "cli")]
 impl Drop for InterruptsIgnored {
     fn drop(&mut self) {
         // SAFETY: reinstates the dispositions `signal` returned above, which were valid then.

@@ -12,7 +12,7 @@
 //! [`StagingLockView`], and add the interface next to WASI:
 //!
 //! ```
-//! use stagelock::component::{StagingLockCtx, StagingLockCtxView, StagingLockView};
+//! use stagelock_wasmtime::{StagingLockCtx, StagingLockCtxView, StagingLockView};
 //! use wasmtime::component::{Linker, ResourceTable};
 //! use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 //!
@@ -38,7 +38,7 @@
 //! let engine = wasmtime::Engine::default();
 //! let mut linker = Linker::<State>::new(&engine);
 //! wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-//! stagelock::component::add_to_linker_sync(&mut linker)?;
+//! stagelock_wasmtime::add_to_linker_sync(&mut linker)?;
 //! # Ok(()) }
 //! ```
 //!
@@ -54,7 +54,7 @@
 //! see BENCHMARKS.md):
 //!
 //! ```no_run
-//! # use stagelock::component::{plugin_linker, PluginState};
+//! # use stagelock_wasmtime::{plugin_linker, PluginState};
 //! # fn main() -> wasmtime::Result<()> {
 //! let engine = wasmtime::Engine::default();
 //! let component = wasmtime::component::Component::from_file(&engine, "plugin.wasm")?;

@@ -418,6 +418,21 @@ impl LockDir {
         }
     }
 
+    /// Shares an open directory handle that others keep too (no duplicate is made); for hosts
+    /// that already hold one, such as a WASI directory descriptor's `Arc<File>`.
+    ///
+    /// Paths are resolved beneath `dir` exactly as beneath a [`Dir`]. A handle that is not a
+    /// directory is not refused here: every operation on it then fails with
+    /// [`ErrorKind::NotFound`].
+    pub fn from_shared(dir: Arc<fs::File>) -> Self {
+        LockDir { dir }
+    }
+
+    /// The shared handle.
+    pub(crate) fn shared(&self) -> &SharedDir {
+        &self.dir
+    }
+
     /// Opens the directory at the ambient path `dir`.
     ///
     /// # Errors

@@ -1,9 +1,8 @@
-//! The `stagelock` command line: argument parsing, dispatch and exit codes.
-//!
-//! Not a stable API: the binary's entry point lives here so it can use crate internals.
+//! The `stagelock` command: staging locks and staging areas for shell steps, and a runner for
+//! sandboxed components that take them. See `stagelock --help`; this file parses arguments,
+//! dispatches and picks exit codes.
 
 mod hold;
-#[cfg(feature = "component")]
 mod run;
 mod stage;
 
@@ -14,9 +13,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// Exit status when the lock is held by someone else (`EX_TEMPFAIL` from sysexits.h).
-pub const EXIT_BUSY: u8 = 75;
+const EXIT_BUSY: u8 = 75;
 /// Exit status for any other failure.
-pub const EXIT_FAILURE: u8 = 1;
+const EXIT_FAILURE: u8 = 1;
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -98,13 +97,11 @@ enum Command {
     /// native holders and other components. It exits with the component's status. Compiled
     /// components are cached on disk ($STAGELOCK_CACHE_DIR, else $XDG_CACHE_HOME/stagelock,
     /// else ~/.cache/stagelock), so a second run skips compilation.
-    #[cfg(feature = "component")]
     #[command(after_help = EXIT_CODES)]
     Run(run::RunArgs),
 }
 
-/// Runs the command line of this process and returns its exit status.
-pub fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse(); // prints usage errors itself and exits 2
     let result = match cli.command {
         Command::Lock {
@@ -121,7 +118,6 @@ pub fn main() -> ExitCode {
         } => hold::create(&dir, &pattern, &cmd, !no_inherit),
         Command::Stage(args) => stage::stage(args),
         Command::Recover(args) => stage::recover(args),
-        #[cfg(feature = "component")]
         Command::Run(args) => run::run(args),
     };
     match result {
@@ -134,7 +130,7 @@ pub fn main() -> ExitCode {
 fn report(err: &anyhow::Error) -> ExitCode {
     eprintln!("stagelock: {err:#}");
     let busy = err
-        .downcast_ref::<crate::Error>()
-        .is_some_and(|e| e.kind() == crate::ErrorKind::WouldBlock);
+        .downcast_ref::<stagelock::Error>()
+        .is_some_and(|e| e.kind() == stagelock::ErrorKind::WouldBlock);
     ExitCode::from(if busy { EXIT_BUSY } else { EXIT_FAILURE })
 }

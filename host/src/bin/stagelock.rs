@@ -1,5 +1,0 @@
-//! The `stagelock` command: see `stagelock --help`.
-
-fn main() -> std::process::ExitCode {
-    stagelock::cli::main()
-}
