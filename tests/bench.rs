@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use cap_std::fs::Dir;
 use stagelock::{ErrorKind, LockDir, StagingLock};
-use stagelock_wasmtime::{PluginState, plugin_linker};
+use stagelock_wasmtime::plugin::{PluginState, plugin_linker};
 use wasmtime::component::Component;
 use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, Store};
 use wasmtime_wasi::WasiCtxBuilder;

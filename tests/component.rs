@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use stagelock::{ErrorKind, StagingLock};
 use stagelock_tests::{GuestHost, Holder, Scratch, Taken, lockable_by_other_process};
-use stagelock_wasmtime::PluginState;
+use stagelock_wasmtime::plugin::PluginState;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;

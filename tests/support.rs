@@ -262,7 +262,7 @@ pub fn now_ns() -> u128 {
 pub struct GuestHost {
     /// The engine components are compiled for.
     pub engine: wasmtime::Engine,
-    linker: wasmtime::component::Linker<stagelock_wasmtime::PluginState>,
+    linker: wasmtime::component::Linker<stagelock_wasmtime::plugin::PluginState>,
 }
 
 impl Default for GuestHost {
@@ -275,7 +275,7 @@ impl GuestHost {
     /// A default engine and its linker.
     pub fn new() -> Self {
         let engine = wasmtime::Engine::default();
-        let linker = stagelock_wasmtime::plugin_linker(&engine).expect("link WASI and locks");
+        let linker = stagelock_wasmtime::plugin::plugin_linker(&engine).expect("link WASI and locks");
         GuestHost { engine, linker }
     }
 
@@ -294,10 +294,10 @@ impl GuestHost {
         wasi: &mut wasmtime_wasi::WasiCtxBuilder,
         max_held: Option<usize>,
     ) -> (
-        wasmtime::Store<stagelock_wasmtime::PluginState>,
+        wasmtime::Store<stagelock_wasmtime::plugin::PluginState>,
         std::result::Result<(), String>,
     ) {
-        let mut state = stagelock_wasmtime::PluginState::new(wasi.build());
+        let mut state = stagelock_wasmtime::plugin::PluginState::new(wasi.build());
         if let Some(max) = max_held {
             state.locks.set_max_held(max);
         }

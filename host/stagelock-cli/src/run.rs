@@ -10,7 +10,7 @@ use wasmtime::{Cache, CacheConfig, Config, Engine, Store};
 use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
-use stagelock_wasmtime::{PluginState, plugin_linker};
+use stagelock_wasmtime::plugin::{PluginState, plugin_linker};
 
 /// Exit status when the component traps (128 + SIGABRT, as `wasmtime run` does).
 const EXIT_TRAP: u8 = 134;

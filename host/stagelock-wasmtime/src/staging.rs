@@ -1,84 +1,181 @@
-//! Trait impls of the `staging` interface: each body checks its handles and calls the native
-//! staging-area code.
+//! The `staging` interface, twice: for async stores (blocking filesystem work runs on a
+//! blocking thread, off the executor) and for sync stores (inline). Both call the same steps:
+//! take what is needed out of the table, do the filesystem work on owned values, put results
+//! back.
 
+use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use cap_std::io_lifetimes::AsFilelike;
+use stagelock::{Layout, LockDir, Op, SkipReason, Stage, StagingArea};
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::{Descriptor, Dir as WasiDir};
+use wasmtime_wasi::runtime::spawn_blocking;
 use wasmtime_wasi::{FsPerms, OpenMode};
 
-use super::StagingLockCtxView;
-use super::bindings::staging::{self, CommitError as GuestCommitError};
-use super::locks::{GuestResult, to_guest};
-use stagelock::{CommitError, Layout, LockDir, Op, SkipReason, Stage, StagingArea};
+use crate::bindings::{staging, sync};
+use crate::{CommitFailure, HostError, StagingLockCtxView};
 
-impl staging::Host for StagingLockCtxView<'_> {}
+/// The steps both bindings share.
+impl StagingLockCtxView<'_> {
+    fn open_area(
+        &mut self,
+        root: Resource<Descriptor>,
+        layout: staging::Layout,
+    ) -> Result<Resource<StagingArea>, HostError> {
+        let root = self.writable_dir(&root, Op::Stage, Path::new("."))?;
+        let layout = match layout {
+            staging::Layout::Pairs => Layout::Pairs,
+            staging::Layout::PerDirectory => Layout::PerDirectory,
+        };
+        let area = StagingArea::in_lock_dir(&LockDir::from_shared(root), layout);
+        Ok(self.table.push(area)?)
+    }
+
+    /// The area, to start a stage in, if the store may hold one more lock.
+    fn area_for_stage(&self, area: &Resource<StagingArea>) -> Result<StagingArea, HostError> {
+        self.check_limit(Op::Stage, Path::new("."))?;
+        Ok(self.table.get(area)?.clone())
+    }
+
+    fn area(&self, area: &Resource<StagingArea>) -> Result<StagingArea, HostError> {
+        Ok(self.table.get(area)?.clone())
+    }
+
+    fn stage_id(&self, stage: &Resource<Stage>) -> wasmtime::Result<String> {
+        Ok(self.table.get(stage)?.id().to_owned())
+    }
+
+    fn stage_path(&self, stage: &Resource<Stage>) -> wasmtime::Result<String> {
+        let path = self.table.get(stage)?.path();
+        Ok(path.to_string_lossy().into_owned())
+    }
+
+    /// A new descriptor for the stage's resource directory (a read-write grant: areas refuse
+    /// read-only roots).
+    fn stage_dir(&mut self, stage: &Resource<Stage>) -> Result<Resource<Descriptor>, HostError> {
+        let stage = self.table.get(stage)?;
+        let dup = stage
+            .dir()
+            .try_clone()
+            .map_err(|e| stagelock::Error::io(Op::Stage, stage.path(), e))?;
+        let dir = WasiDir::new(
+            dup.into_std_file(),
+            FsPerms::ReadWrite,
+            OpenMode::READ | OpenMode::WRITE,
+            false,
+        );
+        Ok(self.table.push(Descriptor::Dir(dir))?)
+    }
+
+    /// Takes the stage out of the table, with the directory to commit it into.
+    fn commit_begin(
+        &mut self,
+        stage: Resource<Stage>,
+        dest_dir: &Resource<Descriptor>,
+        dest: &str,
+    ) -> Result<(Stage, Arc<File>), CommitFailure> {
+        let stage = self.unhold(stage).map_err(HostError::from)?;
+        match self.writable_dir(dest_dir, Op::Commit, Path::new(dest)) {
+            Ok(dir) => Ok((stage, dir)),
+            Err(error) => Err(CommitFailure {
+                error,
+                stage: Some(stage), // untouched: still the guest's
+            }),
+        }
+    }
+
+    fn convert_commit_failure(
+        &mut self,
+        err: CommitFailure,
+    ) -> wasmtime::Result<staging::CommitError> {
+        let error = err.error.into_guest()?;
+        let stage = err.stage.map(|s| self.hold(s)).transpose()?;
+        Ok(staging::CommitError { error, stage })
+    }
+}
+
+/// Commits `stage` to `dest` beneath `dest_dir` (blocking).
+fn commit(
+    stage: Stage,
+    dest_dir: Arc<File>,
+    dest: String,
+    replace: bool,
+) -> Result<(), CommitFailure> {
+    let dest_dir = dest_dir.as_filelike_view::<cap_std::fs::Dir>();
+    let committed = if replace {
+        stage.commit_replacing(&dest_dir, &dest)
+    } else {
+        stage.commit(&dest_dir, &dest)
+    };
+    committed.map_err(|failed| CommitFailure {
+        error: failed.error.into(),
+        stage: failed.stage,
+    })
+}
+
+/// Recovers `area` (blocking) and reports it as the guest sees it.
+fn recover(area: StagingArea, dry_run: bool) -> Result<staging::Report, HostError> {
+    let report = if dry_run {
+        area.recover_stale_dry_run()?
+    } else {
+        area.recover_stale()?
+    };
+    let removed = report.removed.into_iter().map(|r| staging::Recovered {
+        id: r.id,
+        had_lock: r.had_lock,
+        had_resource: r.had_resource,
+    });
+    let skipped = report.skipped.into_iter().map(|k| staging::Skipped {
+        message: k.reason.to_string(),
+        reason: match k.reason {
+            SkipReason::Held => staging::SkipReason::Held,
+            SkipReason::Vanished => staging::SkipReason::Vanished,
+            _ => staging::SkipReason::Failed,
+        },
+        id: k.id,
+    });
+    Ok(staging::Report {
+        dry_run: report.dry_run,
+        removed: removed.collect(),
+        skipped: skipped.collect(),
+    })
+}
+
+// ---- async stores: blocking work on a blocking thread ----
+
+impl staging::Host for StagingLockCtxView<'_> {
+    fn convert_commit_error(
+        &mut self,
+        err: CommitFailure,
+    ) -> wasmtime::Result<staging::CommitError> {
+        self.convert_commit_failure(err)
+    }
+}
 
 impl staging::HostStagingArea for StagingLockCtxView<'_> {
     fn open(
         &mut self,
         root: Resource<Descriptor>,
         layout: staging::Layout,
-    ) -> GuestResult<Resource<StagingArea>> {
-        let root = match self.writable_dir(&root, Op::Stage, Path::new("."))? {
-            Ok(root) => root,
-            Err(e) => return Ok(Err(e)),
-        };
-        let layout = match layout {
-            staging::Layout::Pairs => Layout::Pairs,
-            staging::Layout::PerDirectory => Layout::PerDirectory,
-        };
-        Ok(Ok(self.table.push(StagingArea::in_lock_dir(
-            &LockDir::from_shared(root),
-            layout,
-        ))?))
+    ) -> Result<Resource<StagingArea>, HostError> {
+        self.open_area(root, layout)
     }
 
-    fn stage(&mut self, area: Resource<StagingArea>) -> GuestResult<Resource<Stage>> {
-        if let Err(e) = self.check_limit(Op::Stage, Path::new(".")) {
-            return Ok(Err(e));
-        }
-        match self.table.get(&area)?.stage() {
-            Ok(stage) => Ok(Ok(self.hold(stage)?)),
-            Err(e) => Ok(Err(to_guest(&e))),
-        }
+    async fn stage(&mut self, area: Resource<StagingArea>) -> Result<Resource<Stage>, HostError> {
+        let area = self.area_for_stage(&area)?;
+        let stage = spawn_blocking(move || area.stage()).await?;
+        Ok(self.hold(stage)?)
     }
 
-    fn recover_stale(
+    async fn recover_stale(
         &mut self,
         area: Resource<StagingArea>,
         dry_run: bool,
-    ) -> GuestResult<staging::Report> {
-        let area = self.table.get(&area)?;
-        let report = if dry_run {
-            area.recover_stale_dry_run()
-        } else {
-            area.recover_stale()
-        };
-        let report = match report {
-            Ok(report) => report,
-            Err(e) => return Ok(Err(to_guest(&e))),
-        };
-        let removed = report.removed.into_iter().map(|r| staging::Recovered {
-            id: r.id,
-            had_lock: r.had_lock,
-            had_resource: r.had_resource,
-        });
-        let skipped = report.skipped.into_iter().map(|k| staging::Skipped {
-            message: k.reason.to_string(),
-            reason: match k.reason {
-                SkipReason::Held => staging::SkipReason::Held,
-                SkipReason::Vanished => staging::SkipReason::Vanished,
-                _ => staging::SkipReason::Failed,
-            },
-            id: k.id,
-        });
-        Ok(Ok(staging::Report {
-            dry_run: report.dry_run,
-            removed: removed.collect(),
-            skipped: skipped.collect(),
-        }))
+    ) -> Result<staging::Report, HostError> {
+        let area = self.area(&area)?;
+        spawn_blocking(move || recover(area, dry_run)).await
     }
 
     fn drop(&mut self, area: Resource<StagingArea>) -> wasmtime::Result<()> {
@@ -89,38 +186,90 @@ impl staging::HostStagingArea for StagingLockCtxView<'_> {
 
 impl staging::HostStage for StagingLockCtxView<'_> {
     fn id(&mut self, stage: Resource<Stage>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&stage)?.id().to_owned())
+        self.stage_id(&stage)
     }
 
     fn path(&mut self, stage: Resource<Stage>) -> wasmtime::Result<String> {
-        Ok(self
-            .table
-            .get(&stage)?
-            .path()
-            .to_string_lossy()
-            .into_owned())
+        self.stage_path(&stage)
     }
 
-    fn dir(&mut self, stage: Resource<Stage>) -> GuestResult<Resource<Descriptor>> {
-        let stage = self.table.get(&stage)?;
-        let dup = match stage.dir().try_clone() {
-            Ok(dup) => dup,
-            Err(e) => {
-                return Ok(Err(to_guest(&stagelock::Error::io(
-                    Op::Stage,
-                    stage.path(),
-                    e,
-                ))));
-            }
-        };
-        // The stage lives beneath a writable grant (areas refuse read-only roots).
-        let dir = WasiDir::new(
-            dup.into_std_file(),
-            FsPerms::ReadWrite,
-            OpenMode::READ | OpenMode::WRITE,
-            false,
-        );
-        Ok(Ok(self.table.push(Descriptor::Dir(dir))?))
+    fn dir(&mut self, stage: Resource<Stage>) -> Result<Resource<Descriptor>, HostError> {
+        self.stage_dir(&stage)
+    }
+
+    async fn commit(
+        &mut self,
+        stage: Resource<Stage>,
+        dest_dir: Resource<Descriptor>,
+        dest: String,
+        replace: bool,
+    ) -> Result<(), CommitFailure> {
+        let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
+        spawn_blocking(move || commit(stage, dir, dest, replace)).await
+    }
+
+    async fn abort(&mut self, stage: Resource<Stage>) -> Result<(), HostError> {
+        let stage = self.unhold(stage)?;
+        Ok(spawn_blocking(move || stage.abort()).await?)
+    }
+
+    async fn drop(&mut self, stage: Resource<Stage>) -> wasmtime::Result<()> {
+        let stage = self.unhold(stage)?;
+        spawn_blocking(move || drop(stage)).await; // aborts the stage
+        Ok(())
+    }
+}
+
+// ---- sync stores: inline ----
+
+impl sync::staging::Host for StagingLockCtxView<'_> {
+    fn convert_commit_error(
+        &mut self,
+        err: CommitFailure,
+    ) -> wasmtime::Result<sync::staging::CommitError> {
+        Ok(self.convert_commit_failure(err)?.into())
+    }
+}
+
+impl sync::staging::HostStagingArea for StagingLockCtxView<'_> {
+    fn open(
+        &mut self,
+        root: Resource<Descriptor>,
+        layout: sync::staging::Layout,
+    ) -> Result<Resource<StagingArea>, HostError> {
+        self.open_area(root, layout.into())
+    }
+
+    fn stage(&mut self, area: Resource<StagingArea>) -> Result<Resource<Stage>, HostError> {
+        let stage = self.area_for_stage(&area)?.stage()?;
+        Ok(self.hold(stage)?)
+    }
+
+    fn recover_stale(
+        &mut self,
+        area: Resource<StagingArea>,
+        dry_run: bool,
+    ) -> Result<sync::staging::Report, HostError> {
+        Ok(recover(self.area(&area)?, dry_run)?.into())
+    }
+
+    fn drop(&mut self, area: Resource<StagingArea>) -> wasmtime::Result<()> {
+        self.table.delete(area)?;
+        Ok(())
+    }
+}
+
+impl sync::staging::HostStage for StagingLockCtxView<'_> {
+    fn id(&mut self, stage: Resource<Stage>) -> wasmtime::Result<String> {
+        self.stage_id(&stage)
+    }
+
+    fn path(&mut self, stage: Resource<Stage>) -> wasmtime::Result<String> {
+        self.stage_path(&stage)
+    }
+
+    fn dir(&mut self, stage: Resource<Stage>) -> Result<Resource<Descriptor>, HostError> {
+        self.stage_dir(&stage)
     }
 
     fn commit(
@@ -129,35 +278,13 @@ impl staging::HostStage for StagingLockCtxView<'_> {
         dest_dir: Resource<Descriptor>,
         dest: String,
         replace: bool,
-    ) -> wasmtime::Result<Result<(), GuestCommitError>> {
-        let dest = Path::new(&dest);
-        let dest_dir = match self.writable_dir(&dest_dir, Op::Commit, dest)? {
-            Ok(dir) => dir,
-            Err(error) => {
-                let stage = Some(stage); // untouched: still the guest's
-                return Ok(Err(GuestCommitError { error, stage }));
-            }
-        };
-        let stage = self.unhold(stage)?;
-        let dest_dir = dest_dir.as_filelike_view::<cap_std::fs::Dir>();
-        let committed = if replace {
-            stage.commit_replacing(&dest_dir, dest)
-        } else {
-            stage.commit(&dest_dir, dest)
-        };
-        match committed {
-            Ok(()) => Ok(Ok(())),
-            Err(CommitError { error, stage }) => {
-                let stage = stage.map(|s| self.hold(s)).transpose()?;
-                let error = to_guest(&error);
-                Ok(Err(GuestCommitError { error, stage }))
-            }
-        }
+    ) -> Result<(), CommitFailure> {
+        let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
+        commit(stage, dir, dest, replace)
     }
 
-    fn abort(&mut self, stage: Resource<Stage>) -> GuestResult<()> {
-        let stage = self.unhold(stage)?;
-        Ok(stage.abort().map_err(|e| to_guest(&e)))
+    fn abort(&mut self, stage: Resource<Stage>) -> Result<(), HostError> {
+        Ok(self.unhold(stage)?.abort()?)
     }
 
     fn drop(&mut self, stage: Resource<Stage>) -> wasmtime::Result<()> {

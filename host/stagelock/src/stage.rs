@@ -44,6 +44,8 @@ const STAGE_RESOURCE: &str = "dir";
 /// A directory in which resources are built under staging locks, committed into place, and
 /// recovered when their builders die.
 ///
+/// Cloning it is cheap: clones share the directory handle.
+///
 /// # Examples
 ///
 /// ```
@@ -64,7 +66,7 @@ const STAGE_RESOURCE: &str = "dir";
 /// assert!(report.removed.is_empty());
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct StagingArea {
     root: SharedDir,
     layout: Layout,

@@ -1,0 +1,77 @@
+//! Per-store state ([`StagingLockCtx`]) and how the host functions reach it from the store
+//! ([`StagingLockView`], [`StagingLockCtxView`], [`HasStagingLock`]).
+
+use wasmtime::component::{HasData, ResourceTable};
+
+/// The default cap on locks one store may hold at once.
+pub const DEFAULT_MAX_HELD: usize = 1024;
+
+/// Per-store staging-lock state: the cap on held locks, and how many are held.
+#[derive(Debug)]
+pub struct StagingLockCtx {
+    pub(crate) max_held: usize,
+    pub(crate) held: usize,
+}
+
+impl Default for StagingLockCtx {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StagingLockCtx {
+    /// A context with the default cap of [`DEFAULT_MAX_HELD`] locks.
+    pub fn new() -> Self {
+        StagingLockCtx {
+            max_held: DEFAULT_MAX_HELD,
+            held: 0,
+        }
+    }
+
+    /// Sets how many locks (and stages) the store may hold at once; further requests get
+    /// `limit-reached`. Each held lock costs the host one file descriptor.
+    pub fn set_max_held(&mut self, max: usize) -> &mut Self {
+        self.max_held = max;
+        self
+    }
+
+    /// The cap on locks held at once.
+    pub fn max_held(&self) -> usize {
+        self.max_held
+    }
+
+    /// How many locks and stages the guest holds right now (handles not yet dropped, unlocked,
+    /// committed or aborted).
+    pub fn held(&self) -> usize {
+        self.held
+    }
+}
+
+/// What the host functions need from the store: the lock state and the store's resource table
+/// (the same table WASI keeps descriptors in).
+pub struct StagingLockCtxView<'a> {
+    /// The store's staging-lock state.
+    pub ctx: &'a mut StagingLockCtx,
+    /// The store's resource table, shared with WASI.
+    pub table: &'a mut ResourceTable,
+}
+
+/// Implemented by store data that lends staging locks to guests; [`add_to_linker_sync`]
+/// and [`add_to_linker_async`] use it to find the state.
+///
+/// [`add_to_linker_sync`]: crate::add_to_linker_sync
+/// [`add_to_linker_async`]: crate::add_to_linker_async
+pub trait StagingLockView: Send {
+    /// Borrows the lock state and the resource table.
+    fn staging_lock(&mut self) -> StagingLockCtxView<'_>;
+}
+
+/// The [`HasData`] marker of this crate's host functions, for linking one interface alone
+/// with the generated `add_to_linker` of [`bindings::locks`](crate::bindings::locks),
+/// [`bindings::staging`](crate::bindings::staging) or
+/// [`bindings::sync::staging`](crate::bindings::sync::staging).
+pub struct HasStagingLock;
+
+impl HasData for HasStagingLock {
+    type Data<'a> = StagingLockCtxView<'a>;
+}
