@@ -1,11 +1,34 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace (unit, integration, cross-process, CLI, component, doc tests),
-# checks that the benchmarks compile (scripts/bench.sh runs them), and ends with one line that
-# adds up every test binary's results.
+# Runs every check and test of the workspace, as CI does (.ci/run runs this):
+#   format, clippy (warnings are errors), every test (unit, integration, cross-process, CLI,
+#   component, doc tests), the classic-fcntl fallback's tests, a check of the core for macOS,
+#   the docs (warnings are errors), packaging of every crate, a build of the packaged guest
+#   crate on its own, and that the benchmarks compile (scripts/bench.sh runs them).
+# Ends with one line adding up every test binary's results. Extra arguments go to `cargo test`.
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+started=$SECONDS
+step() { printf '\n== %s (at %ss) ==\n' "$1" "$((SECONDS - started))"; }
+
+step "format"
+cargo fmt --all --check
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "tests"
 cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+step "tests of the classic fcntl fallback (the core built with --cfg stagelock_posix_fallback)"
+RUSTFLAGS="--cfg stagelock_posix_fallback" \
+    cargo test -p stagelock --locked --target-dir target/posix-fallback 2>&1 | tee -a "$log"
+step "the core on macOS (cargo check --target aarch64-apple-darwin)"
+rustup target add aarch64-apple-darwin >/dev/null 2>&1 || rustup target add aarch64-apple-darwin
+cargo check -p stagelock --target aarch64-apple-darwin --locked
+step "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+step "packaging"
+bash scripts/package-check.sh
+step "benchmarks compile"
 cargo bench --workspace --locked --no-run
+step "done"
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
      END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"

@@ -241,8 +241,7 @@ pub fn stagelock_bin(release: bool) -> PathBuf {
     let key = "\"executable\":\"";
     let line = stdout
         .lines()
-        .filter(|l| l.contains(key))
-        .next_back()
+        .rfind(|l| l.contains(key))
         .expect("cargo reported no executable");
     let start = line.find(key).unwrap() + key.len();
     PathBuf::from(&line[start..start + line[start..].find('"').unwrap()])
@@ -275,7 +274,8 @@ impl GuestHost {
     /// A default engine and its linker.
     pub fn new() -> Self {
         let engine = wasmtime::Engine::default();
-        let linker = stagelock_wasmtime::plugin::plugin_linker(&engine).expect("link WASI and locks");
+        let linker =
+            stagelock_wasmtime::plugin::plugin_linker(&engine).expect("link WASI and locks");
         GuestHost { engine, linker }
     }
 

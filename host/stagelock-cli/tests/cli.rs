@@ -147,11 +147,11 @@ fn the_command_inherits_the_lock_unless_told_not_to() {
         // The orphaned command finishes on its own; wait for its verdict.
         let status_file = format!("{}.status", s(&path));
         for _ in 0..200 {
-            if let Ok(text) = std::fs::read_to_string(&status_file) {
-                if text.ends_with('\n') {
-                    std::fs::remove_file(&status_file).unwrap();
-                    return text.trim().to_owned();
-                }
+            if let Ok(text) = std::fs::read_to_string(&status_file)
+                && text.ends_with('\n')
+            {
+                std::fs::remove_file(&status_file).unwrap();
+                return text.trim().to_owned();
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }

@@ -109,7 +109,9 @@ mod staging;
 
 use wasmtime::component::Linker;
 
-pub use ctx::{DEFAULT_MAX_HELD, HasStagingLock, StagingLockCtx, StagingLockCtxView, StagingLockView};
+pub use ctx::{
+    DEFAULT_MAX_HELD, HasStagingLock, StagingLockCtx, StagingLockCtxView, StagingLockView,
+};
 pub use error::{CommitFailure, HostError};
 
 /// Adds `stagelock:staging/locks` and `stagelock:staging/staging` to a linker of synchronous

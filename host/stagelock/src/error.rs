@@ -111,8 +111,13 @@ impl fmt::Display for Op {
 /// matching [`io::ErrorKind`] and the original error stays reachable through
 /// [`io::Error::get_ref`].
 #[derive(Debug, thiserror::Error)]
+#[error("{}", .0)]
+pub struct Error(Box<Inner>);
+
+// Boxed: a `Result<_, Error>` stays one word wide on the paths that succeed.
+#[derive(Debug, thiserror::Error)]
 #[error("{op} \"{}\": {message}", .path.display())]
-pub struct Error {
+struct Inner {
     kind: ErrorKind,
     op: Op,
     path: PathBuf,
@@ -130,13 +135,13 @@ impl Error {
         path: impl Into<PathBuf>,
         message: impl Into<Cow<'static, str>>,
     ) -> Self {
-        Self {
+        Self(Box::new(Inner {
             kind,
             op,
             path: path.into(),
             message: message.into(),
             io: None,
-        }
+        }))
     }
 
     /// An OS error `err` from `op` on `path`, its kind classified from the errno (as every error
@@ -164,45 +169,45 @@ impl Error {
             }
             _ => Cow::Owned(err.to_string()),
         };
-        Self {
+        Self(Box::new(Inner {
             kind,
             op,
             path: path.into(),
             message,
             io: Some(err),
-        }
+        }))
     }
 
     /// Prefixes the path with `dir`, the directory the operation ran in, so the message names
     /// the full path (for callers that opened `dir` by an ambient path).
     pub fn in_dir(mut self, dir: &Path) -> Self {
-        self.path = dir.join(&self.path);
+        self.0.path = dir.join(&self.0.path);
         self
     }
 
     /// The class of failure.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The operation that failed.
     pub fn op(&self) -> Op {
-        self.op
+        self.0.op
     }
 
     /// The path the operation was working on.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.0.path
     }
 
     /// The OS error behind this one, if there was one.
     pub fn io_error(&self) -> Option<&io::Error> {
-        self.io.as_ref()
+        self.0.io.as_ref()
     }
 }
 
 impl From<Error> for io::Error {
     fn from(err: Error) -> Self {
-        io::Error::new(err.kind.io_kind(), err)
+        io::Error::new(err.0.kind.io_kind(), err)
     }
 }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Packages every crate as `cargo publish` would (building each from its .crate), then builds the
+# packaged stagelock-guest alone, outside this workspace, for wasm32-wasip2, as a user who
+# `cargo add`s it would.
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+cargo package --workspace --locked --allow-dirty
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+alone=$(mktemp -d)
+trap 'rm -rf "$alone"' EXIT
+tar -xzf "target/package/stagelock-guest-$version.crate" -C "$alone"
+cp rust-toolchain.toml "$alone/stagelock-guest-$version/"
+target_dir="$PWD/target/guest-alone"
+(cd "$alone/stagelock-guest-$version" &&
+    cargo build --locked --target wasm32-wasip2 --target-dir "$target_dir" 2>&1 | tail -n 1)
+echo "the packaged stagelock-guest builds alone for wasm32-wasip2"
