@@ -3,11 +3,11 @@
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use stagelock::{ErrorKind, Layout, SkipReason, StagingArea};
-use stagelock_tests::{Holder, STAGE_FILES, Scratch, Taken, stage_fill_check_commit};
+use stagelock_tests::{Holder, STAGE_FILES, Scratch, Taken, stage_fill_check_commit, wait_until};
 
 const LAYOUTS: [(Layout, &str); 2] = [(Layout::Pairs, "pairs"), (Layout::PerDirectory, "per-dir")];
 
@@ -301,10 +301,10 @@ fn recovery_racing_stagers_never_removes_live_work() -> Result<()> {
                 );
             }
             // Let the recoverer see the last killed stages.
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while staging_entries(&s)? > 0 && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            let _stop = StopOnDrop(&stop);
+            wait_until("the recoverer to clear the killed stages", || {
+                staging_entries(&s).is_ok_and(|n| n == 0)
+            });
             stop.store(true, Ordering::SeqCst);
             recoverer.join().unwrap()
         })?;
@@ -322,4 +322,14 @@ fn recovery_racing_stagers_never_removes_live_work() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Sets its flag when dropped, so a recoverer looping until the flag stops however its scope is
+/// left (a panic included: the scope would otherwise wait for it forever).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }

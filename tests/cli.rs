@@ -3,10 +3,15 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_stagelock");
+use stagelock_tests::{stagelock_bin, wait_until};
+
+/// The binary's path, for the shell scripts the tests hand it.
+fn bin() -> &'static str {
+    s(stagelock_bin(false))
+}
 
 fn stagelock(args: &[&str]) -> Output {
-    Command::new(BIN)
+    Command::new(bin())
         .args(args)
         .output()
         .expect("run stagelock")
@@ -34,7 +39,11 @@ fn lock_runs_the_command_holding_the_lock_then_deletes_it() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("l.lock");
     // Inside the command, the lock is busy for another stagelock (exit 75) and the file exists.
-    let script = format!("test -f {p} && {BIN} try {p}; echo inner=$?", p = s(&path));
+    let script = format!(
+        "test -f {p} && {bin} try {p}; echo inner=$?",
+        p = s(&path),
+        bin = bin()
+    );
     let out = stagelock(&["lock", s(&path), "--", "sh", "-c", &script]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "inner=75");
@@ -59,8 +68,9 @@ fn busy_exits_75_naming_the_path() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("b.lock");
     let cmd = format!(
-        "{BIN} lock {p} -- true; echo lock=$?; {BIN} try {p}; echo try=$?",
-        p = s(&path)
+        "{bin} lock {p} -- true; echo lock=$?; {bin} try {p}; echo try=$?",
+        p = s(&path),
+        bin = bin()
     );
     let out = stagelock(&["lock", s(&path), "--", "sh", "-c", &cmd]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "lock=75\ntry=75\n");
@@ -135,8 +145,9 @@ fn the_command_inherits_the_lock_unless_told_not_to() {
     let path = tmp.path().join("i.lock");
     // The command kills its parent stagelock, then checks whether the lock is still held.
     let script = format!(
-        "kill -KILL $PPID; sleep 0.2; {BIN} try {p} 2>/dev/null; echo $? > {p}.status",
-        p = s(&path)
+        "kill -KILL $PPID; sleep 0.2; {bin} try {p} 2>/dev/null; echo $? > {p}.status",
+        p = s(&path),
+        bin = bin()
     );
     let run = |extra: &[&str]| {
         let mut args = vec!["lock"];
@@ -146,16 +157,13 @@ fn the_command_inherits_the_lock_unless_told_not_to() {
         assert_eq!(out.status.code(), None, "stagelock was killed");
         // The orphaned command finishes on its own; wait for its verdict.
         let status_file = format!("{}.status", s(&path));
-        for _ in 0..200 {
-            if let Ok(text) = std::fs::read_to_string(&status_file) {
-                if text.ends_with('\n') {
-                    std::fs::remove_file(&status_file).unwrap();
-                    return text.trim().to_owned();
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("the command never reported");
+        let mut verdict = String::new();
+        wait_until("the command's verdict", || {
+            verdict = std::fs::read_to_string(&status_file).unwrap_or_default();
+            verdict.ends_with('\n')
+        });
+        std::fs::remove_file(&status_file).unwrap();
+        verdict.trim().to_owned()
     };
     assert_eq!(run(&[]), "75", "inherited: still held after stagelock died");
     assert!(path.exists(), "left behind by the killed stagelock");
@@ -265,8 +273,9 @@ fn recover_removes_stale_stages_and_reports_held_ones() {
     std::fs::write(staging.join("lock-8"), "").unwrap();
     // A live stage: recover runs inside it, so its own stage is held.
     let script = format!(
-        "{BIN} recover --dry-run {d}; {BIN} recover {d}; {BIN} recover {d}",
-        d = s(&staging)
+        "{bin} recover --dry-run {d}; {bin} recover {d}; {bin} recover {d}",
+        d = s(&staging),
+        bin = bin()
     );
     let run = stagelock(&[
         "stage",
