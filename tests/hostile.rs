@@ -84,6 +84,21 @@ impl Sandbox {
         out
     }
 
+    /// What must not change: everything outside, and the names inside the grant.
+    fn snapshot(&self) -> (BTreeMap<String, String>, Vec<String>) {
+        (self.outside(), self.granted_names())
+    }
+
+    /// Checks that nothing changed outside the grant since `before`, and nothing was left inside.
+    fn assert_untouched(&self, before: &(BTreeMap<String, String>, Vec<String>)) {
+        assert_eq!(
+            self.outside(),
+            before.0,
+            "nothing changed outside the grant"
+        );
+        assert_eq!(self.granted_names(), before.1, "nothing left inside either");
+    }
+
     fn granted_names(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.outer.join("granted"))
             .unwrap()
@@ -264,7 +279,7 @@ fn guest_kind(kind: ErrorKind) -> &'static str {
 fn hostile_paths_and_patterns_natively() -> Result<()> {
     let _serial = serial();
     let sb = Sandbox::new()?;
-    let (before, granted_before) = (sb.outside(), sb.granted_names());
+    let before = sb.snapshot();
     let dir = sb.granted();
     for case in cases(&sb) {
         let result = if case.create {
@@ -294,12 +309,7 @@ fn hostile_paths_and_patterns_natively() -> Result<()> {
         };
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{what}");
     }
-    assert_eq!(sb.outside(), before, "nothing changed outside the grant");
-    assert_eq!(
-        sb.granted_names(),
-        granted_before,
-        "nothing left inside either"
-    );
+    sb.assert_untouched(&before);
     Ok(())
 }
 
@@ -316,7 +326,7 @@ fn run(guest: &'static str, dir: &Path, args: &[&str], max_held: usize) -> (Stri
 fn hostile_paths() -> Result<()> {
     let _serial = serial();
     let sb = Sandbox::new()?;
-    let (before, granted_before) = (sb.outside(), sb.granted_names());
+    let before = sb.snapshot();
     let cases = cases(&sb);
     let mut steps: Vec<&str> = Vec::new();
     for case in &cases {
@@ -350,12 +360,7 @@ fn hostile_paths() -> Result<()> {
         lines.next().unwrap().starts_with("err create InvalidInput"),
         "NUL pattern"
     );
-    assert_eq!(sb.outside(), before, "nothing changed outside the grant");
-    assert_eq!(
-        sb.granted_names(),
-        granted_before,
-        "nothing left inside either"
-    );
+    sb.assert_untouched(&before);
     Ok(())
 }
 

@@ -191,12 +191,7 @@ fn orphans_are_recovered_and_reported() -> Result<()> {
     s.dir().write("staging/unrelated.txt", "keep")?;
     let live = area.stage()?;
     let report = area.recover_stale()?;
-    let mut removed: Vec<_> = report
-        .removed
-        .iter()
-        .map(|r| (r.id.as_str(), r.had_lock, r.had_resource))
-        .collect();
-    removed.sort();
+    let removed = removed_ids(&report);
     assert_eq!(removed, [("11", false, true), ("22", true, false)]);
     assert_eq!(report.skipped.len(), 1);
     assert_eq!(report.skipped[0].id, live.id());
@@ -214,12 +209,7 @@ fn orphans_are_recovered_and_reported() -> Result<()> {
     s.dir().create_dir_all("staging/44")?;
     s.dir().create_dir_all("staging/not-a-stage/dir")?;
     let report = area.recover_stale()?;
-    let mut removed: Vec<_> = report
-        .removed
-        .iter()
-        .map(|r| (r.id.as_str(), r.had_lock, r.had_resource))
-        .collect();
-    removed.sort();
+    let removed = removed_ids(&report);
     assert_eq!(removed, [("33", false, true), ("44", false, false)]);
     assert_eq!(s.names()?, ["out", "staging"]);
     assert_eq!(
@@ -332,4 +322,15 @@ impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
         self.0.store(true, Ordering::SeqCst);
     }
+}
+
+/// `(id, had_lock, had_resource)` of each stage `report` removed, sorted.
+fn removed_ids(report: &stagelock::Report) -> Vec<(&str, bool, bool)> {
+    let mut removed: Vec<_> = report
+        .removed
+        .iter()
+        .map(|r| (r.id.as_str(), r.had_lock, r.had_resource))
+        .collect();
+    removed.sort();
+    removed
 }
