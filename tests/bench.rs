@@ -13,15 +13,18 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicIsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cap_std::fs::Dir;
 use stagelock::{ErrorKind, LockDir, StagingLock};
+use stagelock_tests::guests::*;
+use stagelock_tests::{GuestRun, assert_test_exists, foreach_bench};
 use stagelock_wasmtime::plugin::{PluginState, plugin_linker};
 use wasmtime::component::Component;
 use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, Store};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+foreach_bench!(assert_test_exists);
 
 /// Live heap bytes, for the memory-per-lock figures.
 struct Counting;
@@ -51,8 +54,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
-
-const GUEST: &str = env!("GUEST_LOCKCTL");
 
 struct Table(Vec<[String; 6]>);
 
@@ -245,39 +246,21 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
-struct Guest {
-    host: stagelock_tests::GuestHost,
-    component: Component,
-}
-
-impl Guest {
-    fn new() -> Guest {
-        let host = stagelock_tests::GuestHost::new();
-        let component = host.load(GUEST);
-        Guest { host, component }
-    }
-
-    /// Runs lockctl with `steps` in `dir`; returns its stdout.
-    fn run(&self, dir: &Path, steps: &[&str], max_held: usize) -> String {
-        let out = MemoryOutputPipe::new(1 << 20);
-        let mut wasi = stagelock_tests::wasi_in(dir, steps);
-        wasi.stdout(out.clone());
-        let (_store, outcome) = self.host.run(&self.component, &mut wasi, Some(max_held));
-        outcome.unwrap();
-        String::from_utf8(out.contents().to_vec()).unwrap()
-    }
-
-    /// ns per operation of a `bench-*` step.
-    fn bench(&self, dir: &Path, step: &str, n: u32, target: &str) -> f64 {
-        let out = self.run(dir, &[step, &n.to_string(), target], 1024);
-        let ns: f64 = out
-            .trim()
-            .strip_prefix("ok bench ")
-            .unwrap()
-            .parse()
-            .unwrap();
-        ns / f64::from(n)
-    }
+/// ns per operation of the guest's benchmark loop `op` (`create`, `try` or `busy`).
+fn bench_ops(dir: &Path, op: &str, n: u32, target: &str) -> f64 {
+    let done = GuestRun::new(&[op, &n.to_string(), target])
+        .work(dir)
+        .max_held(1024)
+        .run(BENCH_OPS)
+        .succeeded();
+    let ns: f64 = done
+        .stdout
+        .trim()
+        .strip_prefix("ok bench ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    ns / f64::from(n)
 }
 
 fn main() {
@@ -480,7 +463,9 @@ fn main() {
         );
     }
 
-    let guest = Guest::new();
+    // Compile the guests before anything is timed.
+    stagelock_tests::component(BENCH_OPS);
+    stagelock_tests::component(BENCH_HELD_COST);
     if want("guest") {
         // --- Guest vs native, per operation ---
         let gd = scratch(&base, "guest");
@@ -499,7 +484,7 @@ fn main() {
                             .unwrap()
                     })
                 },
-                &mut || guest.bench(&gd, "bench-create", n, "lock-"),
+                &mut || bench_ops(&gd, "create", n, "lock-"),
                 &mut || {
                     time_per_op(n, || {
                         glocks
@@ -509,9 +494,9 @@ fn main() {
                             .unwrap()
                     })
                 },
-                &mut || guest.bench(&gd, "bench-try", n, "t.lock"),
+                &mut || bench_ops(&gd, "try", n, "t.lock"),
                 &mut || time_per_op(n, || drop(glocks.try_lock_path("busy.lock").unwrap_err())),
-                &mut || guest.bench(&gd, "bench-busy", n, "busy.lock"),
+                &mut || bench_ops(&gd, "busy", n, "busy.lock"),
             ],
         );
         for (what, g, nat) in [
@@ -542,7 +527,7 @@ fn main() {
 
     if want("start") {
         // --- Component start ---
-        let bytes = std::fs::read(GUEST).unwrap();
+        let bytes = std::fs::read(BENCH_OPS).unwrap();
         let cold_engine = Engine::default();
         let cache_dir = scratch(&base, "cache");
         let mut cfg = Config::new();
@@ -617,8 +602,8 @@ fn main() {
         let run_cache = scratch(&base, "run-cache");
         let grant = format!("{}::/work", run_dir.display());
         let run_once = || {
-            let status = Command::new(&bin)
-                .args(["run", GUEST, "--dir", &grant, "--", "exit", "0"])
+            let status = Command::new(bin)
+                .args(["run", RUN_CLI_EXIT, "--dir", &grant, "--", "0"])
                 .env("STAGELOCK_CACHE_DIR", &run_cache)
                 .status()
                 .unwrap();
@@ -686,7 +671,7 @@ fn main() {
                 lock.unlock_and_delete().unwrap();
             }
         }
-        let (heap, fds) = guest_held_cost(&guest, &md, HELD);
+        let (heap, fds) = bench_held_cost(&md, HELD);
         t.row(
             "per held lock (10000 held), guest, host side: descriptors / heap bytes",
             format!("{fds:.2} fd, {heap:.0} B"),
@@ -710,20 +695,19 @@ fn main() {
 }
 
 /// Host-side cost of a guest holding `count` locks: measured while it holds 1, then count + 1.
-fn guest_held_cost(guest: &Guest, dir: &Path, count: usize) -> (f64, f64) {
-    let count_s = count.to_string();
-    let steps = [
-        "many", "1", "warm-", "touch", "a", "wait", "b", "many", &count_s, "x-", "touch", "c",
-        "wait", "d",
-    ];
+fn bench_held_cost(dir: &Path, count: usize) -> (f64, f64) {
     std::thread::scope(|s| {
-        let run = s.spawn(|| guest.run(dir, &steps, count + 10));
+        let run = s.spawn(|| {
+            GuestRun::new(&[&count.to_string()])
+                .work(dir)
+                .max_held(count + 10)
+                .run(BENCH_HELD_COST)
+                .succeeded()
+        });
         let wait = |name: &str| {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !dir.join(name).exists() {
-                assert!(Instant::now() < deadline, "guest never reached {name}");
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            stagelock_tests::wait_until(&format!("the guest to reach {name}"), || {
+                dir.join(name).exists()
+            })
         };
         wait("a");
         let (heap0, fds0) = (LIVE.load(Ordering::SeqCst), open_fds());

@@ -1,19 +1,28 @@
-//! Builds the guest components the host tests run (tests/guests and the demo) for
-//! `wasm32-wasip2`, and tells the tests where they are (`GUEST_<NAME>` variables).
+//! Builds the guest components the host tests run for `wasm32-wasip2`: every
+//! `tests/guests/src/bin/*.rs` (found here, not listed by hand) and the demo example. Writes
+//! `$OUT_DIR/guests.rs`, which `support.rs` includes: a path constant per guest
+//! (`component_cap` -> `COMPONENT_CAP`) and, per suite, a macro `foreach_<suite>!` naming
+//! each of its guests.
+//!
+//! A guest's suite is the test file its name starts with (`component_cap` belongs to
+//! `tests/component.rs`). That file says `foreach_component!(assert_test_exists);`, which
+//! expands to `use self::component_cap as _;` for every guest: a guest without a host test of
+//! its name does not compile.
 //!
 //! The nested cargo uses its own target directory: sharing the outer build's would deadlock on
 //! its lock.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const GUESTS: &[(&str, &str)] = &[("LOCKCTL", "lockctl"), ("DEMO", "stagelock-demo")];
+/// Examples built with the guests: (guest name, cargo package, binary).
+const EXAMPLES: &[(&str, &str, &str)] = &[("component_demo", "stagelock-demo", "stagelock-demo")];
 
 fn main() {
-    let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap())
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let tests = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let root = tests.parent().unwrap().to_path_buf();
     for watched in [
         "guest",
         "tests/guests",
@@ -24,9 +33,84 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_dir = root.join("target/guests");
+    // Packaged on its own (`cargo package` verifies every crate of the workspace), this crate
+    // has no guests to build: it lists none, and its tests are not built there.
+    let in_workspace = root.join("tests/guests/Cargo.toml").is_file();
+    if in_workspace {
+        build(&root, &target_dir);
+    }
+    let release = target_dir.join("wasm32-wasip2/release");
+
+    let bins = tests.join("guests/src/bin");
+    let mut guests: Vec<(String, PathBuf)> = (if in_workspace { stems(&bins) } else { vec![] })
+        .into_iter()
+        .map(|name| {
+            let wasm = release.join(format!("{name}.wasm"));
+            (name, wasm)
+        })
+        .collect();
+    for (name, _, bin) in EXAMPLES.iter().filter(|_| in_workspace) {
+        guests.push((name.to_string(), release.join(format!("{bin}.wasm"))));
+    }
+
+    let suites = stems(&tests);
+    let mut by_suite: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut code = String::new();
+    for (name, wasm) in &guests {
+        assert!(wasm.is_file(), "{} was not built", wasm.display());
+        let suite = suites
+            .iter()
+            .filter(|s| name.starts_with(&format!("{s}_")))
+            .max_by_key(|s| s.len())
+            .unwrap_or_else(|| {
+                panic!(
+                    "guest `{name}`: name it after the test file that runs it, \
+                     `<suite>_<scenario>.rs` with <suite> one of {suites:?}"
+                )
+            });
+        by_suite.entry(suite).or_default().push(name);
+        writeln!(
+            code,
+            "/// The `{name}` guest component.\npub const {}: &str = {:?};",
+            name.to_uppercase(),
+            wasm.display().to_string()
+        )
+        .unwrap();
+    }
+    writeln!(
+        code,
+        "/// Where compiled guests are cached between test runs.\npub const CACHE_DIR: &str = {:?};",
+        target_dir.join("wasmtime-cache").display().to_string()
+    )
+    .unwrap();
+    writeln!(
+        code,
+        "/// The suites (test files) that run guests.\npub const SUITES: &[&str] = &{:?};",
+        by_suite.keys().collect::<Vec<_>>()
+    )
+    .unwrap();
+    for (suite, names) in &by_suite {
+        writeln!(
+            code,
+            "/// Calls `$mac!(name)` for every guest of `tests/{suite}.rs`.\n\
+             #[macro_export]\nmacro_rules! foreach_{suite} {{\n    ($mac:ident) => {{"
+        )
+        .unwrap();
+        for name in names {
+            writeln!(code, "        $mac!({name});").unwrap();
+        }
+        code.push_str("    };\n}\n");
+    }
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap()).join("guests.rs");
+    std::fs::write(out, code).unwrap();
+}
+
+/// Builds the guests and the examples for wasm32-wasip2 into `target_dir`.
+fn build(root: &Path, target_dir: &Path) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(&root)
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(root)
         .args([
             "build",
             "--locked",
@@ -34,9 +118,13 @@ fn main() {
             "--target",
             "wasm32-wasip2",
         ])
-        .args(["-p", "stagelock-test-guests", "-p", "stagelock-demo"])
+        .args(["-p", "stagelock-test-guests"]);
+    for (_, package, _) in EXAMPLES {
+        command.args(["-p", package]);
+    }
+    let status = command
         .arg("--target-dir")
-        .arg(&target_dir)
+        .arg(target_dir)
         // Small components: no debug info in what the tests compile over and over.
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .env("CARGO_PROFILE_RELEASE_STRIP", "true")
@@ -52,9 +140,16 @@ fn main() {
         "building the guest components failed (is the wasm32-wasip2 target installed? \
          `rustup toolchain install` in the repository installs it)"
     );
-    for (var, bin) in GUESTS {
-        let path = target_dir.join(format!("wasm32-wasip2/release/{bin}.wasm"));
-        assert!(path.is_file(), "{} was not built", path.display());
-        println!("cargo:rustc-env=GUEST_{var}={}", path.display());
-    }
+}
+
+/// The stems of the `*.rs` files in `dir`, sorted.
+fn stems(dir: &Path) -> Vec<String> {
+    let mut stems: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    stems.sort();
+    stems
 }

@@ -1,144 +1,32 @@
-//! Guest components (built for wasm32-wasip2 by build.rs) taking staging locks through the
-//! wasmtime host: against each other, native holders and foreign processes; escapes, grants,
-//! handle drops, traps and the per-store cap.
+//! Guest components (one per scenario, in `tests/guests/src/bin/component_*.rs`) taking
+//! staging locks through the wasmtime host: against each other, native holders and foreign
+//! processes; escapes, grants, handle drops, traps and the per-store cap.
 
 use std::path::Path;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use stagelock::{ErrorKind, StagingLock};
-use stagelock_tests::{GuestHost, Holder, Scratch, Taken, lockable_by_other_process};
+use stagelock::StagingLock;
+use stagelock_tests::guests::*;
+use stagelock_tests::{
+    GuestRun, Holder, Scratch, Taken, assert_test_exists, busy, component, engine,
+    foreach_component, lockable_by_other_process, run_guest, wait_until,
+};
 use stagelock_wasmtime::plugin::PluginState;
-use wasmtime::component::{Component, Linker};
-use wasmtime::{Engine, Store};
+use wasmtime::Store;
+use wasmtime::component::Linker;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-/// One engine and one compiled copy of each guest per test binary (compiling is the slow part).
-struct Guests {
-    host: GuestHost,
-    lockctl: Component,
-    demo: Component,
-}
+foreach_component!(assert_test_exists);
 
-fn guests() -> &'static Guests {
-    static GUESTS: OnceLock<Guests> = OnceLock::new();
-    GUESTS.get_or_init(|| {
-        let host = GuestHost::new();
-        Guests {
-            lockctl: host.load(env!("GUEST_LOCKCTL")),
-            demo: host.load(env!("GUEST_DEMO")),
-            host,
-        }
-    })
-}
-
-/// A directory granted to a guest.
-struct Grant<'a>(&'a Path, &'a str, FsPerms);
-
-/// A finished guest run; its store is kept alive until this is dropped.
-struct Finished {
-    stdout: String,
-    stderr: String,
-    /// `Ok` if `run` returned success, else the exit code or the trap.
-    outcome: std::result::Result<(), String>,
-    store: Store<PluginState>,
-}
-
-impl Finished {
-    fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().collect()
-    }
-}
-
-fn run(
-    component: &Component,
-    grants: &[Grant],
-    args: &[&str],
-    max_held: Option<usize>,
-) -> Finished {
-    let (stdout, stderr) = (
-        MemoryOutputPipe::new(1 << 20),
-        MemoryOutputPipe::new(1 << 20),
-    );
-    let mut wasi = WasiCtxBuilder::new();
-    wasi.stdout(stdout.clone())
-        .stderr(stderr.clone())
-        .arg("guest")
-        .args(args);
-    for Grant(host, guest, perms) in grants {
-        wasi.preopened_dir(host, guest, *perms).unwrap();
-    }
-    let (store, outcome) = guests().host.run(component, &mut wasi, max_held);
-    let text = |p: &MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
-    Finished {
-        stdout: text(&stdout),
-        stderr: text(&stderr),
-        outcome,
-        store,
-    }
-}
-
-/// Runs `lockctl` with `steps` in a read-write grant of `dir` at `/work`.
-fn lockctl(dir: &Path, steps: &[&str]) -> Finished {
-    let done = run(
-        &guests().lockctl,
-        &[Grant(dir, "/work", FsPerms::ReadWrite)],
-        steps,
-        None,
-    );
-    assert_eq!(done.outcome, Ok(()), "stderr: {}", done.stderr);
-    done
-}
-
-fn wait_for(path: &Path) {
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn native_busy(s: &Scratch, path: &str) -> bool {
-    match StagingLock::try_lock_path(s.dir(), path) {
-        Err(e) if e.kind() == ErrorKind::WouldBlock => true,
-        Err(e) => panic!("{e}"),
-        Ok(lock) => {
-            drop(lock);
-            false
-        }
-    }
-}
-
+/// Guests in two stores exclude each other.
 #[test]
-fn guests_in_two_stores_exclude_each_other() -> Result<()> {
+fn component_two_stores_exclude() -> Result<()> {
     let s = Scratch::new()?;
+    let guest = |role| run_guest(COMPONENT_TWO_STORES_EXCLUDE, s.path(), &[role]);
     let (a, b) = std::thread::scope(|scope| {
-        let a = scope.spawn(|| {
-            lockctl(
-                s.path(),
-                &[
-                    "try",
-                    "shared.lock",
-                    "touch",
-                    "a-holds",
-                    "wait",
-                    "b-done",
-                    "unlock",
-                ],
-            )
-        });
-        let b = scope.spawn(|| {
-            lockctl(
-                s.path(),
-                &["wait", "a-holds", "try", "shared.lock", "touch", "b-done"],
-            )
-        });
+        let a = scope.spawn(|| guest("holder"));
+        let b = scope.spawn(|| guest("taker"));
         (a.join().unwrap(), b.join().unwrap())
     });
     assert_eq!(a.lines(), ["ok try shared.lock", "ok unlock"]);
@@ -152,28 +40,17 @@ fn guests_in_two_stores_exclude_each_other() -> Result<()> {
     Ok(())
 }
 
+/// A guest and a native holder exclude each other, and a POSIX `fcntl` taker is refused while
+/// the guest holds.
 #[test]
-fn a_guest_and_a_native_holder_exclude_each_other() -> Result<()> {
+fn component_native_exclusion() -> Result<()> {
     let s = Scratch::new()?;
     let native = StagingLock::try_lock_path(s.dir(), "n.lock")?;
-    let refused = lockctl(s.path(), &["try", "n.lock"]);
-    assert!(
-        refused.lines()[0].starts_with("err try WouldBlock"),
-        "{}",
-        refused.stdout
-    );
-    native.unlock_and_delete()?;
-
     std::thread::scope(|scope| -> Result<()> {
-        let guest = scope.spawn(|| {
-            lockctl(
-                s.path(),
-                &["try", "g.lock", "touch", "held", "wait", "done", "unlock"],
-            )
-        });
-        wait_for(&s.join("held"));
+        let guest = scope.spawn(|| run_guest(COMPONENT_NATIVE_EXCLUSION, s.path(), &[]));
+        wait_until("the guest to hold g.lock", || s.join("held").exists());
         assert!(
-            native_busy(&s, "g.lock"),
+            busy(s.dir(), "g.lock"),
             "native taker refused while the guest holds"
         );
         assert!(
@@ -181,57 +58,52 @@ fn a_guest_and_a_native_holder_exclude_each_other() -> Result<()> {
             "POSIX fcntl taker refused"
         );
         std::fs::write(s.join("done"), "")?;
-        assert_eq!(
-            guest.join().unwrap().lines(),
-            ["ok try g.lock", "ok unlock"]
+        let done = guest.join().unwrap();
+        let lines = done.lines();
+        assert!(
+            lines[0].starts_with("err try WouldBlock"),
+            "{}",
+            done.stdout
         );
+        assert_eq!(lines[1..], ["ok try g.lock", "ok unlock"]);
         Ok(())
     })?;
+    native.unlock_and_delete()?;
     assert!(!s.join("g.lock").exists());
     Ok(())
 }
 
+/// A POSIX `fcntl` holder in another process excludes guests.
 #[test]
-fn a_posix_fcntl_holder_in_another_process_excludes_guests() -> Result<()> {
+fn component_posix_holder() -> Result<()> {
     let s = Scratch::new()?;
     let (holder, taken) = Holder::python_lockf(&s.join("go.lock"))?;
     assert_eq!(taken, Taken::Held(String::new()));
-    let refused = lockctl(s.path(), &["try", "go.lock"]);
+    let refused = run_guest(COMPONENT_POSIX_HOLDER, s.path(), &[]);
     assert!(
         refused.lines()[0].starts_with("err try WouldBlock"),
         "{}",
         refused.stdout
     );
     holder.release()?;
-    let taken = lockctl(s.path(), &["try", "go.lock", "unlock"]);
+    let taken = run_guest(COMPONENT_POSIX_HOLDER, s.path(), &[]);
     assert_eq!(taken.lines(), ["ok try go.lock", "ok unlock"]);
     Ok(())
 }
 
+/// Guest escapes are refused and create nothing outside.
 #[test]
-fn guest_escapes_are_refused_and_create_nothing_outside() -> Result<()> {
+fn component_escapes() -> Result<()> {
     let outer = Scratch::new()?;
     outer.dir().create_dir("granted")?;
     outer.dir().create_dir("outside")?;
     std::os::unix::fs::symlink("../outside", outer.join("granted/out"))?;
     let abs = outer.join("outside/abs.lock");
-    let steps = [
-        "try",
-        "../x.lock",
-        "try",
-        "../outside/x.lock",
-        "try",
-        "/etc/stagelock-x.lock",
-        "try",
-        abs.to_str().unwrap(),
-        "try",
-        "out/x.lock",
-        "create",
-        "../lock-",
-        "create",
-        "/tmp/lock-",
-    ];
-    let done = lockctl(&outer.join("granted"), &steps);
+    let done = run_guest(
+        COMPONENT_ESCAPES,
+        &outer.join("granted"),
+        &[abs.to_str().unwrap()],
+    );
     let lines = done.lines();
     assert_eq!(lines.len(), 7, "{}", done.stdout);
     for line in &lines[..5] {
@@ -249,17 +121,14 @@ fn guest_escapes_are_refused_and_create_nothing_outside() -> Result<()> {
     Ok(())
 }
 
+/// Read-only grants are refused, saying so.
 #[test]
-fn read_only_grants_and_file_descriptors_are_refused() -> Result<()> {
+fn component_read_only_grant() -> Result<()> {
     let s = Scratch::new()?;
-    let grants = [Grant(s.path(), "/work", FsPerms::ReadOnly)];
-    let done = run(
-        &guests().lockctl,
-        &grants,
-        &["try", "x.lock", "create", "lock-"],
-        None,
-    );
-    assert_eq!(done.outcome, Ok(()), "{}", done.stderr);
+    let done = GuestRun::new(&[])
+        .grant(s.path(), "/work", FsPerms::ReadOnly)
+        .run(COMPONENT_READ_ONLY_GRANT)
+        .succeeded();
     let lines = done.lines();
     assert!(
         lines[0].starts_with("err try AccessDenied"),
@@ -273,8 +142,14 @@ fn read_only_grants_and_file_descriptors_are_refused() -> Result<()> {
         done.stdout
     );
     assert!(s.names()?.is_empty(), "nothing created");
+    Ok(())
+}
 
-    let done = lockctl(s.path(), &["file", "plain.txt", "try", "x.lock"]);
+/// A file descriptor is refused as the directory of a lock.
+#[test]
+fn component_file_not_dir() -> Result<()> {
+    let s = Scratch::new()?;
+    let done = run_guest(COMPONENT_FILE_NOT_DIR, s.path(), &[]);
     assert!(
         done.lines()[0].starts_with("err try NotADirectory"),
         "{}",
@@ -284,23 +159,12 @@ fn read_only_grants_and_file_descriptors_are_refused() -> Result<()> {
     Ok(())
 }
 
+/// Subdirectory descriptors and paths work, and name the same files.
 #[test]
-fn subdirectory_descriptors_and_paths_work() -> Result<()> {
+fn component_subdirectories() -> Result<()> {
     let s = Scratch::new()?;
     s.dir().create_dir_all("staging/1")?;
-    let done = lockctl(
-        s.path(),
-        &[
-            "try",
-            "staging/1/staging.lock",
-            "subdir",
-            "staging",
-            "try",
-            "1/staging.lock",
-            "create",
-            "lock-",
-        ],
-    );
+    let done = run_guest(COMPONENT_SUBDIRECTORIES, s.path(), &[]);
     let lines = done.lines();
     assert_eq!(lines[0], "ok try staging/1/staging.lock");
     assert!(
@@ -311,13 +175,11 @@ fn subdirectory_descriptors_and_paths_work() -> Result<()> {
     Ok(())
 }
 
+/// A dropped handle releases the lock and keeps the file.
 #[test]
-fn a_dropped_handle_releases_the_lock_and_keeps_the_file() -> Result<()> {
+fn component_dropped_handle() -> Result<()> {
     let s = Scratch::new()?;
-    let done = lockctl(
-        s.path(),
-        &["try", "d.lock", "drop", "try", "d.lock", "drop"],
-    );
+    let done = run_guest(COMPONENT_DROPPED_HANDLE, s.path(), &[]);
     assert_eq!(
         done.lines(),
         ["ok try d.lock", "ok drop", "ok try d.lock", "ok drop"]
@@ -327,20 +189,17 @@ fn a_dropped_handle_releases_the_lock_and_keeps_the_file() -> Result<()> {
         s.join("d.lock").is_file(),
         "the file stays, as after a crash"
     );
-    assert!(!native_busy(&s, "d.lock"));
+    assert!(!busy(s.dir(), "d.lock"));
     Ok(())
 }
 
+/// A trapped guest holds until its store drops, then everything is released.
 #[test]
-fn a_trapped_guest_holds_until_its_store_drops_then_everything_is_released() -> Result<()> {
+fn component_trap_holding() -> Result<()> {
     let s = Scratch::new()?;
-    let grants = [Grant(s.path(), "/work", FsPerms::ReadWrite)];
-    let done = run(
-        &guests().lockctl,
-        &grants,
-        &["try", "t.lock", "create", "c-", "trap"],
-        None,
-    );
+    let done = GuestRun::new(&[])
+        .work(s.path())
+        .run(COMPONENT_TRAP_HOLDING);
     assert!(
         done.outcome.as_ref().is_err_and(|e| e.starts_with("trap")),
         "{:?}",
@@ -351,13 +210,10 @@ fn a_trapped_guest_holds_until_its_store_drops_then_everything_is_released() -> 
         .unwrap()
         .to_owned();
     assert_eq!(done.store.data().locks.held(), 2);
-    assert!(
-        native_busy(&s, "t.lock"),
-        "still held while the store lives"
-    );
+    assert!(busy(s.dir(), "t.lock"), "still held while the store lives");
     drop(done);
-    assert!(!native_busy(&s, "t.lock"), "released with the store");
-    assert!(!native_busy(&s, &created));
+    assert!(!busy(s.dir(), "t.lock"), "released with the store");
+    assert!(!busy(s.dir(), &created));
     assert!(
         s.join("t.lock").is_file() && s.join(&created).is_file(),
         "files stay"
@@ -365,12 +221,15 @@ fn a_trapped_guest_holds_until_its_store_drops_then_everything_is_released() -> 
     Ok(())
 }
 
+/// The per-store cap gives `LimitReached`, and only to that store.
 #[test]
-fn the_per_store_cap_gives_limit_reached() -> Result<()> {
+fn component_cap() -> Result<()> {
     let s = Scratch::new()?;
-    let grants = [Grant(s.path(), "/work", FsPerms::ReadWrite)];
-    let steps = ["many", "5", "lock-", "unlock", "create", "again-"];
-    let done = run(&guests().lockctl, &grants, &steps, Some(3));
+    let done = GuestRun::new(&["5"])
+        .work(s.path())
+        .max_held(3)
+        .run(COMPONENT_CAP)
+        .succeeded();
     let lines = done.lines();
     assert!(
         lines[0].starts_with("err many 3 LimitReached"),
@@ -389,26 +248,17 @@ fn the_per_store_cap_gives_limit_reached() -> Result<()> {
         "main's locks were dropped as it returned"
     );
     // The cap is per store: another guest is not affected.
-    let other = lockctl(s.path(), &["many", "4", "other-"]);
-    assert_eq!(other.lines(), ["ok many 4"]);
+    let other = run_guest(COMPONENT_CAP, s.path(), &["4"]);
+    assert_eq!(other.lines()[0], "ok many 4");
     Ok(())
 }
 
+/// Guests stage and commit in both layouts.
 #[test]
-fn guests_stage_and_commit_in_both_layouts() -> Result<()> {
+fn component_stage_commit() -> Result<()> {
     for layout in ["pairs", "per-dir"] {
         let s = Scratch::new()?;
-        let steps = [
-            "area",
-            layout,
-            "stage",
-            "stage-write",
-            "a.txt",
-            "hello",
-            "commit",
-            "out",
-        ];
-        let done = lockctl(s.path(), &steps);
+        let done = run_guest(COMPONENT_STAGE_COMMIT, s.path(), &[layout]);
         let lines = done.lines();
         assert_eq!(lines[0], "ok area");
         assert!(lines[1].starts_with("ok stage "), "{}", done.stdout);
@@ -420,26 +270,13 @@ fn guests_stage_and_commit_in_both_layouts() -> Result<()> {
     Ok(())
 }
 
+/// A guest's commit refuses to clobber and gets its stage back.
 #[test]
-fn a_guest_commit_refuses_to_clobber_and_gets_its_stage_back() -> Result<()> {
+fn component_commit_refuses_clobber() -> Result<()> {
     let s = Scratch::new()?;
     s.dir().create_dir("out")?;
     s.dir().write("out/old", "old")?;
-    let steps = [
-        "area",
-        "pairs",
-        "stage",
-        "stage-write",
-        "new",
-        "new",
-        "commit",
-        "out",
-        "commit",
-        "../escape",
-        "commit-replace",
-        "out",
-    ];
-    let done = lockctl(s.path(), &steps);
+    let done = run_guest(COMPONENT_COMMIT_REFUSES_CLOBBER, s.path(), &[]);
     let lines = done.lines();
     assert!(
         lines[2].starts_with("err commit AlreadyExists: commit \"out\""),
@@ -461,8 +298,9 @@ fn a_guest_commit_refuses_to_clobber_and_gets_its_stage_back() -> Result<()> {
     Ok(())
 }
 
+/// A guest recovers a stage whose native holder was killed, and skips a live one.
 #[test]
-fn a_guest_recovers_a_stage_whose_native_holder_was_killed() -> Result<()> {
+fn component_recover() -> Result<()> {
     let s = Scratch::new()?;
     let start = || {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lock-holder"));
@@ -478,10 +316,7 @@ fn a_guest_recovers_a_stage_whose_native_holder_was_killed() -> Result<()> {
         panic!("{taken:?}")
     };
     dead.kill()?;
-    let done = lockctl(
-        s.path(),
-        &["area", "pairs", "recover-dry", "recover", "recover"],
-    );
+    let done = run_guest(COMPONENT_RECOVER, s.path(), &[]);
     let lines = done.lines();
     let held = format!("skipped={live_id}:held by a live builder");
     assert_eq!(lines[1], format!("ok recover-dry removed={dead_id} {held}"));
@@ -496,25 +331,15 @@ fn a_guest_recovers_a_stage_whose_native_holder_was_killed() -> Result<()> {
     Ok(())
 }
 
+/// A guest at its cap can still open areas and commit.
 #[test]
-fn a_guest_at_its_cap_can_still_open_areas_and_commit() -> Result<()> {
+fn component_cap_still_commits() -> Result<()> {
     let s = Scratch::new()?;
-    let grants = [Grant(s.path(), "/work", FsPerms::ReadWrite)];
-    let steps = [
-        "try",
-        "a.lock",
-        "area",
-        "pairs",
-        "stage",
-        "unlock",
-        "stage",
-        "stage-write",
-        "f",
-        "x",
-        "commit",
-        "out",
-    ];
-    let done = run(&guests().lockctl, &grants, &steps, Some(1));
+    let done = GuestRun::new(&[])
+        .work(s.path())
+        .max_held(1)
+        .run(COMPONENT_CAP_STILL_COMMITS)
+        .succeeded();
     let lines = done.lines();
     assert_eq!(lines[1], "ok area", "opening an area takes no lock");
     assert!(
@@ -531,21 +356,14 @@ fn a_guest_at_its_cap_can_still_open_areas_and_commit() -> Result<()> {
     Ok(())
 }
 
+/// Stages count against the cap and are aborted when the store drops.
 #[test]
-fn stages_count_against_the_cap_and_are_aborted_when_the_store_drops() -> Result<()> {
+fn component_stage_cap_trap() -> Result<()> {
     let s = Scratch::new()?;
-    let grants = [Grant(s.path(), "/work", FsPerms::ReadWrite)];
-    let steps = [
-        "area",
-        "per-dir",
-        "stage",
-        "stage-write",
-        "f",
-        "x",
-        "stage",
-        "trap",
-    ];
-    let done = run(&guests().lockctl, &grants, &steps, Some(1));
+    let done = GuestRun::new(&[])
+        .work(s.path())
+        .max_held(1)
+        .run(COMPONENT_STAGE_CAP_TRAP);
     assert!(
         done.lines()[2].starts_with("err stage LimitReached"),
         "{}",
@@ -563,21 +381,19 @@ fn stages_count_against_the_cap_and_are_aborted_when_the_store_drops() -> Result
     Ok(())
 }
 
+/// The demo (examples/demo) stages, commits, and refuses a second instance.
 #[test]
-fn the_demo_stages_commits_and_refuses_a_second_instance() -> Result<()> {
+fn component_demo() -> Result<()> {
     let s = Scratch::new()?;
     s.dir().create_dir("src")?;
     s.dir().write("src/a.txt", "alpha")?;
     s.dir().write("src/b.txt", "beta")?;
-    let grants = [Grant(s.path(), "/work", FsPerms::ReadWrite)];
-    let demo = &guests().demo;
+    let demo = |arg| run_guest(COMPONENT_DEMO, s.path(), &[arg]);
     let (build, second) = std::thread::scope(|scope| {
-        let build = scope.spawn(|| run(demo, &grants, &["build"], None));
-        let second = scope.spawn(|| run(demo, &grants, &["second"], None));
+        let build = scope.spawn(|| demo("build"));
+        let second = scope.spawn(|| demo("second"));
         (build.join().unwrap(), second.join().unwrap())
     });
-    assert_eq!(build.outcome, Ok(()), "{}", build.stderr);
-    assert_eq!(second.outcome, Ok(()), "{}", second.stderr);
     assert!(
         second.stdout.contains("refused, as it should be"),
         "{}",
@@ -599,25 +415,22 @@ fn the_demo_stages_commits_and_refuses_a_second_instance() -> Result<()> {
     Ok(())
 }
 
+/// Async embedders link the same interface.
 #[test]
-fn async_embedders_link_the_same_interface() -> Result<()> {
+fn component_async_embedder() -> Result<()> {
     use wasmtime_wasi::p2::bindings::Command as AsyncCommand;
     let s = Scratch::new()?;
-    let engine = Engine::default(); // wasmtime 48 supports async calls on any engine
-
-    let component =
-        Component::from_file(&engine, env!("GUEST_LOCKCTL")).map_err(anyhow::Error::from)?;
-    let mut linker = Linker::<PluginState>::new(&engine);
+    let engine = engine(); // wasmtime 48 supports async calls on any engine
+    let component = component(COMPONENT_ASYNC_EMBEDDER);
+    let mut linker = Linker::<PluginState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
     stagelock_wasmtime::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
     let stdout = MemoryOutputPipe::new(1 << 16);
     let mut wasi = WasiCtxBuilder::new();
-    wasi.stdout(stdout.clone()).args(&[
-        "guest", "try", "a.lock", "create", "lock-", "unlock", "unlock",
-    ]);
+    wasi.stdout(stdout.clone()).arg("guest");
     wasi.preopened_dir(s.path(), "/work", FsPerms::ReadWrite)
         .map_err(anyhow::Error::from)?;
-    let mut store = Store::new(&engine, PluginState::new(wasi.build()));
+    let mut store = Store::new(engine, PluginState::new(wasi.build()));
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     let result = runtime.block_on(async {
         let command = AsyncCommand::instantiate_async(&mut store, &component, &linker).await?;
@@ -630,25 +443,5 @@ fn async_embedders_link_the_same_interface() -> Result<()> {
     assert!(lines[1].starts_with("ok create lock-"));
     assert_eq!(lines[2..], ["ok unlock", "ok unlock"]);
     assert!(s.names()?.is_empty());
-    Ok(())
-}
-
-#[test]
-fn every_guest_has_a_host_test() -> Result<()> {
-    let bins = Path::new(env!("CARGO_MANIFEST_DIR")).join("guests/src/bin");
-    let this = include_str!("component.rs");
-    for entry in std::fs::read_dir(bins)? {
-        let stem = entry?
-            .path()
-            .file_stem()
-            .unwrap()
-            .to_string_lossy()
-            .to_uppercase();
-        let var = format!("env!(\"GUEST_{stem}\")");
-        assert!(
-            this.contains(&var),
-            "guest {stem} is built but no test runs it"
-        );
-    }
     Ok(())
 }

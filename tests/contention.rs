@@ -13,12 +13,12 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
-use stagelock_tests::{GuestHost, Scratch, stagelock_bin, wasi_in};
-use wasmtime::component::Component;
-use wasmtime_wasi::cli::OutputFile;
+use stagelock_tests::guests::*;
+use stagelock_tests::{GuestRun, Scratch, assert_test_exists, foreach_contention, stagelock_bin};
+
+foreach_contention!(assert_test_exists);
 
 const PATHS: usize = 4;
-const GUEST: &str = env!("GUEST_LOCKCTL");
 
 fn scale() -> usize {
     std::env::var("STAGELOCK_STRESS_SCALE")
@@ -27,20 +27,15 @@ fn scale() -> usize {
         .unwrap_or(1)
 }
 
-/// Runs lockctl's `stress` in a store of this process, its stdout going to `log`.
-fn guest_in_process(
-    host: &GuestHost,
-    component: &Component,
-    dir: &Path,
-    m: usize,
-    tag: &str,
-    log: File,
-) -> Result<()> {
-    let mut wasi = wasi_in(dir, &["stress", &PATHS.to_string(), &m.to_string(), tag]);
-    wasi.stdout(OutputFile::new(log)).inherit_stderr();
-    match host.run(component, &mut wasi, None).1 {
+/// Runs the stress guest in a store of this process, its stdout going to `log`.
+fn guest_in_process(dir: &Path, m: usize, tag: &str, log: File) -> Result<()> {
+    let done = GuestRun::new(&[&PATHS.to_string(), &m.to_string(), tag])
+        .work(dir)
+        .stdout_to(log)
+        .run(CONTENTION_STRESS);
+    match done.outcome {
         Ok(()) => Ok(()),
-        Err(e) => bail!("guest {tag}: {e}"),
+        Err(e) => bail!("guest {tag}: {e}\n{}", done.stderr),
     }
 }
 
@@ -96,8 +91,9 @@ fn check(logs: &Path, expected: usize) -> Result<usize> {
     Ok(total)
 }
 
+/// Holders of every kind never overlap.
 #[test]
-fn holders_of_every_kind_never_overlap() -> Result<()> {
+fn contention_stress() -> Result<()> {
     let s = scale();
     let (native, guests, run, cli) = (500 * s, 300 * s, 300 * s, 40 * s.min(25));
     let scratch = Scratch::new()?;
@@ -112,8 +108,6 @@ fn holders_of_every_kind_never_overlap() -> Result<()> {
     let log = |tag: &str| File::create(logs.join(tag));
     let bin = stagelock_bin(false);
     let holder = env!("CARGO_BIN_EXE_lock-holder");
-    let host = GuestHost::new();
-    let component = host.load(GUEST);
     let started = Instant::now();
 
     let mut children = Vec::new();
@@ -145,14 +139,13 @@ fn holders_of_every_kind_never_overlap() -> Result<()> {
         .spawn()?;
     children.push(("cli".into(), child));
     let grant = format!("{}::/work", dir.display());
-    let child = Command::new(&bin)
+    let child = Command::new(bin)
         .args([
             "run",
-            GUEST,
+            CONTENTION_STRESS,
             "--dir",
             &grant,
             "--",
-            "stress",
             &PATHS.to_string(),
             &run.to_string(),
             "run",
@@ -165,11 +158,8 @@ fn holders_of_every_kind_never_overlap() -> Result<()> {
     std::thread::scope(|scope| -> Result<()> {
         let threads: Vec<_> = (0..2)
             .map(|i| {
-                let (host, component, dir, log) =
-                    (&host, &component, &dir, log(&format!("guest{i}")));
-                scope.spawn(move || {
-                    guest_in_process(host, component, dir, guests, &format!("guest{i}"), log?)
-                })
+                let (dir, log) = (&dir, log(&format!("guest{i}")));
+                scope.spawn(move || guest_in_process(dir, guests, &format!("guest{i}"), log?))
             })
             .collect();
         for t in threads {

@@ -4,31 +4,20 @@
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
-use stagelock::{ErrorKind, LockDir, StagingArea, StagingLock};
-use stagelock_tests::{Holder, Scratch, Taken, stagelock_bin};
+use stagelock::{LockDir, StagingArea};
+use stagelock_tests::guests::*;
+use stagelock_tests::{
+    Holder, Scratch, Taken, assert_test_exists, foreach_crash, stagelock_bin, wait_until,
+};
 
-const GUEST: &str = env!("GUEST_LOCKCTL");
+foreach_crash!(assert_test_exists);
 
-fn until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
+/// Whether `name` is held (the probe keeps the file: it is the crashed holder's).
 fn busy(s: &Scratch, name: &str) -> bool {
-    match StagingLock::try_lock_path(s.dir(), name) {
-        Err(e) if e.kind() == ErrorKind::WouldBlock => true,
-        Err(e) => panic!("{name}: {e}"),
-        Ok(lock) => {
-            drop(lock); // keep the file: it is the crashed holder's
-            false
-        }
-    }
+    stagelock_tests::busy(s.dir(), name)
 }
 
 fn lock_files(s: &Scratch) -> Result<Vec<String>> {
@@ -81,36 +70,34 @@ fn a_killed_stagelock_lock_and_its_command() -> Result<()> {
         .process_group(0)
         .stdin(Stdio::null())
         .spawn()?;
-    until("stagelock lock to hold lock-77", || {
+    wait_until("stagelock lock to hold lock-77", || {
         s.join("lock-77").exists() && busy(&s, "lock-77")
     });
     kill_group(child)?;
-    until("the killed group's lock to be released", || {
+    wait_until("the killed group's lock to be released", || {
         !busy(&s, "lock-77")
     });
     assert_freed_kept_and_recovered(&s, "lock-77")
 }
 
+/// A guest under `stagelock run`, killed while holding.
 #[test]
-fn a_killed_guest_under_stagelock_run() -> Result<()> {
+fn crash_killed_under_run() -> Result<()> {
     let s = Scratch::new()?;
     let cache = Scratch::new()?;
     let grant = format!("{}::/work", s.path().display());
     let child = Command::new(stagelock_bin(false))
-        .args([
-            "run", GUEST, "--dir", &grant, "--", "create", "lock-", "touch", "holding", "wait",
-            "never",
-        ])
+        .args(["run", CRASH_KILLED_UNDER_RUN, "--dir", &grant])
         .env("STAGELOCK_CACHE_DIR", cache.path())
         .process_group(0)
         .stdout(Stdio::null())
         .spawn()?;
-    until("the guest to hold its lock", || s.join("holding").exists());
+    wait_until("the guest to hold its lock", || s.join("holding").exists());
     std::fs::remove_file(s.join("holding"))?;
     let name = lock_files(&s)?.pop().expect("the guest's lock file");
     assert!(busy(&s, &name));
     kill_group(child)?;
-    until("the killed guest's lock to be released", || {
+    wait_until("the killed guest's lock to be released", || {
         !busy(&s, &name)
     });
     assert_freed_kept_and_recovered(&s, &name)

@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use stagelock::{ErrorKind, StagingLock};
-use stagelock_tests::{GuestHost, Scratch, wasi_in};
-use wasmtime::component::Component;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use stagelock_tests::guests::*;
+use stagelock_tests::{GuestRun, Scratch, assert_test_exists, foreach_hostile};
+
+foreach_hostile!(assert_test_exists);
 
 /// The 100,000-handle test uses up this process's descriptors for a moment: the tests of this
 /// binary take turns.
@@ -82,6 +82,21 @@ impl Sandbox {
         let mut out = BTreeMap::new();
         walk(&self.outer.join("outside"), "", &mut out);
         out
+    }
+
+    /// What must not change: everything outside, and the names inside the grant.
+    fn snapshot(&self) -> (BTreeMap<String, String>, Vec<String>) {
+        (self.outside(), self.granted_names())
+    }
+
+    /// Checks that nothing changed outside the grant since `before`, and nothing was left inside.
+    fn assert_untouched(&self, before: &(BTreeMap<String, String>, Vec<String>)) {
+        assert_eq!(
+            self.outside(),
+            before.0,
+            "nothing changed outside the grant"
+        );
+        assert_eq!(self.granted_names(), before.1, "nothing left inside either");
     }
 
     fn granted_names(&self) -> Vec<String> {
@@ -264,7 +279,7 @@ fn guest_kind(kind: ErrorKind) -> &'static str {
 fn hostile_paths_and_patterns_natively() -> Result<()> {
     let _serial = serial();
     let sb = Sandbox::new()?;
-    let (before, granted_before) = (sb.outside(), sb.granted_names());
+    let before = sb.snapshot();
     let dir = sb.granted();
     for case in cases(&sb) {
         let result = if case.create {
@@ -294,58 +309,31 @@ fn hostile_paths_and_patterns_natively() -> Result<()> {
         };
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{what}");
     }
-    assert_eq!(sb.outside(), before, "nothing changed outside the grant");
-    assert_eq!(
-        sb.granted_names(),
-        granted_before,
-        "nothing left inside either"
-    );
+    sb.assert_untouched(&before);
     Ok(())
 }
 
-struct Guest {
-    host: GuestHost,
-    lockctl: Component,
+/// Runs `guest` in `dir` granted read-write, at most `max_held` locks; returns (stdout,
+/// whether it failed or trapped).
+fn run(guest: &'static str, dir: &Path, args: &[&str], max_held: usize) -> (String, bool) {
+    let done = GuestRun::new(args).work(dir).max_held(max_held).run(guest);
+    eprint!("{}", done.stderr);
+    (done.stdout, done.outcome.is_err())
 }
 
-fn guest() -> &'static Guest {
-    static GUEST: OnceLock<Guest> = OnceLock::new();
-    GUEST.get_or_init(|| {
-        let host = GuestHost::new();
-        let lockctl = host.load(env!("GUEST_LOCKCTL"));
-        Guest { host, lockctl }
-    })
-}
-
-/// Runs lockctl in `dir` granted read-write; returns (stdout, whether it failed or trapped).
-fn lockctl(dir: &Path, steps: &[&str], max_held: usize) -> (String, bool) {
-    let g = guest();
-    let out = MemoryOutputPipe::new(1 << 22);
-    let mut wasi = wasi_in(dir, steps);
-    wasi.stdout(out.clone()).inherit_stderr();
-    let (_store, outcome) = g.host.run(&g.lockctl, &mut wasi, Some(max_held));
-    (
-        String::from_utf8_lossy(&out.contents()).into_owned(),
-        outcome.is_err(),
-    )
-}
-
+/// Hostile paths and patterns from a guest: the same kinds of error, no trap.
 #[test]
-fn hostile_paths_and_patterns_from_a_guest() -> Result<()> {
+fn hostile_paths() -> Result<()> {
     let _serial = serial();
     let sb = Sandbox::new()?;
-    let (before, granted_before) = (sb.outside(), sb.granted_names());
+    let before = sb.snapshot();
     let cases = cases(&sb);
     let mut steps: Vec<&str> = Vec::new();
     for case in &cases {
         steps.push(if case.create { "create" } else { "try" });
         steps.push(&case.arg);
-        if case.kind.is_none() {
-            steps.push("unlock");
-        }
     }
-    steps.extend(["try-nul", "create-nul"]);
-    let (out, trapped) = lockctl(&sb.outer.join("granted"), &steps, 1024);
+    let (out, trapped) = run(HOSTILE_PATHS, &sb.outer.join("granted"), &steps, 1024);
     assert!(!trapped, "no trap: {out}");
     let mut lines = out.lines();
     for case in &cases {
@@ -372,12 +360,7 @@ fn hostile_paths_and_patterns_from_a_guest() -> Result<()> {
         lines.next().unwrap().starts_with("err create InvalidInput"),
         "NUL pattern"
     );
-    assert_eq!(sb.outside(), before, "nothing changed outside the grant");
-    assert_eq!(
-        sb.granted_names(),
-        granted_before,
-        "nothing left inside either"
-    );
+    sb.assert_untouched(&before);
     Ok(())
 }
 
@@ -446,8 +429,9 @@ fn a_symlink_swapped_in_between_check_and_use_never_escapes_natively() -> Result
     Ok(())
 }
 
+/// A symlink swapped in between check and use never lets a guest escape.
 #[test]
-fn a_symlink_swapped_in_between_check_and_use_never_escapes_from_a_guest() -> Result<()> {
+fn hostile_swap_race() -> Result<()> {
     let _serial = serial();
     let sb = Sandbox::new()?;
     let granted = swap_fixture(&sb)?;
@@ -455,7 +439,7 @@ fn a_symlink_swapped_in_between_check_and_use_never_escapes_from_a_guest() -> Re
     let stop = AtomicBool::new(false);
     let (out, trapped) = std::thread::scope(|s| {
         s.spawn(|| swapper(&granted, &stop));
-        let result = lockctl(&granted, &["try-loop", "20000", "swap/x.lock"], 1024);
+        let result = run(HOSTILE_SWAP_RACE, &granted, &[], 1024);
         stop.store(true, Ordering::Relaxed);
         result
     });
@@ -477,15 +461,16 @@ fn a_symlink_swapped_in_between_check_and_use_never_escapes_from_a_guest() -> Re
     Ok(())
 }
 
+/// A guest asking for 100,000 handles gets `LimitReached`, not a trap.
 #[test]
-fn a_guest_asking_for_100_000_handles_gets_limit_reached_not_a_trap() -> Result<()> {
+fn hostile_many_handles() -> Result<()> {
     let _serial = serial();
     let s = Scratch::new()?;
     // The default cap, then a cap above the process's descriptor limit.
-    let (out, trapped) = lockctl(s.path(), &["many", "100000", "a-"], 1024);
+    let (out, trapped) = run(HOSTILE_MANY_HANDLES, s.path(), &["100000", "a-"], 1024);
     assert!(!trapped);
     assert!(out.starts_with("err many 1024 LimitReached:"), "{out}");
-    let (out, trapped) = lockctl(s.path(), &["many", "100000", "b-"], 1_000_000);
+    let (out, trapped) = run(HOSTILE_MANY_HANDLES, s.path(), &["100000", "b-"], 1_000_000);
     assert!(!trapped, "{out}");
     assert!(
         out.starts_with("ok many 100000")

@@ -2,18 +2,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use anyhow::Result;
-use stagelock_tests::Scratch;
+use stagelock_tests::guests::*;
+use stagelock_tests::{Scratch, assert_test_exists, foreach_run_cli, stagelock_bin};
 
-fn stagelock_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| stagelock_tests::stagelock_bin(false))
-}
+foreach_run_cli!(assert_test_exists);
 
 fn run(cache: &Path, args: &[&str]) -> Output {
-    Command::new(stagelock_bin())
+    Command::new(stagelock_bin(false))
         .arg("run")
         .args(args)
         .env("STAGELOCK_CACHE_DIR", cache)
@@ -25,26 +22,22 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-const LOCKCTL: &str = env!("GUEST_LOCKCTL");
-
+/// `stagelock run` grants directories and passes arguments and the environment.
 #[test]
-fn run_grants_directories_and_passes_arguments_and_environment() -> Result<()> {
+fn run_cli_args_env() -> Result<()> {
     let (s, cache) = (Scratch::new()?, Scratch::new()?);
     let grant = format!("{}::/work", s.path().display());
     let out = run(
         cache.path(),
         &[
-            LOCKCTL,
+            RUN_CLI_ARGS_ENV,
             "--dir",
             &grant,
             "--env",
             "GREETING=hi there",
             "--",
-            "try",
             "a.lock",
-            "env",
             "GREETING",
-            "unlock",
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -56,16 +49,17 @@ fn run_grants_directories_and_passes_arguments_and_environment() -> Result<()> {
     Ok(())
 }
 
+/// `stagelock run` exits with the component's status.
 #[test]
-fn run_exits_with_the_component_status() -> Result<()> {
+fn run_cli_exit() -> Result<()> {
     let (s, cache) = (Scratch::new()?, Scratch::new()?);
     let grant = format!("{}::/work", s.path().display());
     // wasi:cli/exit@0.2 carries success or failure, not a number: Rust's exit(7) arrives as 1.
-    let out = run(cache.path(), &[LOCKCTL, "--dir", &grant, "--", "exit", "7"]);
+    let out = run(cache.path(), &[RUN_CLI_EXIT, "--dir", &grant, "--", "7"]);
     assert_eq!(out.status.code(), Some(1));
     let out = run(
         cache.path(),
-        &[LOCKCTL, "--dir", &grant, "--", "exit", "0", "trap"],
+        &[RUN_CLI_EXIT, "--dir", &grant, "--", "0", "trap"],
     );
     assert_eq!(
         out.status.code(),
@@ -74,7 +68,7 @@ fn run_exits_with_the_component_status() -> Result<()> {
     );
     let out = run(
         cache.path(),
-        &[LOCKCTL, "--dir", &grant, "--", "try", "t.lock", "trap"],
+        &[RUN_CLI_EXIT, "--dir", &grant, "--", "t.lock", "trap"],
     );
     assert_eq!(out.status.code(), Some(134), "a trap exits 134");
     assert!(
@@ -95,7 +89,7 @@ fn run_read_only_grants_refuse_locks() -> Result<()> {
     let grant = format!("{}::/work", s.path().display());
     let out = run(
         cache.path(),
-        &[LOCKCTL, "--dir-ro", &grant, "--", "try", "x.lock"],
+        &[COMPONENT_READ_ONLY_GRANT, "--dir-ro", &grant],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
@@ -115,14 +109,17 @@ fn run_reports_bad_input_on_one_line_with_exit_1() -> Result<()> {
     let err = text(&out.stderr);
     assert!(err.contains("/no/such/component.wasm"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    let out = run(cache.path(), &[LOCKCTL, "--dir", "/no/such/dir::/work"]);
+    let out = run(
+        cache.path(),
+        &[RUN_CLI_EXIT, "--dir", "/no/such/dir::/work"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("/no/such/dir"),
         "{}",
         text(&out.stderr)
     );
-    let out = run(cache.path(), &[LOCKCTL, "--env", "NOEQUALS"]);
+    let out = run(cache.path(), &[RUN_CLI_EXIT, "--env", "NOEQUALS"]);
     assert_eq!(out.status.code(), Some(2), "usage error");
     Ok(())
 }
@@ -131,13 +128,13 @@ fn run_reports_bad_input_on_one_line_with_exit_1() -> Result<()> {
 fn run_caches_compiled_components_on_disk() -> Result<()> {
     let (s, cache) = (Scratch::new()?, Scratch::new()?);
     let grant = format!("{}::/work", s.path().display());
-    let out = run(cache.path(), &[LOCKCTL, "--dir", &grant, "--", "exit", "0"]);
+    let out = run(cache.path(), &[RUN_CLI_EXIT, "--dir", &grant, "--", "0"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let files = walk(cache.path());
     assert!(!files.is_empty(), "the compiled component was cached");
     let out = run(
         cache.path(),
-        &[LOCKCTL, "--no-cache", "--dir", &grant, "--", "exit", "0"],
+        &[RUN_CLI_EXIT, "--no-cache", "--dir", &grant, "--", "0"],
     );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(

@@ -3,11 +3,11 @@
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use stagelock::{ErrorKind, Layout, SkipReason, StagingArea};
-use stagelock_tests::{Holder, STAGE_FILES, Scratch, Taken, stage_fill_check_commit};
+use stagelock_tests::{Holder, STAGE_FILES, Scratch, Taken, stage_fill_check_commit, wait_until};
 
 const LAYOUTS: [(Layout, &str); 2] = [(Layout::Pairs, "pairs"), (Layout::PerDirectory, "per-dir")];
 
@@ -191,12 +191,7 @@ fn orphans_are_recovered_and_reported() -> Result<()> {
     s.dir().write("staging/unrelated.txt", "keep")?;
     let live = area.stage()?;
     let report = area.recover_stale()?;
-    let mut removed: Vec<_> = report
-        .removed
-        .iter()
-        .map(|r| (r.id.as_str(), r.had_lock, r.had_resource))
-        .collect();
-    removed.sort();
+    let removed = removed_ids(&report);
     assert_eq!(removed, [("11", false, true), ("22", true, false)]);
     assert_eq!(report.skipped.len(), 1);
     assert_eq!(report.skipped[0].id, live.id());
@@ -214,12 +209,7 @@ fn orphans_are_recovered_and_reported() -> Result<()> {
     s.dir().create_dir_all("staging/44")?;
     s.dir().create_dir_all("staging/not-a-stage/dir")?;
     let report = area.recover_stale()?;
-    let mut removed: Vec<_> = report
-        .removed
-        .iter()
-        .map(|r| (r.id.as_str(), r.had_lock, r.had_resource))
-        .collect();
-    removed.sort();
+    let removed = removed_ids(&report);
     assert_eq!(removed, [("33", false, true), ("44", false, false)]);
     assert_eq!(s.names()?, ["out", "staging"]);
     assert_eq!(
@@ -301,10 +291,10 @@ fn recovery_racing_stagers_never_removes_live_work() -> Result<()> {
                 );
             }
             // Let the recoverer see the last killed stages.
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while staging_entries(&s)? > 0 && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            let _stop = StopOnDrop(&stop);
+            wait_until("the recoverer to clear the killed stages", || {
+                staging_entries(&s).is_ok_and(|n| n == 0)
+            });
             stop.store(true, Ordering::SeqCst);
             recoverer.join().unwrap()
         })?;
@@ -322,4 +312,25 @@ fn recovery_racing_stagers_never_removes_live_work() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Sets its flag when dropped, so a recoverer looping until the flag stops however its scope is
+/// left (a panic included: the scope would otherwise wait for it forever).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `(id, had_lock, had_resource)` of each stage `report` removed, sorted.
+fn removed_ids(report: &stagelock::Report) -> Vec<(&str, bool, bool)> {
+    let mut removed: Vec<_> = report
+        .removed
+        .iter()
+        .map(|r| (r.id.as_str(), r.had_lock, r.had_resource))
+        .collect();
+    removed.sort();
+    removed
 }

@@ -1,9 +1,17 @@
-//! Helpers shared by stagelock's integration tests: scratch directories and lock holders that
-//! run in other processes.
+//! Helpers shared by stagelock's integration tests: scratch directories, lock holders that run
+//! in other processes, the one guest runner, the one wait helper and the one way to the
+//! `stagelock` binary.
+//!
+//! Guests: every `tests/guests/src/bin/<suite>_<scenario>.rs` is built by `build.rs`; its path
+//! is [`guests`]`::<SUITE>_<SCENARIO>`, and the test file `tests/<suite>.rs` says
+//! `foreach_<suite>!(assert_test_exists);` so that each guest needs a test function of its
+//! name. Adding a scenario is adding a guest file and that test.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use cap_std::fs::Dir;
@@ -212,10 +220,57 @@ pub fn stage_fill_check_commit(
     Ok(())
 }
 
-/// The `stagelock` binary, built on first use with cargo (it belongs to another package of the
-/// workspace, so cargo does not hand it to this one's tests; its build lock is free while tests
-/// and benches run).
-pub fn stagelock_bin(release: bool) -> PathBuf {
+/// Paths of the guest components `build.rs` built, and the `foreach_<suite>!` macros (exported
+/// at the crate root) that name every guest of a suite.
+pub mod guests {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
+
+/// For `foreach_<suite>!(assert_test_exists)`: fails to compile unless a test function (or any
+/// item) named after the guest exists where it is invoked.
+#[macro_export]
+macro_rules! assert_test_exists {
+    ($name:ident) => {
+        #[allow(unused_imports)]
+        use self::$name as _;
+    };
+}
+
+/// Waits (polling every few milliseconds, up to two minutes) until `ok` holds; panics naming
+/// `what` if it never does. The one busy-wait of the tests: use it for markers, released locks
+/// and emptied directories alike.
+pub fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Whether `path` beneath `dir` is held by someone else right now: a native try-lock that is
+/// refused with `WouldBlock`. When it is free, the probe's lock is dropped, not deleted: the file
+/// stays as it was. Any other error panics.
+pub fn busy(dir: &Dir, path: &str) -> bool {
+    match stagelock::StagingLock::try_lock_path(dir, path) {
+        Err(e) if e.kind() == stagelock::ErrorKind::WouldBlock => true,
+        Err(e) => panic!("probe {path}: {e}"),
+        Ok(lock) => {
+            drop(lock);
+            false
+        }
+    }
+}
+
+/// The `stagelock` binary (the debug build, or the release build for benchmarks), built with
+/// cargo on first use in this process. The one way tests find it: it belongs to another package
+/// of the workspace, so cargo does not hand it to this one's tests; its build lock is free while
+/// tests and benches run.
+pub fn stagelock_bin(release: bool) -> &'static Path {
+    static BINS: [OnceLock<PathBuf>; 2] = [OnceLock::new(), OnceLock::new()];
+    BINS[usize::from(release)].get_or_init(|| build_stagelock(release))
+}
+
+fn build_stagelock(release: bool) -> PathBuf {
     let mut command = Command::new(env!("CARGO"));
     command.args([
         "build",
@@ -256,56 +311,123 @@ pub fn now_ns() -> u128 {
         .as_nanos()
 }
 
-/// An engine and a linker (WASI p2 plus staging locks) to run guest components with, as an
-/// embedder would.
-pub struct GuestHost {
-    /// The engine components are compiled for.
-    pub engine: wasmtime::Engine,
+/// The engine every guest of this process runs on: the default configuration, with an on-disk
+/// cache of compiled components shared by every test binary and run.
+pub fn engine() -> &'static wasmtime::Engine {
+    &host().engine
+}
+
+/// The component at `path` (one of the [`guests`] paths), compiled (or loaded from the cache)
+/// once per process.
+pub fn component(path: &'static str) -> wasmtime::component::Component {
+    let host = host();
+    let slot = {
+        let mut slots = host.components.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(path).or_default().clone()
+    };
+    // Compiled outside the map's lock: tests loading different guests compile in parallel.
+    slot.get_or_init(|| {
+        wasmtime::component::Component::from_file(&host.engine, path)
+            .unwrap_or_else(|e| panic!("load {path}: {e:?}"))
+    })
+    .clone()
+}
+
+type Slot = std::sync::Arc<OnceLock<wasmtime::component::Component>>;
+
+/// An engine, a linker (WASI p2 plus staging locks, as an embedder would link them) and the
+/// components loaded so far.
+struct Host {
+    engine: wasmtime::Engine,
     linker: wasmtime::component::Linker<stagelock_wasmtime::plugin::PluginState>,
+    components: Mutex<std::collections::HashMap<&'static str, Slot>>,
 }
 
-impl Default for GuestHost {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl GuestHost {
-    /// A default engine and its linker.
-    pub fn new() -> Self {
-        let engine = wasmtime::Engine::default();
+fn host() -> &'static Host {
+    static HOST: OnceLock<Host> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let mut cache = wasmtime::CacheConfig::new();
+        cache.with_directory(guests::CACHE_DIR);
+        let mut config = wasmtime::Config::new();
+        config.cache(Some(
+            wasmtime::Cache::new(cache).expect("open the compilation cache"),
+        ));
+        let engine = wasmtime::Engine::new(&config).expect("an engine");
         let linker =
             stagelock_wasmtime::plugin::plugin_linker(&engine).expect("link WASI and locks");
-        GuestHost { engine, linker }
+        Host {
+            engine,
+            linker,
+            components: Mutex::default(),
+        }
+    })
+}
+
+/// One run of a guest: its arguments, grants and cap, then [`GuestRun::run`]. Stdout and stderr
+/// are kept in memory unless redirected.
+pub struct GuestRun {
+    wasi: wasmtime_wasi::WasiCtxBuilder,
+    stdout: wasmtime_wasi::p2::pipe::MemoryOutputPipe,
+    stderr: wasmtime_wasi::p2::pipe::MemoryOutputPipe,
+    max_held: Option<usize>,
+}
+
+impl GuestRun {
+    /// A run with `args` after an `argv[0]` of `guest`, and no grant yet.
+    pub fn new(args: &[&str]) -> Self {
+        let stdout = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(1 << 22);
+        let stderr = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(1 << 20);
+        let mut wasi = wasmtime_wasi::WasiCtxBuilder::new();
+        wasi.arg("guest")
+            .args(args)
+            .stdout(stdout.clone())
+            .stderr(stderr.clone());
+        GuestRun {
+            wasi,
+            stdout,
+            stderr,
+            max_held: None,
+        }
     }
 
-    /// Compiles the component at `path` (one of the `GUEST_*` paths build.rs provides).
-    pub fn load(&self, path: &str) -> wasmtime::component::Component {
-        wasmtime::component::Component::from_file(&self.engine, path)
-            .unwrap_or_else(|e| panic!("load {path}: {e:?}"))
+    /// Grants `host` to the guest at `guest` with `perms`.
+    pub fn grant(mut self, host: &Path, guest: &str, perms: wasmtime_wasi::FsPerms) -> Self {
+        self.wasi
+            .preopened_dir(host, guest, perms)
+            .unwrap_or_else(|e| panic!("grant {}: {e:?}", host.display()));
+        self
     }
 
-    /// Runs `component` in a fresh store over `wasi` (with at most `max_held` locks, if given).
-    /// Returns the store, still holding whatever the guest left, and `Ok` if `run` succeeded,
-    /// else `exit N`, `run returned an error` or `trap: ...`.
-    pub fn run(
-        &self,
-        component: &wasmtime::component::Component,
-        wasi: &mut wasmtime_wasi::WasiCtxBuilder,
-        max_held: Option<usize>,
-    ) -> (
-        wasmtime::Store<stagelock_wasmtime::plugin::PluginState>,
-        std::result::Result<(), String>,
-    ) {
-        let mut state = stagelock_wasmtime::plugin::PluginState::new(wasi.build());
-        if let Some(max) = max_held {
+    /// Grants `dir` read-write at `/work`.
+    pub fn work(self, dir: &Path) -> Self {
+        self.grant(dir, "/work", wasmtime_wasi::FsPerms::ReadWrite)
+    }
+
+    /// Caps the locks the guest may hold at once (the host's default otherwise).
+    pub fn max_held(mut self, max: usize) -> Self {
+        self.max_held = Some(max);
+        self
+    }
+
+    /// Sends the guest's stdout to `file` instead of memory.
+    pub fn stdout_to(mut self, file: std::fs::File) -> Self {
+        self.wasi.stdout(wasmtime_wasi::cli::OutputFile::new(file));
+        self
+    }
+
+    /// Runs the guest at `path` (one of the [`guests`] paths) in a fresh store, to its end.
+    pub fn run(mut self, path: &'static str) -> Finished {
+        let host = host();
+        let component = component(path);
+        let mut state = stagelock_wasmtime::plugin::PluginState::new(self.wasi.build());
+        if let Some(max) = self.max_held {
             state.locks.set_max_held(max);
         }
-        let mut store = wasmtime::Store::new(&self.engine, state);
+        let mut store = wasmtime::Store::new(&host.engine, state);
         let command = wasmtime_wasi::p2::bindings::sync::Command::instantiate(
             &mut store,
-            component,
-            &self.linker,
+            &component,
+            &host.linker,
         )
         .expect("instantiate the guest");
         let outcome = match command.wasi_cli_run().call_run(&mut store) {
@@ -316,16 +438,71 @@ impl GuestHost {
                 None => Err(format!("trap: {e:?}")),
             },
         };
-        (store, outcome)
+        let text = |p: &wasmtime_wasi::p2::pipe::MemoryOutputPipe| {
+            String::from_utf8_lossy(&p.contents()).into_owned()
+        };
+        Finished {
+            stdout: text(&self.stdout),
+            stderr: text(&self.stderr),
+            outcome,
+            store,
+        }
     }
 }
 
-/// WASI for a guest: `args` after an `argv[0]` of `guest`, and `dir` granted read-write at
-/// `/work`. Callers add stdio.
-pub fn wasi_in(dir: &Path, args: &[&str]) -> wasmtime_wasi::WasiCtxBuilder {
-    let mut wasi = wasmtime_wasi::WasiCtxBuilder::new();
-    wasi.arg("guest").args(args);
-    wasi.preopened_dir(dir, "/work", wasmtime_wasi::FsPerms::ReadWrite)
-        .unwrap_or_else(|e| panic!("grant {}: {e:?}", dir.display()));
-    wasi
+/// Runs the guest at `path` with `args` in `dir` (granted read-write at `/work`), and checks
+/// that it succeeded.
+pub fn run_guest(path: &'static str, dir: &Path, args: &[&str]) -> Finished {
+    GuestRun::new(args).work(dir).run(path).succeeded()
+}
+
+/// A finished guest run; its store (and whatever the guest left held in it) lives until this
+/// is dropped.
+pub struct Finished {
+    /// What the guest printed (empty if it was sent to a file).
+    pub stdout: String,
+    /// What the guest printed on stderr.
+    pub stderr: String,
+    /// `Ok` if `run` returned success, else `exit N`, `run returned an error` or `trap: ...`.
+    pub outcome: std::result::Result<(), String>,
+    /// The store the guest ran in.
+    pub store: wasmtime::Store<stagelock_wasmtime::plugin::PluginState>,
+}
+
+impl Finished {
+    /// The lines of stdout.
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    /// Checks that the run succeeded (panicking with its stderr if not).
+    pub fn succeeded(self) -> Self {
+        assert_eq!(
+            self.outcome,
+            Ok(()),
+            "stdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Each suite with guests invokes its `foreach_<suite>!(assert_test_exists)` (which makes a
+    /// guest without a test a compile error).
+    #[test]
+    fn every_suite_checks_its_guests() {
+        for suite in super::guests::SUITES {
+            let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("{suite}.rs"));
+            let text = std::fs::read_to_string(&file).unwrap();
+            let call = format!("foreach_{suite}!(assert_test_exists)");
+            assert!(
+                text.contains(&call),
+                "{} must say `{call};`",
+                file.display()
+            );
+        }
+    }
 }

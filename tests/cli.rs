@@ -3,13 +3,35 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_stagelock");
+use stagelock_tests::{stagelock_bin, wait_until};
+
+/// The binary's path, for the shell scripts the tests hand it.
+fn bin() -> &'static str {
+    s(stagelock_bin(false))
+}
 
 fn stagelock(args: &[&str]) -> Output {
-    Command::new(BIN)
+    Command::new(bin())
         .args(args)
         .output()
         .expect("run stagelock")
+}
+
+/// `stagelock stage STAGING [--layout LAYOUT] [FLAGS] --into INTO -- sh -c SCRIPT`.
+fn stage(staging: &Path, layout: &str, flags: &[&str], into: &Path, script: &str) -> Output {
+    let mut args = vec!["stage", s(staging)];
+    if !layout.is_empty() {
+        args.extend(["--layout", layout]);
+    }
+    args.extend(flags);
+    args.extend(["--into", s(into), "--", "sh", "-c", script]);
+    stagelock(&args)
+}
+
+/// `template` with `{bin}` replaced by the binary's path and `{p}` by `path`: a shell script
+/// that runs stagelock on `path`.
+fn script(template: &str, path: &Path) -> String {
+    template.replace("{bin}", bin()).replace("{p}", s(path))
 }
 
 fn stderr(out: &Output) -> String {
@@ -34,7 +56,7 @@ fn lock_runs_the_command_holding_the_lock_then_deletes_it() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("l.lock");
     // Inside the command, the lock is busy for another stagelock (exit 75) and the file exists.
-    let script = format!("test -f {p} && {BIN} try {p}; echo inner=$?", p = s(&path));
+    let script = script("test -f {p} && {bin} try {p}; echo inner=$?", &path);
     let out = stagelock(&["lock", s(&path), "--", "sh", "-c", &script]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "inner=75");
@@ -58,9 +80,9 @@ fn lock_passes_the_command_status_through() {
 fn busy_exits_75_naming_the_path() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("b.lock");
-    let cmd = format!(
-        "{BIN} lock {p} -- true; echo lock=$?; {BIN} try {p}; echo try=$?",
-        p = s(&path)
+    let cmd = script(
+        "{bin} lock {p} -- true; echo lock=$?; {bin} try {p}; echo try=$?",
+        &path,
     );
     let out = stagelock(&["lock", s(&path), "--", "sh", "-c", &cmd]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "lock=75\ntry=75\n");
@@ -134,9 +156,9 @@ fn the_command_inherits_the_lock_unless_told_not_to() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("i.lock");
     // The command kills its parent stagelock, then checks whether the lock is still held.
-    let script = format!(
-        "kill -KILL $PPID; sleep 0.2; {BIN} try {p} 2>/dev/null; echo $? > {p}.status",
-        p = s(&path)
+    let script = script(
+        "kill -KILL $PPID; sleep 0.2; {bin} try {p} 2>/dev/null; echo $? > {p}.status",
+        &path,
     );
     let run = |extra: &[&str]| {
         let mut args = vec!["lock"];
@@ -146,16 +168,13 @@ fn the_command_inherits_the_lock_unless_told_not_to() {
         assert_eq!(out.status.code(), None, "stagelock was killed");
         // The orphaned command finishes on its own; wait for its verdict.
         let status_file = format!("{}.status", s(&path));
-        for _ in 0..200 {
-            if let Ok(text) = std::fs::read_to_string(&status_file)
-                && text.ends_with('\n')
-            {
-                std::fs::remove_file(&status_file).unwrap();
-                return text.trim().to_owned();
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("the command never reported");
+        let mut verdict = String::new();
+        wait_until("the command's verdict", || {
+            verdict = std::fs::read_to_string(&status_file).unwrap_or_default();
+            verdict.ends_with('\n')
+        });
+        std::fs::remove_file(&status_file).unwrap();
+        verdict.trim().to_owned()
     };
     assert_eq!(run(&[]), "75", "inherited: still held after stagelock died");
     assert!(path.exists(), "left behind by the killed stagelock");
@@ -175,18 +194,7 @@ fn stage_commits_on_success_and_aborts_on_failure() {
     let fill = "echo built > \"$STAGELOCK_STAGE_DIR/artifact\"";
     for layout in ["pairs", "per-dir"] {
         let _ = std::fs::remove_dir_all(&out);
-        let run = stagelock(&[
-            "stage",
-            s(&staging),
-            "--layout",
-            layout,
-            "--into",
-            s(&out),
-            "--",
-            "sh",
-            "-c",
-            fill,
-        ]);
+        let run = stage(&staging, layout, &[], &out, fill);
         assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
         assert_eq!(
             std::fs::read_to_string(out.join("artifact")).unwrap(),
@@ -198,55 +206,28 @@ fn stage_commits_on_success_and_aborts_on_failure() {
             "{layout}: stage cleaned up"
         );
 
-        let again = stagelock(&[
-            "stage",
-            s(&staging),
-            "--layout",
-            layout,
-            "--into",
-            s(&out),
-            "--",
-            "sh",
-            "-c",
-            "echo new > \"$STAGELOCK_STAGE_DIR/artifact\"",
-        ]);
+        let refill = "echo new > \"$STAGELOCK_STAGE_DIR/artifact\"";
+        let again = stage(&staging, layout, &[], &out, refill);
         assert_eq!(again.status.code(), Some(1), "refuses to clobber");
         assert!(stderr(&again).contains("--replace"), "{}", stderr(&again));
         assert_eq!(
             std::fs::read_to_string(out.join("artifact")).unwrap(),
             "built\n"
         );
-        let replaced = stagelock(&[
-            "stage",
-            s(&staging),
-            "--layout",
-            layout,
-            "--replace",
-            "--into",
-            s(&out),
-            "--",
-            "sh",
-            "-c",
-            "echo new > \"$STAGELOCK_STAGE_DIR/artifact\"",
-        ]);
+        let replaced = stage(&staging, layout, &["--replace"], &out, refill);
         assert_eq!(replaced.status.code(), Some(0), "{}", stderr(&replaced));
         assert_eq!(
             std::fs::read_to_string(out.join("artifact")).unwrap(),
             "new\n"
         );
 
-        let failed = stagelock(&[
-            "stage",
-            s(&staging),
-            "--layout",
+        let failed = stage(
+            &staging,
             layout,
-            "--into",
-            s(&tmp.path().join("never")),
-            "--",
-            "sh",
-            "-c",
+            &[],
+            &tmp.path().join("never"),
             "touch \"$STAGELOCK_STAGE_DIR/x\"; exit 3",
-        ]);
+        );
         assert_eq!(failed.status.code(), Some(3), "the command's status");
         assert!(!tmp.path().join("never").exists());
         assert_eq!(
@@ -264,20 +245,11 @@ fn recover_removes_stale_stages_and_reports_held_ones() {
     std::fs::create_dir_all(staging.join("temp-dir-7/inner")).unwrap();
     std::fs::write(staging.join("lock-8"), "").unwrap();
     // A live stage: recover runs inside it, so its own stage is held.
-    let script = format!(
-        "{BIN} recover --dry-run {d}; {BIN} recover {d}; {BIN} recover {d}",
-        d = s(&staging)
+    let script = script(
+        "{bin} recover --dry-run {p}; {bin} recover {p}; {bin} recover {p}",
+        &staging,
     );
-    let run = stagelock(&[
-        "stage",
-        s(&staging),
-        "--into",
-        s(&tmp.path().join("out")),
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    let run = stage(&staging, "", &[], &tmp.path().join("out"), &script);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     let text = String::from_utf8_lossy(&run.stdout);
     let lines: Vec<&str> = text.lines().collect();
@@ -314,17 +286,8 @@ fn stage_checks_its_destination_before_running_the_command() {
     let staging = tmp.path().join("staging");
     std::fs::create_dir(&staging).unwrap();
     let marker = tmp.path().join("ran");
-    let touch = format!("touch {}", s(&marker));
-    let run = stagelock(&[
-        "stage",
-        s(&staging),
-        "--into",
-        s(&tmp.path().join("no/such/dest")),
-        "--",
-        "sh",
-        "-c",
-        &touch,
-    ]);
+    let touch = script("touch {p}", &marker);
+    let run = stage(&staging, "", &[], &tmp.path().join("no/such/dest"), &touch);
     assert_eq!(run.status.code(), Some(1));
     assert!(stderr(&run).contains("no/such/dest"), "{}", stderr(&run));
     assert!(!marker.exists(), "the command did not run");
