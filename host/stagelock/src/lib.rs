@@ -57,6 +57,7 @@ mod error;
 mod lock;
 mod pattern;
 pub mod process;
+mod retry;
 mod stage;
 #[allow(unsafe_code)]
 mod sys;

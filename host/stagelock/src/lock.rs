@@ -10,6 +10,7 @@ use cap_std::fs::Dir;
 
 use crate::error::{Error, ErrorKind, Op};
 use crate::pattern::Pattern;
+use crate::retry::retry;
 use crate::sys::{self, LockedFile};
 
 /// How many fresh files create-and-lock makes before giving up when someone else keeps locking
@@ -283,39 +284,36 @@ impl StagingLock {
             )
         })?;
         let mut name = String::with_capacity(pattern.len() + 10);
-        for _ in 0..LOCK_ATTEMPTS {
+        let held = retry(LOCK_ATTEMPTS, || {
             let file = create_new(dir, pat, &mut name)?;
-            #[cfg(test)]
-            hooks::before_lock(dir, Path::new(&name));
-            let locked =
-                sys::try_lock(file).map_err(|e| Error::io(Op::CreateAndLock, name.as_str(), e))?;
-            let Some(locked) = locked else {
-                continue; // someone locked our new file first: it is theirs now
-            };
-            let stat = sys::stat_fd(locked.file())
-                .map_err(|e| Error::io(Op::CreateAndLock, name.as_str(), e))?;
-            if still_names(dir, Path::new(&name), &stat)
-                .map_err(|e| Error::io(Op::CreateAndLock, name.as_str(), e))?
-            {
+            Ok(
+                match lock_verified(dir, Path::new(&name), file, Op::CreateAndLock)? {
+                    Verified::Held(file) => Some(file),
+                    // Someone locked our new file first: it is theirs now. Or a recoverer
+                    // deleted it between our create and our lock (released): make another.
+                    Verified::Busy | Verified::Replaced => None,
+                },
+            )
+        })?;
+        match held {
+            Some(file) => {
                 let lock = StagingLock {
-                    file: locked,
+                    file,
                     dir: Arc::clone(dir),
                     path: PathBuf::from(&name),
                 };
-                return Ok((lock, name));
+                Ok((lock, name))
             }
-            // A recoverer deleted the file between our create and our lock: we hold a lock on
-            // a deleted file. Release it and make another.
+            None => Err(Error::new(
+                ErrorKind::Other,
+                Op::CreateAndLock,
+                name,
+                format!(
+                    "gave up after {LOCK_ATTEMPTS} attempts: each new file was locked by someone \
+                     else first (the path is the last file tried)"
+                ),
+            )),
         }
-        Err(Error::new(
-            ErrorKind::Other,
-            Op::CreateAndLock,
-            name,
-            format!(
-                "gave up after {LOCK_ATTEMPTS} attempts: each new file was locked by someone else \
-                 first (the path is the last file tried)"
-            ),
-        ))
     }
 
     /// [`try_lock_path`](Self::try_lock_path) in a directory handle shared with other locks.
@@ -340,46 +338,34 @@ impl StagingLock {
         } else {
             sys::Create::No
         };
-        for _ in 0..LOCK_ATTEMPTS {
+        let held = retry(LOCK_ATTEMPTS, || {
             let file = sys::open_beneath(dir, path, how, 0o644).map_err(err)?;
-            #[cfg(test)]
-            hooks::before_lock(dir, path);
-            // Lock first, look after: a busy path then costs no more than open + fcntl + close.
-            // (A FIFO or device is locked for an instant before being refused; locks are
-            // advisory and it is never read or written.)
-            let Some(locked) = sys::try_lock(file).map_err(err)? else {
-                return Err(Error::new(
+            match lock_verified(dir, path, file, Op::TryLockPath)? {
+                Verified::Held(file) => Ok(Some(file)),
+                Verified::Busy => Err(Error::new(
                     ErrorKind::WouldBlock,
                     Op::TryLockPath,
                     path,
                     "held by another lock holder",
-                ));
-            };
-            let stat = sys::stat_fd(locked.file()).map_err(err)?;
-            if stat.kind != sys::FileKind::Regular {
-                return Err(Error::new(
-                    ErrorKind::NotAFile,
-                    Op::TryLockPath,
-                    path,
-                    format!("is a {}, not a regular file", stat.kind.name()),
-                ));
+                )),
+                // Its holder deleted the file after our open and released it before our lock:
+                // open the path again (creating a fresh file).
+                Verified::Replaced => Ok(None),
             }
-            if still_names(dir, path, &stat).map_err(err)? {
-                return Ok(StagingLock {
-                    file: locked,
-                    dir: Arc::clone(dir),
-                    path: path.to_path_buf(),
-                });
-            }
-            // Its holder deleted the file after our open and released it before our lock: we
-            // hold a lock on a deleted file. Open the path again (creating a fresh file).
+        })?;
+        match held {
+            Some(file) => Ok(StagingLock {
+                file,
+                dir: Arc::clone(dir),
+                path: path.to_path_buf(),
+            }),
+            None => Err(Error::new(
+                ErrorKind::Other,
+                Op::TryLockPath,
+                path,
+                format!("gave up after {LOCK_ATTEMPTS} attempts: the file kept being replaced"),
+            )),
         }
-        Err(Error::new(
-            ErrorKind::Other,
-            Op::TryLockPath,
-            path,
-            format!("gave up after {LOCK_ATTEMPTS} attempts: the file kept being replaced"),
-        ))
     }
 }
 
@@ -482,20 +468,65 @@ fn open_ambient_dir(
 
 /// Creates a file with a fresh name from `pattern` (left in `name`), retrying on collisions.
 fn create_new(dir: &fs::File, pattern: Pattern<'_>, name: &mut String) -> Result<fs::File, Error> {
-    for _ in 0..NAME_ATTEMPTS {
+    let created = retry(NAME_ATTEMPTS, || {
         pattern.write_name(fastrand::u32(..), name);
         match sys::open_beneath(dir, Path::new(name.as_str()), sys::Create::New, 0o600) {
-            Ok(file) => return Ok(file),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io(Op::CreateAndLock, name.as_str(), e)),
+            Ok(file) => Ok(Some(file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(Error::io(Op::CreateAndLock, name.as_str(), e)),
         }
+    })?;
+    created.ok_or_else(|| {
+        Error::new(
+            ErrorKind::Other,
+            Op::CreateAndLock,
+            name.as_str(),
+            format!(
+                "gave up after {NAME_ATTEMPTS} names that all existed (the path is the last one)"
+            ),
+        )
+    })
+}
+
+/// What [`lock_verified`] came to.
+enum Verified {
+    /// Locked, and the path still names the locked file.
+    Held(LockedFile),
+    /// Another holder has the lock (the file is closed, or parked by the fallback's registry).
+    Busy,
+    /// Locked, but the path no longer names the file: it was deleted (and maybe made anew)
+    /// between our open and our lock. The lock is already released.
+    Replaced,
+}
+
+/// The one lock-then-verify routine of create-and-lock and try-lock-path: locks `file`, just
+/// opened at `path` beneath `dir`, refuses it if it is not a regular file, and checks that
+/// `path` still names it.
+///
+/// Lock first, look after: a busy path then costs no more than open + fcntl + close. (A FIFO or
+/// device is locked for an instant before being refused; locks are advisory and it is never
+/// read or written.)
+fn lock_verified(dir: &SharedDir, path: &Path, file: fs::File, op: Op) -> Result<Verified, Error> {
+    let err = |e| Error::io(op, path, e);
+    #[cfg(test)]
+    hooks::before_lock(dir, path);
+    let Some(locked) = sys::try_lock(file).map_err(err)? else {
+        return Ok(Verified::Busy);
+    };
+    let stat = sys::stat_fd(locked.file()).map_err(err)?;
+    if stat.kind != sys::FileKind::Regular {
+        return Err(Error::new(
+            ErrorKind::NotAFile,
+            op,
+            path,
+            format!("is a {}, not a regular file", stat.kind.name()),
+        ));
     }
-    Err(Error::new(
-        ErrorKind::Other,
-        Op::CreateAndLock,
-        name.as_str(),
-        format!("gave up after {NAME_ATTEMPTS} names that all existed (the path is the last one)"),
-    ))
+    Ok(if still_names(dir, path, &stat).map_err(err)? {
+        Verified::Held(locked)
+    } else {
+        Verified::Replaced
+    })
 }
 
 /// Refuses paths that can never name a lock file, before touching the filesystem.

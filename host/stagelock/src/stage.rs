@@ -18,6 +18,7 @@ use cap_std::io_lifetimes::AsFilelike;
 
 use crate::error::{Error, ErrorKind, Op};
 use crate::lock::{LockDir, SharedDir, StagingLock};
+use crate::retry::retry;
 use crate::sys::{self, RenameMode};
 
 /// How many fresh stage directories [`StagingArea::stage`] tries (per-directory layout) before
@@ -40,6 +41,34 @@ const LOCK_PREFIX: &str = "lock-";
 const RESOURCE_PREFIX: &str = "temp-dir-";
 const STAGE_LOCK: &str = "staging.lock";
 const STAGE_RESOURCE: &str = "dir";
+
+/// Where each part of stage `id` lives, relative to the area's root: the one place that knows
+/// the two layouts' names.
+impl Layout {
+    /// The stage's lock file: `lock-ID`, or `<N>/staging.lock`.
+    fn lock_path(self, id: &str) -> PathBuf {
+        match self {
+            Layout::Pairs => PathBuf::from(format!("{LOCK_PREFIX}{id}")),
+            Layout::PerDirectory => Path::new(id).join(STAGE_LOCK),
+        }
+    }
+
+    /// The stage's resource directory: `temp-dir-ID`, or `<N>/dir`.
+    fn resource_path(self, id: &str) -> PathBuf {
+        match self {
+            Layout::Pairs => PathBuf::from(format!("{RESOURCE_PREFIX}{id}")),
+            Layout::PerDirectory => Path::new(id).join(STAGE_RESOURCE),
+        }
+    }
+
+    /// The directory holding the stage's lock and resource, if it has one of its own (`<N>`).
+    fn stage_dir(self, id: &str) -> Option<&Path> {
+        match self {
+            Layout::Pairs => None,
+            Layout::PerDirectory => Some(Path::new(id)),
+        }
+    }
+}
 
 /// A directory in which resources are built under staging locks, committed into place, and
 /// recovered when their builders die.
@@ -143,7 +172,7 @@ impl StagingArea {
         let (lock, name) = StagingLock::create_and_lock_shared(&self.root, LOCK_PREFIX)?;
         let id = name[LOCK_PREFIX.len()..].to_owned();
         let mut stage = Stage::new(self, id, lock);
-        let resource = stage.resource_path();
+        let resource = stage.path();
         // A resource left with this ID by a dead owner whose lock file is gone is ours now.
         remove_all(&self.root, &resource).map_err(|e| Error::io(Op::Stage, &resource, e))?;
         stage.open_resource()?;
@@ -152,36 +181,39 @@ impl StagingArea {
 
     fn stage_per_directory(&self) -> Result<Stage, Error> {
         let mut id = String::new();
-        for _ in 0..STAGE_ATTEMPTS {
+        let stage = retry(STAGE_ATTEMPTS, || {
             id = fastrand::u32(..).to_string();
             match cap_primitives::fs::create_dir(&self.root, Path::new(&id), &DirOptions::new()) {
                 Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
                 Err(e) => return Err(Error::io(Op::Stage, &id, e)),
             }
-            let lock_path = Path::new(&id).join(STAGE_LOCK);
-            match StagingLock::try_lock_path_shared(&self.root, &lock_path) {
+            match StagingLock::try_lock_path_shared(&self.root, &self.layout.lock_path(&id)) {
                 Ok(lock) => {
-                    let mut stage = Stage::new(self, id, lock);
+                    let mut stage = Stage::new(self, id.clone(), lock);
                     stage.open_resource()?;
-                    return Ok(stage);
+                    Ok(Some(stage))
                 }
                 // A recoverer took the new directory for a dead one and is removing it.
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::NotFound) => {
-                    continue;
+                    Ok(None)
                 }
                 Err(e) => {
                     let _ = cap_primitives::fs::remove_dir(&self.root, Path::new(&id));
-                    return Err(e);
+                    Err(e)
                 }
             }
-        }
-        Err(Error::new(
-            ErrorKind::Other,
-            Op::Stage,
-            id,
-            format!("gave up after {STAGE_ATTEMPTS} new stage directories were all taken first"),
-        ))
+        })?;
+        stage.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Other,
+                Op::Stage,
+                id,
+                format!(
+                    "gave up after {STAGE_ATTEMPTS} new stage directories were all taken first"
+                ),
+            )
+        })
     }
 
     /// Removes every stage whose builder is gone: for each stage whose lock is free, removes its
@@ -215,10 +247,7 @@ impl StagingArea {
             skipped: Vec::new(),
         };
         for (id, found) in self.list().map_err(|e| Error::io(Op::Recover, ".", e))? {
-            let lock_path = match self.layout {
-                Layout::Pairs => PathBuf::from(format!("{LOCK_PREFIX}{id}")),
-                Layout::PerDirectory => Path::new(&id).join(STAGE_LOCK),
-            };
+            let lock_path = self.layout.lock_path(&id);
             // A lock file that was listed is only locked if it still exists: if it is gone, its
             // builder finished. Without one (an orphan resource, or a directory whose creator
             // died before locking), the lock file is created to take the stage over.
@@ -266,17 +295,14 @@ impl StagingArea {
     /// its directory), then the lock file, then (per-directory) the emptied directory. Returns
     /// whether the resource existed (under the lock, that means its builder was dead).
     fn remove_stage(&self, id: &str, lock: StagingLock) -> Result<bool, Error> {
-        let resource = match self.layout {
-            Layout::Pairs => PathBuf::from(format!("{RESOURCE_PREFIX}{id}")),
-            Layout::PerDirectory => Path::new(id).join(STAGE_RESOURCE),
-        };
+        let resource = self.layout.resource_path(id);
         let had_resource = exists(&self.root, &resource);
-        let leftovers = match self.layout {
-            Layout::Pairs => vec![PathBuf::from(format!("{RESOURCE_PREFIX}{id}"))],
-            Layout::PerDirectory => cap_primitives::fs::read_dir(&self.root, Path::new(id))
+        let leftovers = match self.layout.stage_dir(id) {
+            None => vec![resource],
+            Some(stage_dir) => cap_primitives::fs::read_dir(&self.root, stage_dir)
                 .and_then(|entries| {
                     entries
-                        .map(|e| Ok(Path::new(id).join(e?.file_name())))
+                        .map(|e| Ok(stage_dir.join(e?.file_name())))
                         .filter(|p| !matches!(p, Ok(p) if p.ends_with(STAGE_LOCK)))
                         .collect()
                 })
@@ -287,8 +313,8 @@ impl StagingArea {
             remove_all(&self.root, &path).map_err(|e| Error::io(Op::Recover, &path, e))?;
         }
         lock.unlock_and_delete()?;
-        if self.layout == Layout::PerDirectory {
-            remove_empty_dir(&self.root, Path::new(id));
+        if let Some(stage_dir) = self.layout.stage_dir(id) {
+            remove_empty_dir(&self.root, stage_dir);
         }
         Ok(had_resource)
     }
@@ -326,8 +352,8 @@ impl StagingArea {
                         continue;
                     }
                     let found = Found {
-                        lock: exists(&self.root, &Path::new(&name).join(STAGE_LOCK)),
-                        resource: exists(&self.root, &Path::new(&name).join(STAGE_RESOURCE)),
+                        lock: exists(&self.root, &self.layout.lock_path(&name)),
+                        resource: exists(&self.root, &self.layout.resource_path(&name)),
                     };
                     ids.insert(name, found);
                 }
@@ -369,7 +395,7 @@ impl Stage {
 
     /// Creates the resource directory and opens it (on failure the stage aborts as it drops).
     fn open_resource(&mut self) -> Result<(), Error> {
-        let resource = self.resource_path();
+        let resource = self.path();
         let err = |e| Error::io(Op::Stage, &resource, e);
         cap_primitives::fs::create_dir(&self.root, &resource, &DirOptions::new()).map_err(err)?;
         let dir = cap_primitives::fs::open_dir(&self.root, &resource).map_err(err)?;
@@ -395,14 +421,7 @@ impl Stage {
 
     /// The resource directory's path relative to the area's root.
     pub fn path(&self) -> PathBuf {
-        self.resource_path()
-    }
-
-    fn resource_path(&self) -> PathBuf {
-        match self.layout {
-            Layout::Pairs => PathBuf::from(format!("{RESOURCE_PREFIX}{}", self.id)),
-            Layout::PerDirectory => Path::new(&self.id).join(STAGE_RESOURCE),
-        }
+        self.layout.resource_path(&self.id)
     }
 
     /// Moves the resource to `dest` beneath `dest_dir` (atomically: one `rename` on the same
@@ -497,11 +516,10 @@ impl Stage {
             None => dest_dir,
         };
         let opened_src;
-        let (src_parent, src_name): (&fs::File, PathBuf) = match self.layout {
-            Layout::Pairs => (&self.root, self.resource_path()),
-            Layout::PerDirectory => {
-                opened_src =
-                    cap_primitives::fs::open_dir(&self.root, Path::new(&self.id)).map_err(err)?;
+        let (src_parent, src_name): (&fs::File, PathBuf) = match self.layout.stage_dir(&self.id) {
+            None => (&self.root, self.path()),
+            Some(stage_dir) => {
+                opened_src = cap_primitives::fs::open_dir(&self.root, stage_dir).map_err(err)?;
                 (&opened_src, PathBuf::from(STAGE_RESOURCE))
             }
         };
@@ -525,7 +543,7 @@ impl Stage {
                 .map_err(err)?;
                 // The old destination now sits where the resource was; we still hold the lock.
                 self.dir = None;
-                let old = self.resource_path();
+                let old = self.path();
                 remove_all(&self.root, &old)
                     .map_err(|e| Moved::ButOldRemains(Error::io(Op::Commit, &old, e)))?;
             }
@@ -555,7 +573,7 @@ impl Stage {
 
     fn abort_inner(&mut self) -> Result<(), Error> {
         self.dir = None;
-        let resource = self.resource_path();
+        let resource = self.path();
         if let Err(e) = remove_all(&self.root, &resource) {
             self.lock = None; // released, file kept: stale, for recovery
             return Err(Error::io(Op::Abort, resource, e));
@@ -567,8 +585,8 @@ impl Stage {
     fn release(&mut self) -> Result<(), Error> {
         let lock = self.lock.take().expect("released once");
         lock.unlock_and_delete()?;
-        if self.layout == Layout::PerDirectory {
-            remove_empty_dir(&self.root, Path::new(&self.id));
+        if let Some(stage_dir) = self.layout.stage_dir(&self.id) {
+            remove_empty_dir(&self.root, stage_dir);
         }
         Ok(())
     }
