@@ -1,6 +1,7 @@
 //! Staging areas: stage, commit, abort and recovery, in both layouts, against crashed holders
 //! in other processes and against concurrent stagers.
 
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -228,6 +229,153 @@ fn orphans_are_recovered_and_reported() -> Result<()> {
         "only stage-named entries go"
     );
     assert!(s.join("staging/not-a-stage/dir").is_dir());
+    Ok(())
+}
+
+/// Everything beneath `dir`: (relative path, what it is: file contents, `dir`, or `-> target`),
+/// sorted; to check that something was left exactly as it was.
+fn snapshot(dir: &Path) -> Result<Vec<(String, String)>> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let rel = path.strip_prefix(root)?.display().to_string();
+            let meta = std::fs::symlink_metadata(&path)?;
+            if meta.is_symlink() {
+                out.push((rel, format!("-> {}", std::fs::read_link(&path)?.display())));
+            } else if meta.is_dir() {
+                out.push((rel, "dir".into()));
+                walk(root, &path, out)?;
+            } else {
+                out.push((rel, std::fs::read_to_string(&path)?));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Ids skipped as not a stage, and ids removed, sorted.
+fn not_stages_and_removed(report: &stagelock::Report) -> (Vec<&str>, Vec<&str>) {
+    let mut not_stages: Vec<_> = report
+        .skipped
+        .iter()
+        .filter(|k| matches!(k.reason, SkipReason::NotAStage))
+        .map(|k| k.id.as_str())
+        .collect();
+    let mut removed: Vec<_> = report.removed.iter().map(|r| r.id.as_str()).collect();
+    not_stages.sort();
+    removed.sort();
+    (not_stages, removed)
+}
+
+#[test]
+fn recovery_leaves_what_is_not_a_stage_untouched_per_directory() -> Result<()> {
+    let (s, area) = setup(Layout::PerDirectory)?;
+    let d = s.dir();
+    d.create_dir("keep")?;
+    d.write("keep/k", "kept")?;
+    // Named like stages, but not stages: each must stay byte for byte.
+    d.create_dir_all("staging/1")?;
+    d.write("staging/1/notes.txt", "important\n")?; // issue 10's reproduction
+    d.create_dir_all("staging/2/dir")?;
+    d.write("staging/2/dir/x", "x")?;
+    d.write("staging/2/notes.txt", "n")?;
+    d.create_dir_all("staging/3/dir/sub")?;
+    d.write("staging/3/staging.lock", "")?; // a stale lock file, free
+    d.write("staging/3/dir/sub/x", "x")?;
+    d.create_dir_all("staging/3/extra")?;
+    d.create_dir_all("staging/4")?;
+    d.write("staging/4/dir", "a file named dir")?;
+    d.create_dir_all("staging/6")?;
+    std::os::unix::fs::symlink("../../keep", s.join("staging/6/dir"))?;
+    d.create_dir_all("staging/7/staging.lock")?;
+    d.write("staging/7/staging.lock/x", "x")?;
+    // Not named like stages at all (leading zero, beyond u32): never even looked at.
+    d.create_dir_all("staging/007/dir")?;
+    d.create_dir_all("staging/4294967296/dir")?;
+    let before = snapshot(&s.join("staging"))?;
+    // Real dead stages beside them, which are removed.
+    d.create_dir_all("staging/8/dir/sub")?;
+    d.write("staging/8/dir/sub/f", "f")?;
+    d.create_dir_all("staging/9/dir")?;
+    d.write("staging/9/staging.lock", "")?;
+
+    let dry = area.recover_stale_dry_run()?;
+    assert_eq!(
+        not_stages_and_removed(&dry),
+        (vec!["1", "2", "3", "4", "6", "7"], vec!["8", "9"])
+    );
+    let report = area.recover_stale()?;
+    assert_eq!(
+        not_stages_and_removed(&report),
+        (vec!["1", "2", "3", "4", "6", "7"], vec!["8", "9"]),
+        "{report:?}"
+    );
+    assert_eq!(report.skipped.len(), 6, "{report:?}");
+    assert_eq!(snapshot(&s.join("staging"))?, before);
+    assert_eq!(std::fs::read_to_string(s.join("keep/k"))?, "kept");
+    let again = area.recover_stale()?;
+    assert!(again.removed.is_empty());
+    assert_eq!(snapshot(&s.join("staging"))?, before);
+    Ok(())
+}
+
+#[test]
+fn recovery_leaves_what_is_not_a_stage_untouched_with_pairs() -> Result<()> {
+    let (s, area) = setup(Layout::Pairs)?;
+    let d = s.dir();
+    d.create_dir("keep")?;
+    d.write("keep/k", "kept")?;
+    d.write("staging/temp-dir-5", "a file, not a resource directory")?;
+    d.create_dir_all("staging/lock-6")?;
+    d.write("staging/lock-6/x", "a directory, not a lock file")?;
+    std::os::unix::fs::symlink("../keep", s.join("staging/temp-dir-10"))?;
+    d.create_dir_all("staging/temp-dir-01/x")?; // not a stage name
+    d.write("staging/lock-01", "")?;
+    let before = snapshot(&s.join("staging"))?;
+    d.create_dir_all("staging/temp-dir-12/x")?; // an orphan resource: removed
+
+    let report = area.recover_stale()?;
+    assert_eq!(
+        not_stages_and_removed(&report),
+        (vec!["10", "5", "6"], vec!["12"]),
+        "{report:?}"
+    );
+    assert_eq!(snapshot(&s.join("staging"))?, before);
+    assert_eq!(std::fs::read_to_string(s.join("keep/k"))?, "kept");
+    Ok(())
+}
+
+#[test]
+fn stagelock_recover_reports_not_a_stage_and_keeps_the_file() -> Result<()> {
+    // Issue 10's reproduction, through the command.
+    let s = Scratch::new()?;
+    s.dir().create_dir_all("staging/1")?;
+    s.dir().write("staging/1/notes.txt", "important\n")?;
+    let out = Command::new(stagelock_tests::stagelock_bin(false))
+        .current_dir(s.path())
+        .args(["recover", "staging", "--layout", "per-dir"])
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        stdout,
+        "skipped 1: not a stage (it holds more than a lock file and a resource directory)\n\
+         0 removed, 1 skipped\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.join("staging/1/notes.txt"))?,
+        "important\n"
+    );
+    assert_eq!(s.names()?, ["staging"]);
+    assert_eq!(
+        snapshot(&s.join("staging"))?.len(),
+        2,
+        "1/ and 1/notes.txt only"
+    );
     Ok(())
 }
 

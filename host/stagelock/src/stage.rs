@@ -222,9 +222,28 @@ impl StagingArea {
     /// Orphans are handled too: a resource without a lock file is locked (creating the file)
     /// and removed the same way; a lock file without a resource is just unlock-and-deleted.
     /// Only entries named like stages are looked at (`lock-<N>` / `temp-dir-<N>`, or a
-    /// directory `<N>`, with `<N>` decimal): anything else in the root is left alone.
-    /// Running it again finds nothing to do. It never blocks and never removes a live stage,
-    /// including one being created or committed concurrently.
+    /// directory `<N>`, with `<N>` the decimal of a `u32`): anything else in the root is left
+    /// alone. Running it again finds nothing to do. It never blocks and never removes a live
+    /// stage, including one being created or committed concurrently.
+    ///
+    /// # Only stages are removed
+    ///
+    /// An entry named like a stage is removed only if it holds nothing a stage never holds:
+    /// per-directory, `<N>` may contain `staging.lock` (a regular file) and `dir` (a
+    /// directory), nothing else; with pairs, `lock-<N>` must be a regular file and
+    /// `temp-dir-<N>` a directory. Anything else (`staging/1/notes.txt`, made by hand) is
+    /// skipped with [`SkipReason::NotAStage`] and left exactly as it was: no lock file is
+    /// created in it. The check is made before locking, and again while holding the lock,
+    /// before anything is removed; only the resource and the lock file are then removed, and
+    /// the stage directory with a non-recursive `rmdir`, so a file put there after the second
+    /// check stays too.
+    ///
+    /// This is stricter than containers/storage's overlay driver, whose clean-up of
+    /// `staging/<N>` removes the whole directory once it can lock `staging.lock`. There the
+    /// staging directory is private to the storage driver; a stagelock area is often a
+    /// directory people and scripts also use (the README's `stagelock lock` example makes
+    /// `staging/1` by hand), and a lock that is free proves only that no builder holds it, not
+    /// that what sits beside it is a builder's leftovers.
     ///
     /// # Errors
     ///
@@ -247,6 +266,12 @@ impl StagingArea {
             skipped: Vec::new(),
         };
         for (id, found) in self.list().map_err(|e| Error::io(Op::Recover, ".", e))? {
+            // Entries named like stages that hold anything a stage never does are left exactly
+            // as they are: no lock file is created in them, nothing is removed.
+            if let Err(reason) = self.check_stage(&id) {
+                report.skipped.push(Skipped { id, reason });
+                continue;
+            }
             let lock_path = self.layout.lock_path(&id);
             // A lock file that was listed is only locked if it still exists: if it is gone, its
             // builder finished. Without one (an orphan resource, or a directory whose creator
@@ -269,14 +294,14 @@ impl StagingArea {
                     drop(lock); // released, file untouched
                     Ok(found.resource)
                 }
-                Some(Ok(lock)) => match self.remove_stage(&id, lock) {
+                Some(Ok(lock)) => match self.remove_stage(&id, lock, found.lock) {
                     // A pair with neither file left: its builder finished between our listing
                     // and our lock (we only made and removed a lock file).
                     Ok(false) if !found.lock && self.layout == Layout::Pairs => {
                         Err(SkipReason::Vanished)
                     }
                     Ok(had_resource) => Ok(had_resource),
-                    Err(e) => Err(SkipReason::Failed(e)),
+                    Err(reason) => Err(reason),
                 },
             };
             match outcome {
@@ -291,32 +316,90 @@ impl StagingArea {
         Ok(report)
     }
 
-    /// Removes a stage whose lock we hold: its resource (and, per-directory, anything else in
-    /// its directory), then the lock file, then (per-directory) the emptied directory. Returns
-    /// whether the resource existed (under the lock, that means its builder was dead).
-    fn remove_stage(&self, id: &str, lock: StagingLock) -> Result<bool, Error> {
+    /// Removes a stage whose lock we hold: checks again, under the lock, that it holds only
+    /// what a stage holds; then removes its resource, then the lock file, then (per-directory)
+    /// the emptied directory. Returns whether the resource existed (under the lock, that means
+    /// its builder was dead).
+    ///
+    /// If the stage changed since [`check_stage`](Self::check_stage) looked (someone put a file
+    /// in it), nothing is removed but a lock file this recovery created (`had_lock_file`
+    /// false), so the entry is left as it was found.
+    fn remove_stage(
+        &self,
+        id: &str,
+        lock: StagingLock,
+        had_lock_file: bool,
+    ) -> Result<bool, SkipReason> {
+        if let Err(reason) = self.check_stage(id) {
+            if had_lock_file {
+                drop(lock); // released, file kept
+            } else {
+                let _ = lock.unlock_and_delete(); // the file we made to take it over
+            }
+            return Err(reason);
+        }
         let resource = self.layout.resource_path(id);
         let had_resource = exists(&self.root, &resource);
-        let leftovers = match self.layout.stage_dir(id) {
-            None => vec![resource],
-            Some(stage_dir) => cap_primitives::fs::read_dir(&self.root, stage_dir)
-                .and_then(|entries| {
-                    entries
-                        .map(|e| Ok(stage_dir.join(e?.file_name())))
-                        .filter(|p| !matches!(p, Ok(p) if p.ends_with(STAGE_LOCK)))
-                        .collect()
-                })
-                .map_err(|e| Error::io(Op::Recover, id, e))?,
-        };
-        for path in leftovers {
-            // On failure the lock is dropped: released, file kept, still stale for next time.
-            remove_all(&self.root, &path).map_err(|e| Error::io(Op::Recover, &path, e))?;
-        }
-        lock.unlock_and_delete()?;
+        // Only the resource, and only as a directory: should it have become anything else
+        // since the check, the removal fails and the stage stays. On failure the lock is
+        // dropped: released, file kept, still stale for next time.
+        remove_dir_tree(&self.root, &resource)
+            .map_err(|e| SkipReason::Failed(Error::io(Op::Recover, &resource, e)))?;
+        lock.unlock_and_delete().map_err(SkipReason::Failed)?;
         if let Some(stage_dir) = self.layout.stage_dir(id) {
+            // Not recursive: anything put there since the check stays, and so does the
+            // directory.
             remove_empty_dir(&self.root, stage_dir);
         }
         Ok(had_resource)
+    }
+
+    /// Whether stage `id` holds only what a stage holds: its lock file (a regular file) and its
+    /// resource (a directory), each possibly missing, and nothing else. Symbolic links are not
+    /// followed, so a link is never what a stage holds.
+    fn check_stage(&self, id: &str) -> Result<(), SkipReason> {
+        let failed = |path: &Path, e: io::Error| {
+            if e.kind() == io::ErrorKind::NotFound {
+                SkipReason::Vanished
+            } else {
+                SkipReason::Failed(Error::io(Op::Recover, path, e))
+            }
+        };
+        let is = |path: &Path, want: fn(&cap_primitives::fs::Metadata) -> bool| {
+            match cap_primitives::fs::stat(&self.root, path, cap_primitives::fs::FollowSymlinks::No)
+            {
+                Ok(meta) => Ok(want(&meta)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true), // missing is fine
+                Err(e) => Err(failed(path, e)),
+            }
+        };
+        let lock_ok = || is(&self.layout.lock_path(id), |m| m.is_file());
+        let resource_ok = || is(&self.layout.resource_path(id), |m| m.is_dir());
+        let only_stage_entries = match self.layout.stage_dir(id) {
+            None => lock_ok()? && resource_ok()?,
+            Some(stage_dir) => {
+                let entries = cap_primitives::fs::read_dir(&self.root, stage_dir)
+                    .map_err(|e| failed(stage_dir, e))?;
+                let mut only = true;
+                for entry in entries {
+                    let name = entry.map_err(|e| failed(stage_dir, e))?.file_name();
+                    only = match name.to_str() {
+                        Some(STAGE_LOCK) => lock_ok()?,
+                        Some(STAGE_RESOURCE) => resource_ok()?,
+                        _ => false,
+                    };
+                    if !only {
+                        break;
+                    }
+                }
+                only
+            }
+        };
+        if only_stage_entries {
+            Ok(())
+        } else {
+            Err(SkipReason::NotAStage)
+        }
     }
 
     /// The stage IDs present in the root, with what was found of each.
@@ -676,6 +759,11 @@ pub enum SkipReason {
     Vanished,
     /// Removing it failed; it stays stale for the next run.
     Failed(Error),
+    /// It is named like a stage but holds something a stage never does, so it is left
+    /// untouched: per-directory, `<N>` holds entries other than `staging.lock` (a regular file)
+    /// and `dir` (a directory); with pairs, `lock-ID` is not a regular file or `temp-dir-ID`
+    /// not a directory.
+    NotAStage,
 }
 
 impl fmt::Display for SkipReason {
@@ -684,6 +772,9 @@ impl fmt::Display for SkipReason {
             SkipReason::Held => f.write_str("held by a live builder"),
             SkipReason::Vanished => f.write_str("finished by its builder meanwhile"),
             SkipReason::Failed(e) => write!(f, "failed: {e}"),
+            SkipReason::NotAStage => {
+                f.write_str("not a stage (it holds more than a lock file and a resource directory)")
+            }
         }
     }
 }
@@ -703,9 +794,21 @@ fn remove_all(root: &fs::File, path: &Path) -> io::Result<()> {
 }
 
 /// Whether `id` is a stage ID: the decimal number of a random `u32`, as this crate and
-/// containers/storage (Go's `CreateTemp` / `MkdirTemp`) make them.
+/// containers/storage (Go's `CreateTemp` / `MkdirTemp`) make them: digits only, no leading
+/// zero (but `0` itself), at most `4294967295`.
 fn decimal(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 10 && id.bytes().all(|b| b.is_ascii_digit())
+    id.bytes().all(|b| b.is_ascii_digit())
+        && (id == "0" || !id.starts_with('0'))
+        && id.parse::<u32>().is_ok()
+}
+
+/// Removes the directory tree `path` beneath `root`; gone is fine, anything but a directory
+/// (a file, a symbolic link) is an error and stays.
+fn remove_dir_tree(root: &fs::File, path: &Path) -> io::Result<()> {
+    match cap_primitives::fs::remove_dir_all(root, path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
 }
 
 /// Whether `path` beneath `root` names anything (not following a final symlink).
@@ -716,4 +819,66 @@ fn exists(root: &fs::File, path: &Path) -> bool {
 /// Removes an emptied stage directory; one that is gone or in use again is left as it is.
 fn remove_empty_dir(root: &fs::File, path: &Path) {
     let _ = cap_primitives::fs::remove_dir(root, path);
+}
+
+#[cfg(test)]
+mod tests {
+    //! Recovery's second look, made deterministic: between the first check and the lock (the
+    //! lock module's test hook), someone puts a file into what looked like an orphan stage.
+    use super::*;
+    use crate::lock::hooks;
+
+    #[test]
+    fn a_file_put_in_a_stage_between_check_and_lock_keeps_everything_in_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let at = |rel: &str| tmp.path().join(rel);
+        // Looks like a stage whose creator died before locking: just `5/dir`.
+        std::fs::create_dir_all(at("5/dir")).unwrap();
+        std::fs::write(at("5/dir/data"), "mine").unwrap();
+        let area = StagingArea::open_ambient_dir(
+            tmp.path(),
+            Layout::PerDirectory,
+            cap_std::ambient_authority(),
+        )
+        .unwrap();
+        let notes = at("5/notes.txt");
+        let _guard = hooks::set_before_lock(move |_, _| {
+            std::fs::write(&notes, "important").unwrap();
+        });
+        let report = area.recover_stale().unwrap();
+        assert!(report.removed.is_empty(), "{report:?}");
+        assert!(
+            matches!(report.skipped.as_slice(), [Skipped { id, reason: SkipReason::NotAStage }] if id == "5"),
+            "{report:?}"
+        );
+        assert_eq!(std::fs::read_to_string(at("5/dir/data")).unwrap(), "mine");
+        assert_eq!(
+            std::fs::read_to_string(at("5/notes.txt")).unwrap(),
+            "important"
+        );
+        assert!(
+            !at("5/staging.lock").exists(),
+            "the lock file recovery made is gone again"
+        );
+    }
+
+    #[test]
+    fn stage_ids_are_canonical_u32_decimals() {
+        for id in ["0", "1", "42", "4294967295"] {
+            assert!(decimal(id), "{id}");
+        }
+        for id in [
+            "",
+            "01",
+            "007",
+            "4294967296",
+            "99999999999",
+            "+1",
+            "-1",
+            "1a",
+            " 1",
+        ] {
+            assert!(!decimal(id), "{id}");
+        }
+    }
 }
