@@ -349,36 +349,6 @@ fn recovery_leaves_what_is_not_a_stage_untouched_with_pairs() -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn stagelock_recover_reports_not_a_stage_and_keeps_the_file() -> Result<()> {
-    // Issue 10's reproduction, through the command.
-    let s = Scratch::new()?;
-    s.dir().create_dir_all("staging/1")?;
-    s.dir().write("staging/1/notes.txt", "important\n")?;
-    let out = Command::new(stagelock_tests::stagelock_bin(false))
-        .current_dir(s.path())
-        .args(["recover", "staging", "--layout", "per-dir"])
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert_eq!(
-        stdout,
-        "skipped 1: not a stage (it holds more than a lock file and a resource directory)\n\
-         0 removed, 1 skipped\n"
-    );
-    assert_eq!(
-        std::fs::read_to_string(s.join("staging/1/notes.txt"))?,
-        "important\n"
-    );
-    assert_eq!(s.names()?, ["staging"]);
-    assert_eq!(
-        snapshot(&s.join("staging"))?.len(),
-        2,
-        "1/ and 1/notes.txt only"
-    );
-    Ok(())
-}
-
 /// Stagers in threads and in processes loop stage / fill / check / commit while a recoverer
 /// loops recover_stale, and holders get SIGKILLed mid-stage. No live stage may lose a file, every
 /// commit must be complete, every dead stage must be recovered, and nothing may be left.
