@@ -441,3 +441,105 @@ fn recovery_racing_stagers_never_removes_live_work() -> Result<()> {
     }
     Ok(())
 }
+
+/// Deletes `path` from another process, as someone who does not hold its lock would.
+fn unlink_in_another_process(path: &Path) -> Result<()> {
+    let status = Command::new("python3")
+        .args(["-c", "import os, sys; os.unlink(sys.argv[1])"])
+        .arg(path)
+        .status()?;
+    anyhow::ensure!(
+        status.success(),
+        "python3 could not delete {}",
+        path.display()
+    );
+    Ok(())
+}
+
+/// What a lost lock at commit must leave: an error of kind `LockLost`, no stage handed back,
+/// DEST as it was (absent, or its old contents), and the resource still in the staging area.
+fn assert_lost_at_commit(
+    committed: Result<(), stagelock::CommitError>,
+    s: &Scratch,
+    resource: &Path,
+    replace: bool,
+) -> Result<()> {
+    let failed = committed.expect_err("the commit went through on a lost lock");
+    assert_eq!(failed.error.kind(), ErrorKind::LockLost, "{}", failed.error);
+    assert!(failed.stage.is_none(), "no stage handed back to abort");
+    if replace {
+        assert_eq!(std::fs::read_to_string(s.join("out/result/old"))?, "old");
+        assert!(!s.join("out/result/data").exists());
+    } else {
+        assert!(!s.join("out/result").exists(), "DEST was made");
+    }
+    assert_eq!(
+        std::fs::read_to_string(resource.join("data"))?,
+        "built",
+        "the stage was removed"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_lock_file_deleted_by_another_process_mid_stage_fails_the_commit_with_lock_lost() -> Result<()>
+{
+    for (layout, _) in LAYOUTS {
+        for replace in [false, true] {
+            let (s, area) = setup(layout)?;
+            if replace {
+                s.dir().create_dir("out/result")?;
+                s.dir().write("out/result/old", "old")?;
+            }
+            let stage = area.stage()?;
+            stage.dir().write("data", "built")?;
+            let resource = s.join("staging").join(stage.path());
+            stage.lock().verify()?;
+            unlink_in_another_process(&s.join("staging").join(stage.lock().path()))?;
+            assert_eq!(
+                stage.lock().verify().unwrap_err().kind(),
+                ErrorKind::LockLost
+            );
+            let out = s.dir().open_dir("out")?;
+            let committed = if replace {
+                stage.commit_replacing(&out, "result")
+            } else {
+                stage.commit(&out, "result")
+            };
+            assert_lost_at_commit(committed, &s, &resource, replace)?;
+            // Left for recovery, which removes it: no one holds its lock.
+            let report = area.recover_stale()?;
+            assert_eq!(report.removed.len(), 1, "{layout:?}: {report:?}");
+            assert_eq!(staging_entries(&s)?, 0, "{layout:?}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_lock_file_deleted_and_locked_anew_by_another_process_fails_the_commit_with_lock_lost()
+-> Result<()> {
+    for (layout, _) in LAYOUTS {
+        let (s, area) = setup(layout)?;
+        let stage = area.stage()?;
+        stage.dir().write("data", "built")?;
+        let resource = s.join("staging").join(stage.path());
+        let lock_path = s.join("staging").join(stage.lock().path());
+        unlink_in_another_process(&lock_path)?;
+        // The other process makes a new file at the path and locks it (POSIX fcntl lock).
+        let (other, taken) = Holder::python_lockf(&lock_path)?;
+        assert_eq!(taken, Taken::Held(String::new()));
+        let committed = stage.commit(&s.dir().open_dir("out")?, "result");
+        assert_lost_at_commit(committed, &s, &resource, false)?;
+        // The new holder's file was not deleted by us, and its lock stays.
+        assert!(lock_path.is_file());
+        assert!(!stagelock_tests::lockable_by_other_process(&lock_path)?);
+        let report = area.recover_stale()?;
+        assert!(report.removed.is_empty(), "{layout:?}: {report:?}");
+        other.release()?;
+        let report = area.recover_stale()?;
+        assert_eq!(report.removed.len(), 1, "{layout:?}: {report:?}");
+        assert_eq!(staging_entries(&s)?, 0, "{layout:?}");
+    }
+    Ok(())
+}

@@ -242,6 +242,65 @@ impl StagingLock {
         }
     }
 
+    /// Checks that the lock is still ours: the path still names the file we locked (it has not
+    /// been deleted, or deleted and made anew), and no other holder has a lock on that file.
+    ///
+    /// A lock is only lost through someone who does not follow the protocol: a process that
+    /// deletes lock files it does not hold (containers/storage's own Go code can, through its
+    /// create/delete race), a person cleaning up by hand, a network filesystem that expires
+    /// locks, or (with the classic `fcntl` locks of the fallback for other Unix systems) code
+    /// in this process closing another descriptor of the file. Call it right before an action
+    /// that is only safe under the lock; [`Stage::commit`](crate::Stage::commit) does, right
+    /// before its rename.
+    ///
+    /// The check is a snapshot: it cannot stop someone from deleting the file a moment later.
+    /// It costs an `fstat`, an `fstatat` (or cap-std's resolution for longer paths) and an
+    /// `fcntl(F_OFD_GETLK)`.
+    ///
+    /// # Errors
+    ///
+    /// - [`ErrorKind::LockLost`]: the file has no name left, the path names another file or
+    ///   nothing, or another holder has a lock on the file. The lock is still held on the old
+    ///   file, which no one else can find any more; drop it (do **not** unlock-and-delete: the
+    ///   file now at the path may be someone else's).
+    /// - [`ErrorKind::PermissionDenied`], [`ErrorKind::Other`]: the check itself failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stagelock::{ErrorKind, StagingLock};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// let dir = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
+    /// let lock = StagingLock::try_lock_path(&dir, "x.lock")?;
+    /// lock.verify()?;
+    /// dir.remove_file("x.lock")?; // someone deletes a lock file they do not hold
+    /// assert_eq!(lock.verify().unwrap_err().kind(), ErrorKind::LockLost);
+    /// drop(lock); // not unlock_and_delete: the path is no longer ours
+    /// # Ok(()) }
+    /// ```
+    pub fn verify(&self) -> Result<(), Error> {
+        let err = |e| Error::io(Op::Verify, &self.path, e);
+        let lost =
+            |why: &'static str| Err(Error::new(ErrorKind::LockLost, Op::Verify, &self.path, why));
+        let held = sys::stat_fd(self.file.file()).map_err(err)?;
+        if held.nlink == 0 {
+            return lost("lock lost: the locked file was deleted");
+        }
+        match sys::stat_at(&self.dir, &self.path) {
+            Ok(id) if id == held.id => {}
+            Ok(_) => return lost("lock lost: the path names another file now"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return lost("lock lost: the locked file is no longer at this path");
+            }
+            Err(e) => return Err(err(e)),
+        }
+        if sys::locked_by_other(self.file.file()).map_err(err)? {
+            return lost("lock lost: another holder has a lock on the file");
+        }
+        Ok(())
+    }
+
     /// The lock file's path, relative to the directory it was locked in.
     pub fn path(&self) -> &Path {
         &self.path
@@ -691,6 +750,50 @@ mod tests {
         assert_eq!(locked.file().metadata().unwrap().nlink(), 0);
         let stat = sys::stat_fd(locked.file()).unwrap();
         assert!(!still_names(&dir, Path::new("x"), &stat).unwrap());
+    }
+
+    #[test]
+    fn verify_sees_another_holder_of_a_lock_we_lost_in_place() {
+        // A lock lost without its file changing (a close elsewhere under classic locks, a
+        // network filesystem expiring it) is seen through F_OFD_GETLK / F_GETLK, here with a
+        // POSIX `fcntl` lock taken by another process (Python's `lockf`).
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let (tmp, dir) = scratch();
+        let lock = StagingLock::try_lock_path_shared(&dir, Path::new("x.lock")).unwrap();
+        lock.verify().unwrap();
+        sys::drop_lock_keeping_file(lock.file.file()).unwrap();
+        lock.verify().unwrap(); // lost, but no one else holds it: nothing to see yet
+        let mut other = Command::new("python3")
+            .args([
+                "-c",
+                "import fcntl, sys\n\
+                 f = open(sys.argv[1], 'a')\n\
+                 fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n\
+                 print('held', flush=True)\n\
+                 sys.stdin.read()",
+            ])
+            .arg(tmp.path().join("x.lock"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(other.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line, "held\n",
+            "our lock is gone, so another process gets it"
+        );
+        let err = lock.verify().unwrap_err();
+        drop(other.stdin.take());
+        other.wait().unwrap();
+        assert_eq!(err.kind(), ErrorKind::LockLost, "{err}");
+        assert_eq!(
+            err.to_string(),
+            "verify \"x.lock\": lock lost: another holder has a lock on the file"
+        );
     }
 
     #[test]

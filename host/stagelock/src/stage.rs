@@ -514,10 +514,16 @@ impl Stage {
     /// # Errors
     ///
     /// On failure the stage is handed back in the [`CommitError`], still locked, to retry or
-    /// abort. [`ErrorKind::AlreadyExists`] if `dest` exists; [`ErrorKind::NotFound`] if its
+    /// abort, except for [`ErrorKind::LockLost`]. [`ErrorKind::AlreadyExists`] if `dest` exists; [`ErrorKind::NotFound`] if its
     /// parent does not; [`ErrorKind::PermissionDenied`] if `dest` escapes `dest_dir`;
     /// [`ErrorKind::InvalidInput`] if `dest` has no final name; [`ErrorKind::Other`] if it is
     /// on another filesystem (`EXDEV`).
+    ///
+    /// [`ErrorKind::LockLost`] if, right before the rename, [`StagingLock::verify`] finds the
+    /// stage's lock is no longer ours (someone deleted its file, or locked a new file at its
+    /// path): nothing is moved, no stage is handed back, the lock is released with its file
+    /// kept and the resource is left in place for [`StagingArea::recover_stale`]. (A failure
+    /// of the check itself is treated the same way, with its own kind.)
     pub fn commit(self, dest_dir: &Dir, dest: impl AsRef<Path>) -> Result<(), CommitError> {
         self.commit_at(
             &dest_dir.as_filelike_view::<fs::File>(),
@@ -565,6 +571,14 @@ impl Stage {
                 error,
                 stage: Some(self),
             }),
+            Err(Moved::LockLost(error)) => {
+                // Nothing moved, and the stage may no longer be ours. Release the lock keeping
+                // its file (the file at that path may be someone else's now) and leave the
+                // resource where it is: recovery removes it once no one holds its lock.
+                self.dir = None;
+                self.lock = None;
+                Err(CommitError { error, stage: None })
+            }
             Err(Moved::ButOldRemains(error)) => {
                 // The result is in place; the replaced destination is still where the resource
                 // was. Release the lock, keeping its file: recovery removes the old one later.
@@ -607,6 +621,10 @@ impl Stage {
             }
         };
         let src_name = src_name.as_path();
+        // The last moment the stage can still be left alone: is the lock still ours?
+        self.lock()
+            .verify()
+            .map_err(|e| Moved::LockLost(lost_at_commit(dest, e)))?;
         match sys::rename(
             src_parent,
             src_name,
@@ -689,6 +707,19 @@ enum Moved {
     No(Error),
     /// The result is in place, but the destination it replaced could not be removed.
     ButOldRemains(Error),
+    /// Nothing moved, because the lock could not be verified as still ours.
+    LockLost(Error),
+}
+
+/// The commit error for a lock that [`StagingLock::verify`] could not confirm.
+#[cold]
+fn lost_at_commit(dest: &Path, e: Error) -> Error {
+    Error::new(
+        e.kind(),
+        Op::Commit,
+        dest,
+        format!("{e}; nothing was moved, the stage is left for recovery"),
+    )
 }
 
 /// A failed [`Stage::commit`]: the error, and the stage (still locked) unless the failure came
