@@ -7,7 +7,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: &[(&str, &str)] = &[("LOCKCTL", "lockctl"), ("DEMO", "stagelock-demo")];
+const GUESTS: &[(&str, &str)] = &[
+    ("LOCKCTL", "lockctl"),
+    ("EXHAUST_LOCKS", "exhaust_locks"),
+    ("DEMO", "stagelock-demo"),
+];
 
 fn main() {
     let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap())
