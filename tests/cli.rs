@@ -297,3 +297,152 @@ fn stage_checks_its_destination_before_running_the_command() {
         "no stage was made"
     );
 }
+
+/// Runs `stagelock ARGS` in `cwd` (so paths are given relative, as users type them); returns
+/// (exit code, stdout, stderr).
+fn stagelock_in(cwd: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(bin())
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .expect("run stagelock");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// Entry names of a directory, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn recover_reports_not_a_stage_and_keeps_the_users_file() {
+    // Issue 10's reproduction: `staging/1` made by hand, as for `stagelock lock`.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("staging/1")).unwrap();
+    std::fs::write(tmp.path().join("staging/1/notes.txt"), "important\n").unwrap();
+    let (code, stdout, stderr) =
+        stagelock_in(tmp.path(), &["recover", "staging", "--layout", "per-dir"]);
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("staging/1/notes.txt")).unwrap(),
+        "important\n"
+    );
+    assert_eq!(
+        names(&tmp.path().join("staging/1")),
+        ["notes.txt"],
+        "no lock file was made in it"
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        "skipped 1: not a stage (it holds more than a lock file and a resource directory)\n\
+         0 removed, 1 skipped\n"
+    );
+}
+
+/// `stagelock stage` refuses a DEST it could not commit to before running the command: the
+/// command (which would create `marker`) never runs, no stage is made, and the refusal is one
+/// line that starts with the operation and names DEST as given.
+#[test]
+fn stage_refuses_an_unusable_dest_before_the_command_runs_on_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let at = |rel: &str| tmp.path().join(rel);
+    std::fs::create_dir(at("area")).unwrap();
+    std::fs::create_dir(at("out1")).unwrap();
+    std::fs::write(at("out1/old"), "old").unwrap();
+    std::fs::write(at("afile"), "").unwrap();
+    let marker = at("marker");
+    let build = format!("touch {}; echo BUILDING", s(&marker));
+    let cases = [
+        (
+            "out1",
+            "stagelock: commit \"out1\": it already exists (pass --replace to overwrite it)",
+        ),
+        (
+            "nodir/x",
+            "stagelock: commit \"nodir/x\": its directory \"nodir\" cannot be used: No such file \
+             or directory (os error 2)",
+        ),
+        (
+            "afile/x",
+            "stagelock: commit \"afile/x\": its directory \"afile\" cannot be used: Not a \
+             directory (os error 20)",
+        ),
+        (
+            "sub/..",
+            "stagelock: commit \"sub/..\": it has no final name",
+        ),
+    ];
+    for (dest, message) in cases {
+        let (code, stdout, stderr) = stagelock_in(
+            tmp.path(),
+            &["stage", "area", "--into", dest, "--", "sh", "-c", &build],
+        );
+        assert!(!marker.exists(), "{dest}: the command ran");
+        assert_eq!(stdout, "", "{dest}: the command ran");
+        assert_eq!(code, Some(1), "{dest}: {stderr}");
+        assert_eq!(stderr, format!("{message}\n"), "{dest}");
+        assert!(names(&at("area")).is_empty(), "{dest}: a stage was made");
+    }
+    assert_eq!(std::fs::read_to_string(at("out1/old")).unwrap(), "old");
+    // A missing ROOT is named as given, with the operation first.
+    let (code, _, stderr) = stagelock_in(
+        tmp.path(),
+        &["stage", "nope", "--into", "new", "--", "sh", "-c", &build],
+    );
+    assert!(!marker.exists());
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        "stagelock: stage \"nope\": No such file or directory (os error 2)\n"
+    );
+}
+
+/// A DEST on another filesystem than ROOT (here /dev/shm, a tmpfs, against a ROOT in the build
+/// directory) is refused before the command runs.
+#[test]
+fn stage_refuses_a_dest_on_another_filesystem_before_the_command_runs() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let shm = Path::new("/dev/shm");
+    let dev = |p: &Path| std::fs::metadata(p).unwrap().dev();
+    if !shm.is_dir() || dev(shm) == dev(tmp.path()) {
+        eprintln!("skipped: /dev/shm is missing or on the build directory's filesystem");
+        return;
+    }
+    std::fs::create_dir(tmp.path().join("area")).unwrap();
+    let marker = tmp.path().join("marker");
+    let dest = shm.join(format!("stagelock-test-{}", std::process::id()));
+    let build = format!("touch {}", s(&marker));
+    let (code, stdout, stderr) = stagelock_in(
+        tmp.path(),
+        &[
+            "stage",
+            "area",
+            "--into",
+            s(&dest),
+            "--",
+            "sh",
+            "-c",
+            &build,
+        ],
+    );
+    assert!(!marker.exists(), "the command ran");
+    assert_eq!(stdout, "");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "stagelock: commit \"{}\": it is on another filesystem than the staging area \
+             \"area\" (a commit is one rename, which cannot cross filesystems)\n",
+            dest.display()
+        )
+    );
+    assert!(!dest.exists());
+    assert!(names(&tmp.path().join("area")).is_empty());
+}

@@ -158,3 +158,53 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     found.sort();
     found
 }
+
+/// A guest exhausting descriptors gets `limit-reached`, the host does not crash. Under `ulimit -n 256`, a guest whose first act is to take locks
+/// until an error gets `limit-reached` (its own exit status 0 says so), the host goes on
+/// working (the guest prints and releases afterwards) and exits normally, not with a panic
+/// (101), and nothing is left behind because the guest unlock-and-deletes what it took.
+#[test]
+fn run_cli_exhaust_locks() -> Result<()> {
+    for max_locks in ["1024", "100000"] {
+        let (s, cache) = (Scratch::new()?, Scratch::new()?);
+        let grant = format!("{}::/work", s.path().display());
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -n 256; exec \"$@\"")
+            .arg("sh")
+            .arg(stagelock_bin(false))
+            .args([
+                "run",
+                RUN_CLI_EXHAUST_LOCKS,
+                "--dir",
+                &grant,
+                "--max-locks",
+                max_locks,
+            ])
+            .env("STAGELOCK_CACHE_DIR", cache.path())
+            .output()?;
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "--max-locks {max_locks}: {stderr}"
+        );
+        assert_eq!(stderr, "", "--max-locks {max_locks}");
+        let lines: Vec<&str> = stdout.lines().collect();
+        let [exhausted, released] = lines.as_slice() else {
+            panic!("--max-locks {max_locks}: {stdout}");
+        };
+        let taken: usize = exhausted
+            .strip_prefix("exhausted ")
+            .and_then(|rest| rest.strip_suffix(" LimitReached"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{exhausted}"));
+        assert!(
+            (1..=256 - 64).contains(&taken),
+            "the host keeps 64 descriptors: {taken}"
+        );
+        assert_eq!(*released, format!("released {taken}"));
+        assert!(s.names()?.is_empty(), "left behind: {:?}", s.names()?.len());
+    }
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! Staging areas: stage, commit, abort and recovery, in both layouts, against crashed holders
 //! in other processes and against concurrent stagers.
 
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -221,6 +222,123 @@ fn orphans_are_recovered_and_reported() -> Result<()> {
     Ok(())
 }
 
+/// Everything beneath `dir`: (relative path, what it is: file contents, `dir`, or `-> target`),
+/// sorted; to check that something was left exactly as it was.
+fn snapshot(dir: &Path) -> Result<Vec<(String, String)>> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let rel = path.strip_prefix(root)?.display().to_string();
+            let meta = std::fs::symlink_metadata(&path)?;
+            if meta.is_symlink() {
+                out.push((rel, format!("-> {}", std::fs::read_link(&path)?.display())));
+            } else if meta.is_dir() {
+                out.push((rel, "dir".into()));
+                walk(root, &path, out)?;
+            } else {
+                out.push((rel, std::fs::read_to_string(&path)?));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Ids skipped as not a stage, and ids removed, sorted.
+fn not_stages_and_removed(report: &stagelock::Report) -> (Vec<&str>, Vec<&str>) {
+    let mut not_stages: Vec<_> = report
+        .skipped
+        .iter()
+        .filter(|k| matches!(k.reason, SkipReason::NotAStage))
+        .map(|k| k.id.as_str())
+        .collect();
+    let mut removed: Vec<_> = report.removed.iter().map(|r| r.id.as_str()).collect();
+    not_stages.sort();
+    removed.sort();
+    (not_stages, removed)
+}
+
+#[test]
+fn recovery_leaves_what_is_not_a_stage_untouched_per_directory() -> Result<()> {
+    let (s, area) = setup(Layout::PerDirectory)?;
+    let d = s.dir();
+    d.create_dir("keep")?;
+    d.write("keep/k", "kept")?;
+    // Named like stages, but not stages: each must stay byte for byte.
+    d.create_dir_all("staging/1")?;
+    d.write("staging/1/notes.txt", "important\n")?; // issue 10's reproduction
+    d.create_dir_all("staging/2/dir")?;
+    d.write("staging/2/dir/x", "x")?;
+    d.write("staging/2/notes.txt", "n")?;
+    d.create_dir_all("staging/3/dir/sub")?;
+    d.write("staging/3/staging.lock", "")?; // a stale lock file, free
+    d.write("staging/3/dir/sub/x", "x")?;
+    d.create_dir_all("staging/3/extra")?;
+    d.create_dir_all("staging/4")?;
+    d.write("staging/4/dir", "a file named dir")?;
+    d.create_dir_all("staging/6")?;
+    std::os::unix::fs::symlink("../../keep", s.join("staging/6/dir"))?;
+    d.create_dir_all("staging/7/staging.lock")?;
+    d.write("staging/7/staging.lock/x", "x")?;
+    // Not named like stages at all (leading zero, beyond u32): never even looked at.
+    d.create_dir_all("staging/007/dir")?;
+    d.create_dir_all("staging/4294967296/dir")?;
+    let before = snapshot(&s.join("staging"))?;
+    // Real dead stages beside them, which are removed.
+    d.create_dir_all("staging/8/dir/sub")?;
+    d.write("staging/8/dir/sub/f", "f")?;
+    d.create_dir_all("staging/9/dir")?;
+    d.write("staging/9/staging.lock", "")?;
+
+    let dry = area.recover_stale_dry_run()?;
+    assert_eq!(
+        not_stages_and_removed(&dry),
+        (vec!["1", "2", "3", "4", "6", "7"], vec!["8", "9"])
+    );
+    let report = area.recover_stale()?;
+    assert_eq!(
+        not_stages_and_removed(&report),
+        (vec!["1", "2", "3", "4", "6", "7"], vec!["8", "9"]),
+        "{report:?}"
+    );
+    assert_eq!(report.skipped.len(), 6, "{report:?}");
+    assert_eq!(snapshot(&s.join("staging"))?, before);
+    assert_eq!(std::fs::read_to_string(s.join("keep/k"))?, "kept");
+    let again = area.recover_stale()?;
+    assert!(again.removed.is_empty());
+    assert_eq!(snapshot(&s.join("staging"))?, before);
+    Ok(())
+}
+
+#[test]
+fn recovery_leaves_what_is_not_a_stage_untouched_with_pairs() -> Result<()> {
+    let (s, area) = setup(Layout::Pairs)?;
+    let d = s.dir();
+    d.create_dir("keep")?;
+    d.write("keep/k", "kept")?;
+    d.write("staging/temp-dir-5", "a file, not a resource directory")?;
+    d.create_dir_all("staging/lock-6")?;
+    d.write("staging/lock-6/x", "a directory, not a lock file")?;
+    std::os::unix::fs::symlink("../keep", s.join("staging/temp-dir-10"))?;
+    d.create_dir_all("staging/temp-dir-01/x")?; // not a stage name
+    d.write("staging/lock-01", "")?;
+    let before = snapshot(&s.join("staging"))?;
+    d.create_dir_all("staging/temp-dir-12/x")?; // an orphan resource: removed
+
+    let report = area.recover_stale()?;
+    assert_eq!(
+        not_stages_and_removed(&report),
+        (vec!["10", "5", "6"], vec!["12"]),
+        "{report:?}"
+    );
+    assert_eq!(snapshot(&s.join("staging"))?, before);
+    assert_eq!(std::fs::read_to_string(s.join("keep/k"))?, "kept");
+    Ok(())
+}
+
 /// Stagers in threads and in processes loop stage / fill / check / commit while a recoverer
 /// loops recover_stale, and holders get SIGKILLed mid-stage. No live stage may lose a file, every
 /// commit must be complete, every dead stage must be recovered, and nothing may be left.
@@ -333,4 +451,106 @@ fn removed_ids(report: &stagelock::Report) -> Vec<(&str, bool, bool)> {
         .collect();
     removed.sort();
     removed
+}
+
+/// Deletes `path` from another process, as someone who does not hold its lock would.
+fn unlink_in_another_process(path: &Path) -> Result<()> {
+    let status = Command::new("python3")
+        .args(["-c", "import os, sys; os.unlink(sys.argv[1])"])
+        .arg(path)
+        .status()?;
+    anyhow::ensure!(
+        status.success(),
+        "python3 could not delete {}",
+        path.display()
+    );
+    Ok(())
+}
+
+/// What a lost lock at commit must leave: an error of kind `LockLost`, no stage handed back,
+/// DEST as it was (absent, or its old contents), and the resource still in the staging area.
+fn assert_lost_at_commit(
+    committed: Result<(), stagelock::CommitError>,
+    s: &Scratch,
+    resource: &Path,
+    replace: bool,
+) -> Result<()> {
+    let failed = committed.expect_err("the commit went through on a lost lock");
+    assert_eq!(failed.error.kind(), ErrorKind::LockLost, "{}", failed.error);
+    assert!(failed.stage.is_none(), "no stage handed back to abort");
+    if replace {
+        assert_eq!(std::fs::read_to_string(s.join("out/result/old"))?, "old");
+        assert!(!s.join("out/result/data").exists());
+    } else {
+        assert!(!s.join("out/result").exists(), "DEST was made");
+    }
+    assert_eq!(
+        std::fs::read_to_string(resource.join("data"))?,
+        "built",
+        "the stage was removed"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_lock_file_deleted_by_another_process_mid_stage_fails_the_commit_with_lock_lost() -> Result<()>
+{
+    for (layout, _) in LAYOUTS {
+        for replace in [false, true] {
+            let (s, area) = setup(layout)?;
+            if replace {
+                s.dir().create_dir("out/result")?;
+                s.dir().write("out/result/old", "old")?;
+            }
+            let stage = area.stage()?;
+            stage.dir().write("data", "built")?;
+            let resource = s.join("staging").join(stage.path());
+            stage.lock().verify()?;
+            unlink_in_another_process(&s.join("staging").join(stage.lock().path()))?;
+            assert_eq!(
+                stage.lock().verify().unwrap_err().kind(),
+                ErrorKind::LockLost
+            );
+            let out = s.dir().open_dir("out")?;
+            let committed = if replace {
+                stage.commit_replacing(&out, "result")
+            } else {
+                stage.commit(&out, "result")
+            };
+            assert_lost_at_commit(committed, &s, &resource, replace)?;
+            // Left for recovery, which removes it: no one holds its lock.
+            let report = area.recover_stale()?;
+            assert_eq!(report.removed.len(), 1, "{layout:?}: {report:?}");
+            assert_eq!(staging_entries(&s)?, 0, "{layout:?}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_lock_file_deleted_and_locked_anew_by_another_process_fails_the_commit_with_lock_lost()
+-> Result<()> {
+    for (layout, _) in LAYOUTS {
+        let (s, area) = setup(layout)?;
+        let stage = area.stage()?;
+        stage.dir().write("data", "built")?;
+        let resource = s.join("staging").join(stage.path());
+        let lock_path = s.join("staging").join(stage.lock().path());
+        unlink_in_another_process(&lock_path)?;
+        // The other process makes a new file at the path and locks it (POSIX fcntl lock).
+        let (other, taken) = Holder::python_lockf(&lock_path)?;
+        assert_eq!(taken, Taken::Held(String::new()));
+        let committed = stage.commit(&s.dir().open_dir("out")?, "result");
+        assert_lost_at_commit(committed, &s, &resource, false)?;
+        // The new holder's file was not deleted by us, and its lock stays.
+        assert!(lock_path.is_file());
+        assert!(!stagelock_tests::lockable_by_other_process(&lock_path)?);
+        let report = area.recover_stale()?;
+        assert!(report.removed.is_empty(), "{layout:?}: {report:?}");
+        other.release()?;
+        let report = area.recover_stale()?;
+        assert_eq!(report.removed.len(), 1, "{layout:?}: {report:?}");
+        assert_eq!(staging_entries(&s)?, 0, "{layout:?}");
+    }
+    Ok(())
 }

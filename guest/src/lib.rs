@@ -324,6 +324,9 @@ pub enum ErrorKind {
     AlreadyExists,
     /// Another I/O failure on the host.
     Io,
+    /// The lock was lost while held (its file was deleted or taken over): nothing was
+    /// committed.
+    LockLost,
 }
 
 /// A failed staging-lock operation: its [`ErrorKind`] and the host's message, which names the
@@ -366,6 +369,7 @@ impl From<locks::Error> for Error {
             locks::ErrorCode::LimitReached => ErrorKind::LimitReached,
             locks::ErrorCode::AlreadyExists => ErrorKind::AlreadyExists,
             locks::ErrorCode::Io => ErrorKind::Io,
+            locks::ErrorCode::LockLost => ErrorKind::LockLost,
         };
         Error {
             kind,
@@ -384,7 +388,7 @@ impl From<Error> for io::Error {
             ErrorKind::NotADirectory => io::ErrorKind::NotADirectory,
             ErrorKind::LimitReached => io::ErrorKind::QuotaExceeded,
             ErrorKind::AlreadyExists => io::ErrorKind::AlreadyExists,
-            ErrorKind::Io => io::ErrorKind::Other,
+            ErrorKind::Io | ErrorKind::LockLost => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)
     }

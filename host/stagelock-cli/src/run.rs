@@ -15,6 +15,11 @@ use stagelock_wasmtime::plugin::{PluginState, plugin_linker};
 /// Exit status when the component traps (128 + SIGABRT, as `wasmtime run` does).
 const EXIT_TRAP: u8 = 134;
 
+/// Descriptors kept free for the host however many locks the component takes: for wasmtime,
+/// WASI's runtime and I/O, and the component's own `wasi:filesystem` opens (which no cap
+/// bounds). The component's cap on held locks is lowered to leave these.
+const FD_RESERVE: u64 = 64;
+
 #[derive(Debug, Args)]
 pub(super) struct RunArgs {
     /// The component to run (a `wasi:cli/run` command, for example built with
@@ -30,7 +35,8 @@ pub(super) struct RunArgs {
     /// Set an environment variable in the component. Repeatable.
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
     envs: Vec<(String, String)>,
-    /// How many locks the component may hold at once.
+    /// How many locks the component may hold at once. Lowered, if need be, to leave 64 file
+    /// descriptors of the process's limit (RLIMIT_NOFILE, raised to its hard limit) to the host.
     #[arg(long, value_name = "N", default_value_t = stagelock_wasmtime::DEFAULT_MAX_HELD)]
     max_locks: usize,
     /// Do not use the on-disk cache of compiled components.
@@ -83,7 +89,38 @@ fn engine(no_cache: bool) -> Result<Engine> {
         .context("create the wasmtime engine")
 }
 
+/// Raises the soft limit on open descriptors to the hard limit, as servers do, and returns the
+/// soft limit in force (`None`: unlimited or unknown).
+fn raise_nofile_limit() -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if let (Some(soft), Some(hard)) = (limit.current, limit.maximum)
+        && soft < hard
+    {
+        limit.current = Some(hard);
+        // Refused (a hard limit above what the kernel allows): keep the soft limit.
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+    getrlimit(Resource::Nofile).current
+}
+
+/// The cap on the component's held locks: `asked`, lowered to keep [`FD_RESERVE`] descriptors
+/// of `nofile` for the host.
+fn max_held(asked: usize, nofile: Option<u64>) -> usize {
+    match nofile {
+        Some(limit) => {
+            let room = usize::try_from(limit.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
+            asked.min(room)
+        }
+        None => asked,
+    }
+}
+
 pub(super) fn run(args: RunArgs) -> Result<ExitCode> {
+    let nofile = raise_nofile_limit();
+    // WASI's tokio runtime starts on first use and panics if it cannot get its descriptors
+    // then; start it now, before the component can use them all up.
+    wasmtime_wasi::runtime::in_tokio(async {});
     let shown = args.component.display().to_string();
     let engine = engine(args.no_cache)?;
     let component = Component::from_file(&engine, &args.component)
@@ -112,7 +149,7 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode> {
             .with_context(|| format!("run {shown:?}: cannot grant directory {host:?}"))?;
     }
     let mut state = PluginState::new(wasi.build());
-    state.locks.set_max_held(args.max_locks);
+    state.locks.set_max_held(max_held(args.max_locks, nofile));
 
     let linker = plugin_linker(&engine)?;
     let mut store = Store::new(&engine, state);

@@ -1,11 +1,12 @@
 //! `stagelock stage` and `stagelock recover`: staging areas from the shell.
 
 use std::ffi::OsString;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use anyhow::{Context, Result};
-use cap_std::fs::Dir;
+use anyhow::{Context, Result, anyhow, bail};
+use cap_std::fs::{Dir, MetadataExt as _};
 use clap::{Args, ValueEnum};
 
 use stagelock::{Layout, StagingArea};
@@ -32,7 +33,8 @@ impl From<LayoutArg> for Layout {
 pub(super) struct StageArgs {
     /// The staging area (a directory on the same filesystem as DEST).
     root: PathBuf,
-    /// Where the result goes if CMD succeeds; must not exist unless --replace.
+    /// Where the result goes if CMD succeeds. Checked before CMD runs: its parent must be an
+    /// existing directory on ROOT's filesystem, and DEST must not exist unless --replace.
     #[arg(long, value_name = "DEST")]
     into: PathBuf,
     /// Replace DEST if it exists (atomically swapped, then the old one removed).
@@ -64,16 +66,10 @@ pub(super) struct RecoverArgs {
 /// `stagelock stage ROOT --into DEST -- CMD...`
 pub(super) fn stage(args: StageArgs) -> Result<ExitCode> {
     let ambient = cap_std::ambient_authority();
-    // Where the result goes is checked before any work is done.
-    let (parent, name) = split_dest(&args.into)?;
-    let dest_dir = Dir::open_ambient_dir(parent, ambient).with_context(|| {
-        format!(
-            "commit {:?}: cannot open its directory",
-            args.into.display()
-        )
-    })?;
+    let dest = Dest::check(&args.into, args.replace)?;
     let area = StagingArea::open_ambient_dir(&args.root, args.layout.into(), ambient)?;
-    let stage = area.stage()?;
+    dest.check_same_filesystem(&args.root)?;
+    let stage = area.stage().map_err(|e| e.in_dir(&args.root))?;
     let dir = args.root.join(stage.path());
     let mut command = Command::new(&args.cmd[0]);
     command
@@ -83,43 +79,103 @@ pub(super) fn stage(args: StageArgs) -> Result<ExitCode> {
     let status = match status {
         Ok(status) => status,
         Err(e) => {
-            stage.abort()?;
+            stage.abort().map_err(|e| e.in_dir(&args.root))?;
             return Err(e);
         }
     };
     if !status.success() {
-        stage.abort()?;
+        stage.abort().map_err(|e| e.in_dir(&args.root))?;
         eprintln!("stagelock: stage: the command failed ({status}); aborted the stage");
         return Ok(super::hold::exit_code(status));
     }
     let committed = if args.replace {
-        stage.commit_replacing(&dest_dir, name)
+        stage.commit_replacing(&dest.dir, dest.name)
     } else {
-        stage.commit(&dest_dir, name)
+        stage.commit(&dest.dir, dest.name)
     };
-    // A failed commit hands the stage back; dropping it aborts.
+    // A failed commit hands the stage back; dropping it aborts. (DEST was checked before CMD
+    // ran; this is for a DEST made meanwhile, or a filesystem that refuses the rename.)
     if let Err(failed) = committed {
         let exists = failed.error.kind() == stagelock::ErrorKind::AlreadyExists;
-        let err = anyhow::Error::from(stagelock::Error::from(failed).in_dir(parent));
+        let err = stagelock::Error::from(failed).in_dir(dest.shown_parent);
         return Err(if exists {
-            err.context("pass --replace to overwrite it")
+            anyhow!("{err} (pass --replace to overwrite it)")
         } else {
-            err
+            err.into()
         });
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `DEST` as (its parent directory, its final name).
-fn split_dest(dest: &Path) -> Result<(&Path, &Path)> {
-    let name = dest
-        .file_name()
-        .with_context(|| format!("commit {:?}: it has no final name", dest.display()))?;
-    let parent = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    Ok((parent, Path::new(name)))
+/// Where `stage` commits to, checked before any work is done, so that a build is never run
+/// only to be thrown away because its result cannot be put in place.
+struct Dest<'a> {
+    /// DEST as given, for messages.
+    given: &'a Path,
+    /// DEST's parent as given (empty for a bare name), to prefix error paths with.
+    shown_parent: &'a Path,
+    /// DEST's final name.
+    name: &'a Path,
+    /// DEST's parent directory, open.
+    dir: Dir,
+}
+
+impl<'a> Dest<'a> {
+    /// Checks that DEST's parent exists and is a directory, and that DEST does not exist unless
+    /// `replace`. Every refusal is one line naming DEST.
+    fn check(given: &'a Path, replace: bool) -> Result<Self> {
+        let name = given
+            .file_name()
+            .with_context(|| format!("commit {:?}: it has no final name", given.display()))?;
+        let shown_parent = given.parent().unwrap_or(Path::new(""));
+        let opened = if shown_parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            shown_parent
+        };
+        let dir = Dir::open_ambient_dir(opened, cap_std::ambient_authority()).map_err(|e| {
+            anyhow!(
+                "commit {:?}: its directory {:?} cannot be used: {e}",
+                given.display(),
+                opened.display()
+            )
+        })?;
+        let dest = Dest {
+            given,
+            shown_parent,
+            name: Path::new(name),
+            dir,
+        };
+        if !replace && dest.dir.symlink_metadata(dest.name).is_ok() {
+            bail!(
+                "commit {:?}: it already exists (pass --replace to overwrite it)",
+                given.display()
+            );
+        }
+        Ok(dest)
+    }
+
+    /// Checks that DEST's parent is on the filesystem of the staging area `root`: a commit is one
+    /// `rename`, which cannot cross filesystems.
+    fn check_same_filesystem(&self, root: &Path) -> Result<()> {
+        let root_dev = std::fs::metadata(root)
+            .with_context(|| format!("stage {:?}", root.display()))?
+            .dev();
+        let dest_dev = self
+            .dir
+            .dir_metadata()
+            .with_context(|| format!("commit {:?}", self.given.display()))?
+            .dev();
+        if root_dev != dest_dev {
+            bail!(
+                "commit {:?}: it is on another filesystem than the staging area {:?} (a commit \
+                 is one rename, which cannot cross filesystems)",
+                self.given.display(),
+                root.display()
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `stagelock recover ROOT [--dry-run]`

@@ -90,6 +90,7 @@ mod convert {
                 a::SkipReason::Held => s::SkipReason::Held,
                 a::SkipReason::Vanished => s::SkipReason::Vanished,
                 a::SkipReason::Failed => s::SkipReason::Failed,
+                a::SkipReason::NotAStage => s::SkipReason::NotAStage,
             }
         }
     }

@@ -55,6 +55,7 @@ impl From<stagelock::Error> for HostError {
             ErrorKind::NotAFile => ErrorCode::NotAFile,
             ErrorKind::LimitReached => ErrorCode::LimitReached,
             ErrorKind::AlreadyExists => ErrorCode::AlreadyExists,
+            ErrorKind::LockLost => ErrorCode::LockLost,
             _ => ErrorCode::Io,
         };
         HostError(Repr::Guest(locks::Error {

@@ -132,6 +132,7 @@ fn recover(area: StagingArea, dry_run: bool) -> Result<staging::Report, HostErro
         reason: match k.reason {
             SkipReason::Held => staging::SkipReason::Held,
             SkipReason::Vanished => staging::SkipReason::Vanished,
+            SkipReason::NotAStage => staging::SkipReason::NotAStage,
             _ => staging::SkipReason::Failed,
         },
         id: k.id,

@@ -28,6 +28,10 @@ pub enum ErrorKind {
     LimitReached,
     /// The destination exists and overwriting it was not asked for (`EEXIST`).
     AlreadyExists,
+    /// A lock we held is no longer ours: its file was deleted (and maybe made anew, maybe
+    /// locked by someone else), or another holder has a lock on it. See
+    /// [`StagingLock::verify`](crate::StagingLock::verify).
+    LockLost,
     /// Anything else the OS reported (`EIO`, `ENOSPC`, ...); the message has the details.
     Other,
 }
@@ -60,7 +64,7 @@ impl ErrorKind {
             Self::PermissionDenied => io::ErrorKind::PermissionDenied,
             Self::LimitReached => io::ErrorKind::QuotaExceeded,
             Self::AlreadyExists => io::ErrorKind::AlreadyExists,
-            Self::Other => io::ErrorKind::Other,
+            Self::LockLost | Self::Other => io::ErrorKind::Other,
         }
     }
 }
@@ -77,6 +81,8 @@ pub enum Op {
     UnlockAndDelete,
     /// [`StagingLock::set_inheritable`](crate::StagingLock::set_inheritable).
     SetInheritable,
+    /// [`StagingLock::verify`](crate::StagingLock::verify).
+    Verify,
     /// [`StagingArea::stage`](crate::StagingArea::stage).
     Stage,
     /// [`Stage::commit`](crate::Stage::commit).
@@ -94,6 +100,7 @@ impl fmt::Display for Op {
             Op::TryLockPath => "try-lock-path",
             Op::UnlockAndDelete => "unlock-and-delete",
             Op::SetInheritable => "set-inheritable",
+            Op::Verify => "verify",
             Op::Stage => "stage",
             Op::Commit => "commit",
             Op::Abort => "abort",

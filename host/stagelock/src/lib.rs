@@ -45,6 +45,9 @@
 //!
 //! Beyond the Go original, a lock is only returned after checking that its path still names the
 //! locked file, which closes the create/delete race between a creator and a concurrent recoverer.
+//! [`StagingLock::verify`] makes the same check (plus "no other holder") at any later moment,
+//! and [`Stage::commit`] makes it right before its rename: a stage whose lock someone else
+//! deleted or took is never committed ([`ErrorKind::LockLost`]) but left for recovery.
 //!
 //! # Errors
 //!
@@ -57,6 +60,7 @@ mod error;
 mod lock;
 mod pattern;
 pub mod process;
+mod retry;
 mod stage;
 #[allow(unsafe_code)]
 mod sys;

@@ -10,6 +10,7 @@ use cap_std::fs::Dir;
 
 use crate::error::{Error, ErrorKind, Op};
 use crate::pattern::Pattern;
+use crate::retry::retry;
 use crate::sys::{self, LockedFile};
 
 /// How many fresh files create-and-lock makes before giving up when someone else keeps locking
@@ -241,6 +242,65 @@ impl StagingLock {
         }
     }
 
+    /// Checks that the lock is still ours: the path still names the file we locked (it has not
+    /// been deleted, or deleted and made anew), and no other holder has a lock on that file.
+    ///
+    /// A lock is only lost through someone who does not follow the protocol: a process that
+    /// deletes lock files it does not hold (containers/storage's own Go code can, through its
+    /// create/delete race), a person cleaning up by hand, a network filesystem that expires
+    /// locks, or (with the classic `fcntl` locks of the fallback for other Unix systems) code
+    /// in this process closing another descriptor of the file. Call it right before an action
+    /// that is only safe under the lock; [`Stage::commit`](crate::Stage::commit) does, right
+    /// before its rename.
+    ///
+    /// The check is a snapshot: it cannot stop someone from deleting the file a moment later.
+    /// It costs an `fstat`, an `fstatat` (or cap-std's resolution for longer paths) and an
+    /// `fcntl(F_OFD_GETLK)`.
+    ///
+    /// # Errors
+    ///
+    /// - [`ErrorKind::LockLost`]: the file has no name left, the path names another file or
+    ///   nothing, or another holder has a lock on the file. The lock is still held on the old
+    ///   file, which no one else can find any more; drop it (do **not** unlock-and-delete: the
+    ///   file now at the path may be someone else's).
+    /// - [`ErrorKind::PermissionDenied`], [`ErrorKind::Other`]: the check itself failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stagelock::{ErrorKind, StagingLock};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// let dir = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
+    /// let lock = StagingLock::try_lock_path(&dir, "x.lock")?;
+    /// lock.verify()?;
+    /// dir.remove_file("x.lock")?; // someone deletes a lock file they do not hold
+    /// assert_eq!(lock.verify().unwrap_err().kind(), ErrorKind::LockLost);
+    /// drop(lock); // not unlock_and_delete: the path is no longer ours
+    /// # Ok(()) }
+    /// ```
+    pub fn verify(&self) -> Result<(), Error> {
+        let err = |e| Error::io(Op::Verify, &self.path, e);
+        let lost =
+            |why: &'static str| Err(Error::new(ErrorKind::LockLost, Op::Verify, &self.path, why));
+        let held = sys::stat_fd(self.file.file()).map_err(err)?;
+        if held.nlink == 0 {
+            return lost("lock lost: the locked file was deleted");
+        }
+        match sys::stat_at(&self.dir, &self.path) {
+            Ok(id) if id == held.id => {}
+            Ok(_) => return lost("lock lost: the path names another file now"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return lost("lock lost: the locked file is no longer at this path");
+            }
+            Err(e) => return Err(err(e)),
+        }
+        if sys::locked_by_other(self.file.file()).map_err(err)? {
+            return lost("lock lost: another holder has a lock on the file");
+        }
+        Ok(())
+    }
+
     /// The lock file's path, relative to the directory it was locked in.
     pub fn path(&self) -> &Path {
         &self.path
@@ -283,39 +343,36 @@ impl StagingLock {
             )
         })?;
         let mut name = String::with_capacity(pattern.len() + 10);
-        for _ in 0..LOCK_ATTEMPTS {
+        let held = retry(LOCK_ATTEMPTS, || {
             let file = create_new(dir, pat, &mut name)?;
-            #[cfg(test)]
-            hooks::before_lock(dir, Path::new(&name));
-            let locked =
-                sys::try_lock(file).map_err(|e| Error::io(Op::CreateAndLock, name.as_str(), e))?;
-            let Some(locked) = locked else {
-                continue; // someone locked our new file first: it is theirs now
-            };
-            let stat = sys::stat_fd(locked.file())
-                .map_err(|e| Error::io(Op::CreateAndLock, name.as_str(), e))?;
-            if still_names(dir, Path::new(&name), &stat)
-                .map_err(|e| Error::io(Op::CreateAndLock, name.as_str(), e))?
-            {
+            Ok(
+                match lock_verified(dir, Path::new(&name), file, Op::CreateAndLock)? {
+                    Verified::Held(file) => Some(file),
+                    // Someone locked our new file first: it is theirs now. Or a recoverer
+                    // deleted it between our create and our lock (released): make another.
+                    Verified::Busy | Verified::Replaced => None,
+                },
+            )
+        })?;
+        match held {
+            Some(file) => {
                 let lock = StagingLock {
-                    file: locked,
+                    file,
                     dir: Arc::clone(dir),
                     path: PathBuf::from(&name),
                 };
-                return Ok((lock, name));
+                Ok((lock, name))
             }
-            // A recoverer deleted the file between our create and our lock: we hold a lock on
-            // a deleted file. Release it and make another.
+            None => Err(Error::new(
+                ErrorKind::Other,
+                Op::CreateAndLock,
+                name,
+                format!(
+                    "gave up after {LOCK_ATTEMPTS} attempts: each new file was locked by someone \
+                     else first (the path is the last file tried)"
+                ),
+            )),
         }
-        Err(Error::new(
-            ErrorKind::Other,
-            Op::CreateAndLock,
-            name,
-            format!(
-                "gave up after {LOCK_ATTEMPTS} attempts: each new file was locked by someone else \
-                 first (the path is the last file tried)"
-            ),
-        ))
     }
 
     /// [`try_lock_path`](Self::try_lock_path) in a directory handle shared with other locks.
@@ -340,46 +397,34 @@ impl StagingLock {
         } else {
             sys::Create::No
         };
-        for _ in 0..LOCK_ATTEMPTS {
+        let held = retry(LOCK_ATTEMPTS, || {
             let file = sys::open_beneath(dir, path, how, 0o644).map_err(err)?;
-            #[cfg(test)]
-            hooks::before_lock(dir, path);
-            // Lock first, look after: a busy path then costs no more than open + fcntl + close.
-            // (A FIFO or device is locked for an instant before being refused; locks are
-            // advisory and it is never read or written.)
-            let Some(locked) = sys::try_lock(file).map_err(err)? else {
-                return Err(Error::new(
+            match lock_verified(dir, path, file, Op::TryLockPath)? {
+                Verified::Held(file) => Ok(Some(file)),
+                Verified::Busy => Err(Error::new(
                     ErrorKind::WouldBlock,
                     Op::TryLockPath,
                     path,
                     "held by another lock holder",
-                ));
-            };
-            let stat = sys::stat_fd(locked.file()).map_err(err)?;
-            if stat.kind != sys::FileKind::Regular {
-                return Err(Error::new(
-                    ErrorKind::NotAFile,
-                    Op::TryLockPath,
-                    path,
-                    format!("is a {}, not a regular file", stat.kind.name()),
-                ));
+                )),
+                // Its holder deleted the file after our open and released it before our lock:
+                // open the path again (creating a fresh file).
+                Verified::Replaced => Ok(None),
             }
-            if still_names(dir, path, &stat).map_err(err)? {
-                return Ok(StagingLock {
-                    file: locked,
-                    dir: Arc::clone(dir),
-                    path: path.to_path_buf(),
-                });
-            }
-            // Its holder deleted the file after our open and released it before our lock: we
-            // hold a lock on a deleted file. Open the path again (creating a fresh file).
+        })?;
+        match held {
+            Some(file) => Ok(StagingLock {
+                file,
+                dir: Arc::clone(dir),
+                path: path.to_path_buf(),
+            }),
+            None => Err(Error::new(
+                ErrorKind::Other,
+                Op::TryLockPath,
+                path,
+                format!("gave up after {LOCK_ATTEMPTS} attempts: the file kept being replaced"),
+            )),
         }
-        Err(Error::new(
-            ErrorKind::Other,
-            Op::TryLockPath,
-            path,
-            format!("gave up after {LOCK_ATTEMPTS} attempts: the file kept being replaced"),
-        ))
     }
 }
 
@@ -482,20 +527,65 @@ fn open_ambient_dir(
 
 /// Creates a file with a fresh name from `pattern` (left in `name`), retrying on collisions.
 fn create_new(dir: &fs::File, pattern: Pattern<'_>, name: &mut String) -> Result<fs::File, Error> {
-    for _ in 0..NAME_ATTEMPTS {
+    let created = retry(NAME_ATTEMPTS, || {
         pattern.write_name(fastrand::u32(..), name);
         match sys::open_beneath(dir, Path::new(name.as_str()), sys::Create::New, 0o600) {
-            Ok(file) => return Ok(file),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io(Op::CreateAndLock, name.as_str(), e)),
+            Ok(file) => Ok(Some(file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(Error::io(Op::CreateAndLock, name.as_str(), e)),
         }
+    })?;
+    created.ok_or_else(|| {
+        Error::new(
+            ErrorKind::Other,
+            Op::CreateAndLock,
+            name.as_str(),
+            format!(
+                "gave up after {NAME_ATTEMPTS} names that all existed (the path is the last one)"
+            ),
+        )
+    })
+}
+
+/// What [`lock_verified`] came to.
+enum Verified {
+    /// Locked, and the path still names the locked file.
+    Held(LockedFile),
+    /// Another holder has the lock (the file is closed, or parked by the fallback's registry).
+    Busy,
+    /// Locked, but the path no longer names the file: it was deleted (and maybe made anew)
+    /// between our open and our lock. The lock is already released.
+    Replaced,
+}
+
+/// The one lock-then-verify routine of create-and-lock and try-lock-path: locks `file`, just
+/// opened at `path` beneath `dir`, refuses it if it is not a regular file, and checks that
+/// `path` still names it.
+///
+/// Lock first, look after: a busy path then costs no more than open + fcntl + close. (A FIFO or
+/// device is locked for an instant before being refused; locks are advisory and it is never
+/// read or written.)
+fn lock_verified(dir: &SharedDir, path: &Path, file: fs::File, op: Op) -> Result<Verified, Error> {
+    let err = |e| Error::io(op, path, e);
+    #[cfg(test)]
+    hooks::before_lock(dir, path);
+    let Some(locked) = sys::try_lock(file).map_err(err)? else {
+        return Ok(Verified::Busy);
+    };
+    let stat = sys::stat_fd(locked.file()).map_err(err)?;
+    if stat.kind != sys::FileKind::Regular {
+        return Err(Error::new(
+            ErrorKind::NotAFile,
+            op,
+            path,
+            format!("is a {}, not a regular file", stat.kind.name()),
+        ));
     }
-    Err(Error::new(
-        ErrorKind::Other,
-        Op::CreateAndLock,
-        name.as_str(),
-        format!("gave up after {NAME_ATTEMPTS} names that all existed (the path is the last one)"),
-    ))
+    Ok(if still_names(dir, path, &stat).map_err(err)? {
+        Verified::Held(locked)
+    } else {
+        Verified::Replaced
+    })
 }
 
 /// Refuses paths that can never name a lock file, before touching the filesystem.
@@ -660,6 +750,50 @@ mod tests {
         assert_eq!(locked.file().metadata().unwrap().nlink(), 0);
         let stat = sys::stat_fd(locked.file()).unwrap();
         assert!(!still_names(&dir, Path::new("x"), &stat).unwrap());
+    }
+
+    #[test]
+    fn verify_sees_another_holder_of_a_lock_we_lost_in_place() {
+        // A lock lost without its file changing (a close elsewhere under classic locks, a
+        // network filesystem expiring it) is seen through F_OFD_GETLK / F_GETLK, here with a
+        // POSIX `fcntl` lock taken by another process (Python's `lockf`).
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let (tmp, dir) = scratch();
+        let lock = StagingLock::try_lock_path_shared(&dir, Path::new("x.lock")).unwrap();
+        lock.verify().unwrap();
+        sys::drop_lock_keeping_file(lock.file.file()).unwrap();
+        lock.verify().unwrap(); // lost, but no one else holds it: nothing to see yet
+        let mut other = Command::new("python3")
+            .args([
+                "-c",
+                "import fcntl, sys\n\
+                 f = open(sys.argv[1], 'a')\n\
+                 fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n\
+                 print('held', flush=True)\n\
+                 sys.stdin.read()",
+            ])
+            .arg(tmp.path().join("x.lock"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(other.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line, "held\n",
+            "our lock is gone, so another process gets it"
+        );
+        let err = lock.verify().unwrap_err();
+        drop(other.stdin.take());
+        other.wait().unwrap();
+        assert_eq!(err.kind(), ErrorKind::LockLost, "{err}");
+        assert_eq!(
+            err.to_string(),
+            "verify \"x.lock\": lock lost: another holder has a lock on the file"
+        );
     }
 
     #[test]

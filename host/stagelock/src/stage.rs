@@ -18,6 +18,7 @@ use cap_std::io_lifetimes::AsFilelike;
 
 use crate::error::{Error, ErrorKind, Op};
 use crate::lock::{LockDir, SharedDir, StagingLock};
+use crate::retry::retry;
 use crate::sys::{self, RenameMode};
 
 /// How many fresh stage directories [`StagingArea::stage`] tries (per-directory layout) before
@@ -40,6 +41,34 @@ const LOCK_PREFIX: &str = "lock-";
 const RESOURCE_PREFIX: &str = "temp-dir-";
 const STAGE_LOCK: &str = "staging.lock";
 const STAGE_RESOURCE: &str = "dir";
+
+/// Where each part of stage `id` lives, relative to the area's root: the one place that knows
+/// the two layouts' names.
+impl Layout {
+    /// The stage's lock file: `lock-ID`, or `<N>/staging.lock`.
+    fn lock_path(self, id: &str) -> PathBuf {
+        match self {
+            Layout::Pairs => PathBuf::from(format!("{LOCK_PREFIX}{id}")),
+            Layout::PerDirectory => Path::new(id).join(STAGE_LOCK),
+        }
+    }
+
+    /// The stage's resource directory: `temp-dir-ID`, or `<N>/dir`.
+    fn resource_path(self, id: &str) -> PathBuf {
+        match self {
+            Layout::Pairs => PathBuf::from(format!("{RESOURCE_PREFIX}{id}")),
+            Layout::PerDirectory => Path::new(id).join(STAGE_RESOURCE),
+        }
+    }
+
+    /// The directory holding the stage's lock and resource, if it has one of its own (`<N>`).
+    fn stage_dir(self, id: &str) -> Option<&Path> {
+        match self {
+            Layout::Pairs => None,
+            Layout::PerDirectory => Some(Path::new(id)),
+        }
+    }
+}
 
 /// A directory in which resources are built under staging locks, committed into place, and
 /// recovered when their builders die.
@@ -145,7 +174,7 @@ impl StagingArea {
         let (lock, name) = StagingLock::create_and_lock_shared(&self.root, LOCK_PREFIX)?;
         let id = name[LOCK_PREFIX.len()..].to_owned();
         let mut stage = Stage::new(self, id, lock);
-        let resource = stage.resource_path();
+        let resource = stage.path();
         // A resource left with this ID by a dead owner whose lock file is gone is ours now.
         remove_all(&self.root, &resource).map_err(|e| Error::io(Op::Stage, &resource, e))?;
         stage.open_resource()?;
@@ -154,36 +183,39 @@ impl StagingArea {
 
     fn stage_per_directory(&self) -> Result<Stage, Error> {
         let mut id = String::new();
-        for _ in 0..STAGE_ATTEMPTS {
+        let stage = retry(STAGE_ATTEMPTS, || {
             id = fastrand::u32(..).to_string();
             match cap_primitives::fs::create_dir(&self.root, Path::new(&id), &DirOptions::new()) {
                 Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
                 Err(e) => return Err(Error::io(Op::Stage, &id, e)),
             }
-            let lock_path = Path::new(&id).join(STAGE_LOCK);
-            match StagingLock::try_lock_path_shared(&self.root, &lock_path) {
+            match StagingLock::try_lock_path_shared(&self.root, &self.layout.lock_path(&id)) {
                 Ok(lock) => {
-                    let mut stage = Stage::new(self, id, lock);
+                    let mut stage = Stage::new(self, id.clone(), lock);
                     stage.open_resource()?;
-                    return Ok(stage);
+                    Ok(Some(stage))
                 }
                 // A recoverer took the new directory for a dead one and is removing it.
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::NotFound) => {
-                    continue;
+                    Ok(None)
                 }
                 Err(e) => {
                     let _ = cap_primitives::fs::remove_dir(&self.root, Path::new(&id));
-                    return Err(e);
+                    Err(e)
                 }
             }
-        }
-        Err(Error::new(
-            ErrorKind::Other,
-            Op::Stage,
-            id,
-            format!("gave up after {STAGE_ATTEMPTS} new stage directories were all taken first"),
-        ))
+        })?;
+        stage.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Other,
+                Op::Stage,
+                id,
+                format!(
+                    "gave up after {STAGE_ATTEMPTS} new stage directories were all taken first"
+                ),
+            )
+        })
     }
 
     /// Removes every stage whose builder is gone: for each stage whose lock is free, removes its
@@ -192,9 +224,28 @@ impl StagingArea {
     /// Orphans are handled too: a resource without a lock file is locked (creating the file)
     /// and removed the same way; a lock file without a resource is just unlock-and-deleted.
     /// Only entries named like stages are looked at (`lock-<N>` / `temp-dir-<N>`, or a
-    /// directory `<N>`, with `<N>` decimal): anything else in the root is left alone.
-    /// Running it again finds nothing to do. It never blocks and never removes a live stage,
-    /// including one being created or committed concurrently.
+    /// directory `<N>`, with `<N>` the decimal of a `u32`): anything else in the root is left
+    /// alone. Running it again finds nothing to do. It never blocks and never removes a live
+    /// stage, including one being created or committed concurrently.
+    ///
+    /// # Only stages are removed
+    ///
+    /// An entry named like a stage is removed only if it holds nothing a stage never holds:
+    /// per-directory, `<N>` may contain `staging.lock` (a regular file) and `dir` (a
+    /// directory), nothing else; with pairs, `lock-<N>` must be a regular file and
+    /// `temp-dir-<N>` a directory. Anything else (`staging/1/notes.txt`, made by hand) is
+    /// skipped with [`SkipReason::NotAStage`] and left exactly as it was: no lock file is
+    /// created in it. The check is made before locking, and again while holding the lock,
+    /// before anything is removed; only the resource and the lock file are then removed, and
+    /// the stage directory with a non-recursive `rmdir`, so a file put there after the second
+    /// check stays too.
+    ///
+    /// This is stricter than containers/storage's overlay driver, whose clean-up of
+    /// `staging/<N>` removes the whole directory once it can lock `staging.lock`. There the
+    /// staging directory is private to the storage driver; a stagelock area is often a
+    /// directory people and scripts also use (the README's `stagelock lock` example makes
+    /// `staging/1` by hand), and a lock that is free proves only that no builder holds it, not
+    /// that what sits beside it is a builder's leftovers.
     ///
     /// # Errors
     ///
@@ -217,10 +268,13 @@ impl StagingArea {
             skipped: Vec::new(),
         };
         for (id, found) in self.list().map_err(|e| Error::io(Op::Recover, ".", e))? {
-            let lock_path = match self.layout {
-                Layout::Pairs => PathBuf::from(format!("{LOCK_PREFIX}{id}")),
-                Layout::PerDirectory => Path::new(&id).join(STAGE_LOCK),
-            };
+            // Entries named like stages that hold anything a stage never does are left exactly
+            // as they are: no lock file is created in them, nothing is removed.
+            if let Err(reason) = self.check_stage(&id) {
+                report.skipped.push(Skipped { id, reason });
+                continue;
+            }
+            let lock_path = self.layout.lock_path(&id);
             // A lock file that was listed is only locked if it still exists: if it is gone, its
             // builder finished. Without one (an orphan resource, or a directory whose creator
             // died before locking), the lock file is created to take the stage over.
@@ -242,14 +296,14 @@ impl StagingArea {
                     drop(lock); // released, file untouched
                     Ok(found.resource)
                 }
-                Some(Ok(lock)) => match self.remove_stage(&id, lock) {
+                Some(Ok(lock)) => match self.remove_stage(&id, lock, found.lock) {
                     // A pair with neither file left: its builder finished between our listing
                     // and our lock (we only made and removed a lock file).
                     Ok(false) if !found.lock && self.layout == Layout::Pairs => {
                         Err(SkipReason::Vanished)
                     }
                     Ok(had_resource) => Ok(had_resource),
-                    Err(e) => Err(SkipReason::Failed(e)),
+                    Err(reason) => Err(reason),
                 },
             };
             match outcome {
@@ -264,35 +318,90 @@ impl StagingArea {
         Ok(report)
     }
 
-    /// Removes a stage whose lock we hold: its resource (and, per-directory, anything else in
-    /// its directory), then the lock file, then (per-directory) the emptied directory. Returns
-    /// whether the resource existed (under the lock, that means its builder was dead).
-    fn remove_stage(&self, id: &str, lock: StagingLock) -> Result<bool, Error> {
-        let resource = match self.layout {
-            Layout::Pairs => PathBuf::from(format!("{RESOURCE_PREFIX}{id}")),
-            Layout::PerDirectory => Path::new(id).join(STAGE_RESOURCE),
-        };
-        let had_resource = exists(&self.root, &resource);
-        let leftovers = match self.layout {
-            Layout::Pairs => vec![PathBuf::from(format!("{RESOURCE_PREFIX}{id}"))],
-            Layout::PerDirectory => cap_primitives::fs::read_dir(&self.root, Path::new(id))
-                .and_then(|entries| {
-                    entries
-                        .map(|e| Ok(Path::new(id).join(e?.file_name())))
-                        .filter(|p| !matches!(p, Ok(p) if p.ends_with(STAGE_LOCK)))
-                        .collect()
-                })
-                .map_err(|e| Error::io(Op::Recover, id, e))?,
-        };
-        for path in leftovers {
-            // On failure the lock is dropped: released, file kept, still stale for next time.
-            remove_all(&self.root, &path).map_err(|e| Error::io(Op::Recover, &path, e))?;
+    /// Removes a stage whose lock we hold: checks again, under the lock, that it holds only
+    /// what a stage holds; then removes its resource, then the lock file, then (per-directory)
+    /// the emptied directory. Returns whether the resource existed (under the lock, that means
+    /// its builder was dead).
+    ///
+    /// If the stage changed since [`check_stage`](Self::check_stage) looked (someone put a file
+    /// in it), nothing is removed but a lock file this recovery created (`had_lock_file`
+    /// false), so the entry is left as it was found.
+    fn remove_stage(
+        &self,
+        id: &str,
+        lock: StagingLock,
+        had_lock_file: bool,
+    ) -> Result<bool, SkipReason> {
+        if let Err(reason) = self.check_stage(id) {
+            if had_lock_file {
+                drop(lock); // released, file kept
+            } else {
+                let _ = lock.unlock_and_delete(); // the file we made to take it over
+            }
+            return Err(reason);
         }
-        lock.unlock_and_delete()?;
-        if self.layout == Layout::PerDirectory {
-            remove_empty_dir(&self.root, Path::new(id));
+        let resource = self.layout.resource_path(id);
+        let had_resource = exists(&self.root, &resource);
+        // Only the resource, and only as a directory: should it have become anything else
+        // since the check, the removal fails and the stage stays. On failure the lock is
+        // dropped: released, file kept, still stale for next time.
+        remove_dir_tree(&self.root, &resource)
+            .map_err(|e| SkipReason::Failed(Error::io(Op::Recover, &resource, e)))?;
+        lock.unlock_and_delete().map_err(SkipReason::Failed)?;
+        if let Some(stage_dir) = self.layout.stage_dir(id) {
+            // Not recursive: anything put there since the check stays, and so does the
+            // directory.
+            remove_empty_dir(&self.root, stage_dir);
         }
         Ok(had_resource)
+    }
+
+    /// Whether stage `id` holds only what a stage holds: its lock file (a regular file) and its
+    /// resource (a directory), each possibly missing, and nothing else. Symbolic links are not
+    /// followed, so a link is never what a stage holds.
+    fn check_stage(&self, id: &str) -> Result<(), SkipReason> {
+        let failed = |path: &Path, e: io::Error| {
+            if e.kind() == io::ErrorKind::NotFound {
+                SkipReason::Vanished
+            } else {
+                SkipReason::Failed(Error::io(Op::Recover, path, e))
+            }
+        };
+        let is = |path: &Path, want: fn(&cap_primitives::fs::Metadata) -> bool| {
+            match cap_primitives::fs::stat(&self.root, path, cap_primitives::fs::FollowSymlinks::No)
+            {
+                Ok(meta) => Ok(want(&meta)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true), // missing is fine
+                Err(e) => Err(failed(path, e)),
+            }
+        };
+        let lock_ok = || is(&self.layout.lock_path(id), |m| m.is_file());
+        let resource_ok = || is(&self.layout.resource_path(id), |m| m.is_dir());
+        let only_stage_entries = match self.layout.stage_dir(id) {
+            None => lock_ok()? && resource_ok()?,
+            Some(stage_dir) => {
+                let entries = cap_primitives::fs::read_dir(&self.root, stage_dir)
+                    .map_err(|e| failed(stage_dir, e))?;
+                let mut only = true;
+                for entry in entries {
+                    let name = entry.map_err(|e| failed(stage_dir, e))?.file_name();
+                    only = match name.to_str() {
+                        Some(STAGE_LOCK) => lock_ok()?,
+                        Some(STAGE_RESOURCE) => resource_ok()?,
+                        _ => false,
+                    };
+                    if !only {
+                        break;
+                    }
+                }
+                only
+            }
+        };
+        if only_stage_entries {
+            Ok(())
+        } else {
+            Err(SkipReason::NotAStage)
+        }
     }
 
     /// The stage IDs present in the root, with what was found of each.
@@ -328,8 +437,8 @@ impl StagingArea {
                         continue;
                     }
                     let found = Found {
-                        lock: exists(&self.root, &Path::new(&name).join(STAGE_LOCK)),
-                        resource: exists(&self.root, &Path::new(&name).join(STAGE_RESOURCE)),
+                        lock: exists(&self.root, &self.layout.lock_path(&name)),
+                        resource: exists(&self.root, &self.layout.resource_path(&name)),
                     };
                     ids.insert(name, found);
                 }
@@ -371,7 +480,7 @@ impl Stage {
 
     /// Creates the resource directory and opens it (on failure the stage aborts as it drops).
     fn open_resource(&mut self) -> Result<(), Error> {
-        let resource = self.resource_path();
+        let resource = self.path();
         let err = |e| Error::io(Op::Stage, &resource, e);
         cap_primitives::fs::create_dir(&self.root, &resource, &DirOptions::new()).map_err(err)?;
         let dir = cap_primitives::fs::open_dir(&self.root, &resource).map_err(err)?;
@@ -397,14 +506,7 @@ impl Stage {
 
     /// The resource directory's path relative to the area's root.
     pub fn path(&self) -> PathBuf {
-        self.resource_path()
-    }
-
-    fn resource_path(&self) -> PathBuf {
-        match self.layout {
-            Layout::Pairs => PathBuf::from(format!("{RESOURCE_PREFIX}{}", self.id)),
-            Layout::PerDirectory => Path::new(&self.id).join(STAGE_RESOURCE),
-        }
+        self.layout.resource_path(&self.id)
     }
 
     /// Moves the resource to `dest` beneath `dest_dir` (atomically: one `rename` on the same
@@ -414,10 +516,16 @@ impl Stage {
     /// # Errors
     ///
     /// On failure the stage is handed back in the [`CommitError`], still locked, to retry or
-    /// abort. [`ErrorKind::AlreadyExists`] if `dest` exists; [`ErrorKind::NotFound`] if its
+    /// abort, except for [`ErrorKind::LockLost`]. [`ErrorKind::AlreadyExists`] if `dest` exists; [`ErrorKind::NotFound`] if its
     /// parent does not; [`ErrorKind::PermissionDenied`] if `dest` escapes `dest_dir`;
     /// [`ErrorKind::InvalidInput`] if `dest` has no final name; [`ErrorKind::Other`] if it is
     /// on another filesystem (`EXDEV`).
+    ///
+    /// [`ErrorKind::LockLost`] if, right before the rename, [`StagingLock::verify`] finds the
+    /// stage's lock is no longer ours (someone deleted its file, or locked a new file at its
+    /// path): nothing is moved, no stage is handed back, the lock is released with its file
+    /// kept and the resource is left in place for [`StagingArea::recover_stale`]. (A failure
+    /// of the check itself is treated the same way, with its own kind.)
     pub fn commit(self, dest_dir: &Dir, dest: impl AsRef<Path>) -> Result<(), CommitError> {
         self.commit_at(
             &dest_dir.as_filelike_view::<fs::File>(),
@@ -465,6 +573,14 @@ impl Stage {
                 error,
                 stage: Some(self),
             }),
+            Err(Moved::LockLost(error)) => {
+                // Nothing moved, and the stage may no longer be ours. Release the lock keeping
+                // its file (the file at that path may be someone else's now) and leave the
+                // resource where it is: recovery removes it once no one holds its lock.
+                self.dir = None;
+                self.lock = None;
+                Err(CommitError { error, stage: None })
+            }
             Err(Moved::ButOldRemains(error)) => {
                 // The result is in place; the replaced destination is still where the resource
                 // was. Release the lock, keeping its file: recovery removes the old one later.
@@ -499,15 +615,18 @@ impl Stage {
             None => dest_dir,
         };
         let opened_src;
-        let (src_parent, src_name): (&fs::File, PathBuf) = match self.layout {
-            Layout::Pairs => (&self.root, self.resource_path()),
-            Layout::PerDirectory => {
-                opened_src =
-                    cap_primitives::fs::open_dir(&self.root, Path::new(&self.id)).map_err(err)?;
+        let (src_parent, src_name): (&fs::File, PathBuf) = match self.layout.stage_dir(&self.id) {
+            None => (&self.root, self.path()),
+            Some(stage_dir) => {
+                opened_src = cap_primitives::fs::open_dir(&self.root, stage_dir).map_err(err)?;
                 (&opened_src, PathBuf::from(STAGE_RESOURCE))
             }
         };
         let src_name = src_name.as_path();
+        // The last moment the stage can still be left alone: is the lock still ours?
+        self.lock()
+            .verify()
+            .map_err(|e| Moved::LockLost(lost_at_commit(dest, e)))?;
         match sys::rename(
             src_parent,
             src_name,
@@ -527,7 +646,7 @@ impl Stage {
                 .map_err(err)?;
                 // The old destination now sits where the resource was; we still hold the lock.
                 self.dir = None;
-                let old = self.resource_path();
+                let old = self.path();
                 remove_all(&self.root, &old)
                     .map_err(|e| Moved::ButOldRemains(Error::io(Op::Commit, &old, e)))?;
             }
@@ -557,7 +676,7 @@ impl Stage {
 
     fn abort_inner(&mut self) -> Result<(), Error> {
         self.dir = None;
-        let resource = self.resource_path();
+        let resource = self.path();
         if let Err(e) = remove_all(&self.root, &resource) {
             self.lock = None; // released, file kept: stale, for recovery
             return Err(Error::io(Op::Abort, resource, e));
@@ -569,8 +688,8 @@ impl Stage {
     fn release(&mut self) -> Result<(), Error> {
         let lock = self.lock.take().expect("released once");
         lock.unlock_and_delete()?;
-        if self.layout == Layout::PerDirectory {
-            remove_empty_dir(&self.root, Path::new(&self.id));
+        if let Some(stage_dir) = self.layout.stage_dir(&self.id) {
+            remove_empty_dir(&self.root, stage_dir);
         }
         Ok(())
     }
@@ -590,6 +709,19 @@ enum Moved {
     No(Error),
     /// The result is in place, but the destination it replaced could not be removed.
     ButOldRemains(Error),
+    /// Nothing moved, because the lock could not be verified as still ours.
+    LockLost(Error),
+}
+
+/// The commit error for a lock that [`StagingLock::verify`] could not confirm.
+#[cold]
+fn lost_at_commit(dest: &Path, e: Error) -> Error {
+    Error::new(
+        e.kind(),
+        Op::Commit,
+        dest,
+        format!("{e}; nothing was moved, the stage is left for recovery"),
+    )
 }
 
 /// A failed [`Stage::commit`]: the error, and the stage (still locked) unless the failure came
@@ -660,6 +792,11 @@ pub enum SkipReason {
     Vanished,
     /// Removing it failed; it stays stale for the next run.
     Failed(Error),
+    /// It is named like a stage but holds something a stage never does, so it is left
+    /// untouched: per-directory, `<N>` holds entries other than `staging.lock` (a regular file)
+    /// and `dir` (a directory); with pairs, `lock-ID` is not a regular file or `temp-dir-ID`
+    /// not a directory.
+    NotAStage,
 }
 
 impl fmt::Display for SkipReason {
@@ -668,6 +805,9 @@ impl fmt::Display for SkipReason {
             SkipReason::Held => f.write_str("held by a live builder"),
             SkipReason::Vanished => f.write_str("finished by its builder meanwhile"),
             SkipReason::Failed(e) => write!(f, "failed: {e}"),
+            SkipReason::NotAStage => {
+                f.write_str("not a stage (it holds more than a lock file and a resource directory)")
+            }
         }
     }
 }
@@ -687,9 +827,21 @@ fn remove_all(root: &fs::File, path: &Path) -> io::Result<()> {
 }
 
 /// Whether `id` is a stage ID: the decimal number of a random `u32`, as this crate and
-/// containers/storage (Go's `CreateTemp` / `MkdirTemp`) make them.
+/// containers/storage (Go's `CreateTemp` / `MkdirTemp`) make them: digits only, no leading
+/// zero (but `0` itself), at most `4294967295`.
 fn decimal(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 10 && id.bytes().all(|b| b.is_ascii_digit())
+    id.bytes().all(|b| b.is_ascii_digit())
+        && (id == "0" || !id.starts_with('0'))
+        && id.parse::<u32>().is_ok()
+}
+
+/// Removes the directory tree `path` beneath `root`; gone is fine, anything but a directory
+/// (a file, a symbolic link) is an error and stays.
+fn remove_dir_tree(root: &fs::File, path: &Path) -> io::Result<()> {
+    match cap_primitives::fs::remove_dir_all(root, path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
 }
 
 /// Whether `path` beneath `root` names anything (not following a final symlink).
@@ -700,4 +852,66 @@ fn exists(root: &fs::File, path: &Path) -> bool {
 /// Removes an emptied stage directory; one that is gone or in use again is left as it is.
 fn remove_empty_dir(root: &fs::File, path: &Path) {
     let _ = cap_primitives::fs::remove_dir(root, path);
+}
+
+#[cfg(test)]
+mod tests {
+    //! Recovery's second look, made deterministic: between the first check and the lock (the
+    //! lock module's test hook), someone puts a file into what looked like an orphan stage.
+    use super::*;
+    use crate::lock::hooks;
+
+    #[test]
+    fn a_file_put_in_a_stage_between_check_and_lock_keeps_everything_in_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let at = |rel: &str| tmp.path().join(rel);
+        // Looks like a stage whose creator died before locking: just `5/dir`.
+        std::fs::create_dir_all(at("5/dir")).unwrap();
+        std::fs::write(at("5/dir/data"), "mine").unwrap();
+        let area = StagingArea::open_ambient_dir(
+            tmp.path(),
+            Layout::PerDirectory,
+            cap_std::ambient_authority(),
+        )
+        .unwrap();
+        let notes = at("5/notes.txt");
+        let _guard = hooks::set_before_lock(move |_, _| {
+            std::fs::write(&notes, "important").unwrap();
+        });
+        let report = area.recover_stale().unwrap();
+        assert!(report.removed.is_empty(), "{report:?}");
+        assert!(
+            matches!(report.skipped.as_slice(), [Skipped { id, reason: SkipReason::NotAStage }] if id == "5"),
+            "{report:?}"
+        );
+        assert_eq!(std::fs::read_to_string(at("5/dir/data")).unwrap(), "mine");
+        assert_eq!(
+            std::fs::read_to_string(at("5/notes.txt")).unwrap(),
+            "important"
+        );
+        assert!(
+            !at("5/staging.lock").exists(),
+            "the lock file recovery made is gone again"
+        );
+    }
+
+    #[test]
+    fn stage_ids_are_canonical_u32_decimals() {
+        for id in ["0", "1", "42", "4294967295"] {
+            assert!(decimal(id), "{id}");
+        }
+        for id in [
+            "",
+            "01",
+            "007",
+            "4294967296",
+            "99999999999",
+            "+1",
+            "-1",
+            "1a",
+            " 1",
+        ] {
+            assert!(!decimal(id), "{id}");
+        }
+    }
 }

@@ -88,6 +88,38 @@ fn fcntl_try_lock(file: &File, cmd: libc::c_int) -> io::Result<bool> {
     }
 }
 
+/// Whether some *other* holder has a lock on `file` that conflicts with a whole-file write
+/// lock: `fcntl(F_OFD_GETLK)` on Linux, `F_GETLK` in the fallback (neither reports a lock of
+/// the asker's own: its open file description, or with classic locks its process).
+///
+/// While we hold our lock no one else can; a conflicting holder therefore means our lock was
+/// lost (dropped by a close elsewhere in the process under classic locks, or expired by a
+/// network filesystem).
+pub(crate) fn locked_by_other(file: &File) -> io::Result<bool> {
+    let mut lock = whole_file_write_lock();
+    // SAFETY: the descriptor is valid while `file` is borrowed, and `lock` is a valid, exclusively
+    // borrowed `struct flock` (l_pid 0, as F_OFD_GETLK requires) that the call fills in.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), imp::GETLK, &mut lock as *mut libc::flock) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(lock.l_type != libc::F_UNLCK as _)
+}
+
+/// Releases the lock `file` holds without closing it, as a lost lock would be: for tests of
+/// lost-lock detection only.
+#[cfg(test)]
+pub(crate) fn drop_lock_keeping_file(file: &File) -> io::Result<()> {
+    let mut lock = whole_file_write_lock();
+    lock.l_type = libc::F_UNLCK as _;
+    // SAFETY: as in `fcntl_try_lock`: a valid descriptor and an exclusively borrowed `flock`.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), imp::SETLK, &mut lock as *mut libc::flock) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Ignores `SIGINT` and `SIGQUIT` in this process until the returned guard is dropped, like
 /// `system(3)` does while it waits: a Ctrl-C at the terminal reaches the child, and this process
 /// lives on to clean up after it. Call it *after* spawning: ignored signals survive `exec`.

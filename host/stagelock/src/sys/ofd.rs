@@ -3,6 +3,12 @@
 use std::fs::File;
 use std::io;
 
+/// `fcntl` command that asks for a conflicting lock held through another open file description.
+pub(crate) const GETLK: libc::c_int = libc::F_OFD_GETLK;
+/// `fcntl` command that sets (or clears) our lock.
+#[cfg(test)]
+pub(crate) const SETLK: libc::c_int = libc::F_OFD_SETLK;
+
 /// An open file holding an exclusive OFD lock; dropping it closes the file, which releases the
 /// lock (the lock belongs to this open file description only, so no other descriptor matters).
 #[derive(Debug)]

@@ -19,6 +19,12 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 type Key = (u64, u64);
 
+/// `fcntl` command that asks for a conflicting lock held by another process.
+pub(crate) const GETLK: libc::c_int = libc::F_GETLK;
+/// `fcntl` command that sets (or clears) our lock.
+#[cfg(test)]
+pub(crate) const SETLK: libc::c_int = libc::F_SETLK;
+
 /// Held locks of this process: for each locked file, the descriptors parked until it is released.
 fn registry() -> MutexGuard<'static, HashMap<Key, Vec<File>>> {
     static REGISTRY: OnceLock<Mutex<HashMap<Key, Vec<File>>>> = OnceLock::new();
