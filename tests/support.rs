@@ -416,7 +416,16 @@ impl GuestRun {
     }
 
     /// Runs the guest at `path` (one of the [`guests`] paths) in a fresh store, to its end.
-    pub fn run(mut self, path: &'static str) -> Finished {
+    pub fn run(self, path: &'static str) -> Finished {
+        self.run_with(&host().linker, path)
+    }
+
+    /// [`run`](Self::run) with the embedder's own (synchronous) `linker`.
+    pub fn run_with(
+        mut self,
+        linker: &wasmtime::component::Linker<stagelock_wasmtime::plugin::PluginState>,
+        path: &'static str,
+    ) -> Finished {
         let host = host();
         let component = component(path);
         let mut state = stagelock_wasmtime::plugin::PluginState::new(self.wasi.build());
@@ -424,12 +433,9 @@ impl GuestRun {
             state.locks.set_max_held(max);
         }
         let mut store = wasmtime::Store::new(&host.engine, state);
-        let command = wasmtime_wasi::p2::bindings::sync::Command::instantiate(
-            &mut store,
-            &component,
-            &host.linker,
-        )
-        .expect("instantiate the guest");
+        let command =
+            wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, &component, linker)
+                .expect("instantiate the guest");
         let outcome = match command.wasi_cli_run().call_run(&mut store) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(())) => Err("run returned an error".to_owned()),
