@@ -19,9 +19,13 @@ step "tests"
 # The guest crates are components: their bins are built for wasm32-wasip2 by tests/build.rs.
 cargo test --workspace --exclude stagelock-test-guests --exclude stagelock-demo --locked "$@" 2>&1 |
     tee "$log"
-step "tests of the classic fcntl fallback (the core built with --cfg stagelock_posix_fallback)"
-RUSTFLAGS="--cfg stagelock_posix_fallback" \
-    cargo test -p stagelock --locked --target-dir target/posix-fallback 2>&1 | tee -a "$log"
+step "tests of the classic fcntl fallback (everything built with --cfg stagelock_posix_fallback)"
+# The core's own tests, then the native, staging and cross-process suites, which need no
+# wasmtime (the tests crate without its `components` feature).
+fallback() { RUSTFLAGS="--cfg stagelock_posix_fallback" "$@" --locked --target-dir target/posix-fallback; }
+fallback cargo test -p stagelock 2>&1 | tee -a "$log"
+fallback cargo test -p stagelock-tests --no-default-features \
+    --test native --test staging --test cross_process 2>&1 | tee -a "$log"
 step "the core on macOS (cargo check --target aarch64-apple-darwin)"
 rustup target add aarch64-apple-darwin >/dev/null 2>&1 || rustup target add aarch64-apple-darwin
 cargo check -p stagelock --target aarch64-apple-darwin --locked

@@ -33,23 +33,25 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_dir = root.join("target/guests");
-    // Packaged on its own (`cargo package` verifies every crate of the workspace), this crate
-    // has no guests to build: it lists none, and its tests are not built there.
-    let in_workspace = root.join("tests/guests/Cargo.toml").is_file();
-    if in_workspace {
+    // Packaged on its own (`cargo package` verifies every crate of the workspace), or built
+    // without the `components` feature, this crate has no guests to build: it lists none, and
+    // the tests that run guests are not built.
+    let build_guests = root.join("tests/guests/Cargo.toml").is_file()
+        && std::env::var_os("CARGO_FEATURE_COMPONENTS").is_some();
+    if build_guests {
         build(&root, &target_dir);
     }
     let release = target_dir.join("wasm32-wasip2/release");
 
     let bins = tests.join("guests/src/bin");
-    let mut guests: Vec<(String, PathBuf)> = (if in_workspace { stems(&bins) } else { vec![] })
+    let mut guests: Vec<(String, PathBuf)> = (if build_guests { stems(&bins) } else { vec![] })
         .into_iter()
         .map(|name| {
             let wasm = release.join(format!("{name}.wasm"));
             (name, wasm)
         })
         .collect();
-    for (name, _, bin) in EXAMPLES.iter().filter(|_| in_workspace) {
+    for (name, _, bin) in EXAMPLES.iter().filter(|_| build_guests) {
         guests.push((name.to_string(), release.join(format!("{bin}.wasm"))));
     }
 

@@ -1,0 +1,191 @@
+//! The one guest runner: an engine, a linker as an embedder would link it, compiled guests
+//! cached on disk, and [`GuestRun`] for one run of a guest (built with the `components`
+//! feature, the default).
+
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+use crate::guests;
+
+/// The engine every guest of this process runs on: the default configuration, with an on-disk
+/// cache of compiled components shared by every test binary and run.
+pub fn engine() -> &'static wasmtime::Engine {
+    &host().engine
+}
+
+/// The component at `path` (one of the [`guests`] paths), compiled (or loaded from the cache)
+/// once per process.
+pub fn component(path: &'static str) -> wasmtime::component::Component {
+    let host = host();
+    let slot = {
+        let mut slots = host.components.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(path).or_default().clone()
+    };
+    // Compiled outside the map's lock: tests loading different guests compile in parallel.
+    slot.get_or_init(|| {
+        wasmtime::component::Component::from_file(&host.engine, path)
+            .unwrap_or_else(|e| panic!("load {path}: {e:?}"))
+    })
+    .clone()
+}
+
+type Slot = std::sync::Arc<OnceLock<wasmtime::component::Component>>;
+
+/// An engine, a linker (WASI p2 plus staging locks, as an embedder would link them) and the
+/// components loaded so far.
+struct Host {
+    engine: wasmtime::Engine,
+    linker: wasmtime::component::Linker<stagelock_wasmtime::plugin::PluginState>,
+    components: Mutex<std::collections::HashMap<&'static str, Slot>>,
+}
+
+fn host() -> &'static Host {
+    static HOST: OnceLock<Host> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let mut cache = wasmtime::CacheConfig::new();
+        cache.with_directory(guests::CACHE_DIR);
+        let mut config = wasmtime::Config::new();
+        config.cache(Some(
+            wasmtime::Cache::new(cache).expect("open the compilation cache"),
+        ));
+        let engine = wasmtime::Engine::new(&config).expect("an engine");
+        let linker =
+            stagelock_wasmtime::plugin::plugin_linker(&engine).expect("link WASI and locks");
+        Host {
+            engine,
+            linker,
+            components: Mutex::default(),
+        }
+    })
+}
+
+/// One run of a guest: its arguments, grants and cap, then [`GuestRun::run`]. Stdout and stderr
+/// are kept in memory unless redirected.
+pub struct GuestRun {
+    wasi: wasmtime_wasi::WasiCtxBuilder,
+    stdout: wasmtime_wasi::p2::pipe::MemoryOutputPipe,
+    stderr: wasmtime_wasi::p2::pipe::MemoryOutputPipe,
+    max_held: Option<usize>,
+}
+
+impl GuestRun {
+    /// A run with `args` after an `argv[0]` of `guest`, and no grant yet.
+    pub fn new(args: &[&str]) -> Self {
+        let stdout = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(1 << 22);
+        let stderr = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(1 << 20);
+        let mut wasi = wasmtime_wasi::WasiCtxBuilder::new();
+        wasi.arg("guest")
+            .args(args)
+            .stdout(stdout.clone())
+            .stderr(stderr.clone());
+        GuestRun {
+            wasi,
+            stdout,
+            stderr,
+            max_held: None,
+        }
+    }
+
+    /// Grants `host` to the guest at `guest` with `perms`.
+    pub fn grant(mut self, host: &Path, guest: &str, perms: wasmtime_wasi::FsPerms) -> Self {
+        self.wasi
+            .preopened_dir(host, guest, perms)
+            .unwrap_or_else(|e| panic!("grant {}: {e:?}", host.display()));
+        self
+    }
+
+    /// Grants `dir` read-write at `/work`.
+    pub fn work(self, dir: &Path) -> Self {
+        self.grant(dir, "/work", wasmtime_wasi::FsPerms::ReadWrite)
+    }
+
+    /// Caps the locks the guest may hold at once (the host's default otherwise).
+    pub fn max_held(mut self, max: usize) -> Self {
+        self.max_held = Some(max);
+        self
+    }
+
+    /// Sends the guest's stdout to `file` instead of memory.
+    pub fn stdout_to(mut self, file: std::fs::File) -> Self {
+        self.wasi.stdout(wasmtime_wasi::cli::OutputFile::new(file));
+        self
+    }
+
+    /// Runs the guest at `path` (one of the [`guests`] paths) in a fresh store, to its end.
+    pub fn run(self, path: &'static str) -> Finished {
+        self.run_with(&host().linker, path)
+    }
+
+    /// [`run`](Self::run) with the embedder's own (synchronous) `linker`.
+    pub fn run_with(
+        mut self,
+        linker: &wasmtime::component::Linker<stagelock_wasmtime::plugin::PluginState>,
+        path: &'static str,
+    ) -> Finished {
+        let host = host();
+        let component = component(path);
+        let mut state = stagelock_wasmtime::plugin::PluginState::new(self.wasi.build());
+        if let Some(max) = self.max_held {
+            state.locks.set_max_held(max);
+        }
+        let mut store = wasmtime::Store::new(&host.engine, state);
+        let command =
+            wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, &component, linker)
+                .expect("instantiate the guest");
+        let outcome = match command.wasi_cli_run().call_run(&mut store) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(())) => Err("run returned an error".to_owned()),
+            Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                Some(exit) => Err(format!("exit {}", exit.0)),
+                None => Err(format!("trap: {e:?}")),
+            },
+        };
+        let text = |p: &wasmtime_wasi::p2::pipe::MemoryOutputPipe| {
+            String::from_utf8_lossy(&p.contents()).into_owned()
+        };
+        Finished {
+            stdout: text(&self.stdout),
+            stderr: text(&self.stderr),
+            outcome,
+            store,
+        }
+    }
+}
+
+/// Runs the guest at `path` with `args` in `dir` (granted read-write at `/work`), and checks
+/// that it succeeded.
+pub fn run_guest(path: &'static str, dir: &Path, args: &[&str]) -> Finished {
+    GuestRun::new(args).work(dir).run(path).succeeded()
+}
+
+/// A finished guest run; its store (and whatever the guest left held in it) lives until this
+/// is dropped.
+pub struct Finished {
+    /// What the guest printed (empty if it was sent to a file).
+    pub stdout: String,
+    /// What the guest printed on stderr.
+    pub stderr: String,
+    /// `Ok` if `run` returned success, else `exit N`, `run returned an error` or `trap: ...`.
+    pub outcome: std::result::Result<(), String>,
+    /// The store the guest ran in.
+    pub store: wasmtime::Store<stagelock_wasmtime::plugin::PluginState>,
+}
+
+impl Finished {
+    /// The lines of stdout.
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    /// Checks that the run succeeded (panicking with its stderr if not).
+    pub fn succeeded(self) -> Self {
+        assert_eq!(
+            self.outcome,
+            Ok(()),
+            "stdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
