@@ -2,7 +2,7 @@
 //!
 //! A component built for `wasm32-wasip2` and run by a host that provides the
 //! `stagelock:staging/locks` interface (`stagelock run`, or any wasmtime embedder using
-//! `stagelock::component`) takes staging locks compatible with containers/storage, in the
+//! `stagelock-wasmtime`) takes staging locks compatible with containers/storage, in the
 //! directories it was granted, with no other filesystem authority.
 //!
 //! - Use [`StagingLock::create_and_lock`] to make a fresh lock file from a name pattern and
