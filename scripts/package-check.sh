@@ -3,6 +3,11 @@
 # packaged stagelock-guest alone, outside this workspace, for wasm32-wasip2, as a user who
 # `cargo add`s it would.
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+# cargo verifies each crate against the others through a temporary local registry, and takes
+# registry crates for immutable: on a second run it reuses what it extracted and built from
+# the last .crate of the same version. Drop those (our crates rebuild in a minute or two).
+rm -rf target/package "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/stagelock-* \
+    target/debug/.fingerprint/stagelock-*
 cargo package --workspace --locked --allow-dirty
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 alone=$(mktemp -d)
