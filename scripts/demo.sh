@@ -15,11 +15,11 @@ cp -r examples/workspace/. "$work"
 
 echo
 echo "== Two sandboxed instances of a build step, each granted only $work as /work =="
-echo "\$ stagelock run $demo --dir $work::/work -- build   (and, alongside, -- second)"
-"$stagelock" run "$demo" --dir "$work::/work" -- build &
+echo "\$ stagelock run --dir $work::/work $demo build   (and, alongside, ... $demo second)"
+"$stagelock" run --dir "$work::/work" "$demo" build &
 builder=$!
 second=0
-"$stagelock" run "$demo" --dir "$work::/work" -- second || second=$?
+"$stagelock" run --dir "$work::/work" "$demo" second || second=$?
 built=0
 wait "$builder" || built=$?
 echo "build exited $built, second exited $second; out/ now holds:"

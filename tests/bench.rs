@@ -603,7 +603,7 @@ fn main() {
         let grant = format!("{}::/work", run_dir.display());
         let run_once = || {
             let status = Command::new(bin)
-                .args(["run", RUN_CLI_EXIT, "--dir", &grant, "--", "0"])
+                .args(["run", "--dir", &grant, RUN_CLI_EXIT, "0"])
                 .env("STAGELOCK_CACHE_DIR", &run_cache)
                 .status()
                 .unwrap();

@@ -142,10 +142,9 @@ fn contention_stress() -> Result<()> {
     let child = Command::new(bin)
         .args([
             "run",
-            CONTENTION_STRESS,
             "--dir",
             &grant,
-            "--",
+            CONTENTION_STRESS,
             &PATHS.to_string(),
             &run.to_string(),
             "run",

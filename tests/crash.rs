@@ -87,7 +87,7 @@ fn crash_killed_under_run() -> Result<()> {
     let cache = Scratch::new()?;
     let grant = format!("{}::/work", s.path().display());
     let child = Command::new(stagelock_bin(false))
-        .args(["run", CRASH_KILLED_UNDER_RUN, "--dir", &grant])
+        .args(["run", "--dir", &grant, CRASH_KILLED_UNDER_RUN])
         .env("STAGELOCK_CACHE_DIR", cache.path())
         .process_group(0)
         .stdout(Stdio::null())

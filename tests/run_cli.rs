@@ -30,12 +30,11 @@ fn run_cli_args_env() -> Result<()> {
     let out = run(
         cache.path(),
         &[
-            RUN_CLI_ARGS_ENV,
             "--dir",
             &grant,
             "--env",
             "GREETING=hi there",
-            "--",
+            RUN_CLI_ARGS_ENV,
             "a.lock",
             "GREETING",
         ],
@@ -43,9 +42,142 @@ fn run_cli_args_env() -> Result<()> {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "ok try a.lock\nok env GREETING=hi there\nok unlock\n"
+        "ok try a.lock\nok env GREETING=hi there\nok argv0 run_cli_args_env.wasm\nok unlock\n"
     );
     assert!(s.names()?.is_empty());
+
+    // As with wasmtime: `--env NAME` passes this process's value on, `-S inherit-env` passes
+    // the whole environment, `--argv0` names the program, and no `--` is needed.
+    let with_env = |args: &[&str]| {
+        Command::new(stagelock_bin(false))
+            .arg("run")
+            .args(args)
+            .env("STAGELOCK_CACHE_DIR", cache.path())
+            .env("FROM_HOST", "inherited")
+            .output()
+            .expect("run stagelock")
+    };
+    let out = with_env(&[
+        "--dir",
+        &grant,
+        "--env",
+        "FROM_HOST",
+        RUN_CLI_ARGS_ENV,
+        "b.lock",
+        "FROM_HOST",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("ok env FROM_HOST=inherited\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = with_env(&["--dir", &grant, RUN_CLI_ARGS_ENV, "c.lock", "FROM_HOST"]);
+    assert!(
+        text(&out.stdout).contains("ok env FROM_HOST=\n"),
+        "not passed on unasked"
+    );
+    let out = with_env(&[
+        "-S",
+        "inherit-env",
+        "--argv0",
+        "step",
+        "--dir",
+        &grant,
+        RUN_CLI_ARGS_ENV,
+        "d.lock",
+        "FROM_HOST",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("ok env FROM_HOST=inherited\n"), "{stdout}");
+    assert!(stdout.contains("ok argv0 step\n"), "{stdout}");
+    assert!(s.names()?.is_empty());
+    Ok(())
+}
+
+/// Runs `guest` under `limit` (a `-W` option) in `s` and checks it was stopped: exit 134, one
+/// line on stderr containing `why`, and the lock it took (`lock`) free again afterwards.
+fn stopped_by(s: &Scratch, cache: &Path, limit: &str, guest: &str, lock: &str, why: &str) {
+    let grant = format!("{}::/work", s.path().display());
+    let out = run(cache, &["-W", limit, "--dir", &grant, guest]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(134), "{limit}: {err}");
+    assert_eq!(text(&out.stdout), format!("ok try {lock}\n"), "{limit}");
+    assert_eq!(err.lines().count(), 1, "{limit}: one line: {err}");
+    assert!(
+        err.contains(why) && err.contains("released"),
+        "{limit}: {err}"
+    );
+    assert!(
+        stagelock_tests::lockable_by_other_process(&s.join(lock)).unwrap(),
+        "{limit}: the stopped component's lock was released"
+    );
+}
+
+/// `-W timeout` and `-W fuel` stop a component that computes forever; its lock is released.
+#[test]
+fn run_cli_spin() -> Result<()> {
+    let (s, cache) = (Scratch::new()?, Scratch::new()?);
+    stopped_by(
+        &s,
+        cache.path(),
+        "timeout=500ms",
+        RUN_CLI_SPIN,
+        "spin.lock",
+        "timeout=500ms",
+    );
+    stopped_by(
+        &s,
+        cache.path(),
+        "fuel=50000000",
+        RUN_CLI_SPIN,
+        "spin.lock",
+        "out of fuel",
+    );
+    let out = run(cache.path(), &["-W", "timeout=soon", RUN_CLI_SPIN]);
+    assert_eq!(out.status.code(), Some(2), "a bad limit is a usage error");
+    assert!(
+        text(&out.stderr).contains("timeout"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}
+
+/// `-W max-memory-size` stops a component that allocates forever; its lock is released.
+#[test]
+fn run_cli_grow() -> Result<()> {
+    let (s, cache) = (Scratch::new()?, Scratch::new()?);
+    stopped_by(
+        &s,
+        cache.path(),
+        "max-memory-size=32MiB",
+        RUN_CLI_GROW,
+        "grow.lock",
+        "max-memory-size=33554432",
+    );
+    Ok(())
+}
+
+/// Files that are not components are refused on one line that says what to do.
+#[test]
+fn run_refuses_core_modules_and_non_wasm_on_one_line() -> Result<()> {
+    let (s, cache) = (Scratch::new()?, Scratch::new()?);
+    let module = s.join("module.wasm");
+    std::fs::write(&module, b"\0asm\x01\0\0\0")?; // an empty core module
+    let text_file = s.join("notes.txt");
+    std::fs::write(&text_file, "hello\n(module)\n")?;
+    for (file, says) in [
+        (&module, "core WebAssembly module"),
+        (&text_file, "not a WebAssembly file"),
+    ] {
+        let out = run(cache.path(), &[file.to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(says) && err.contains("wasm32-wasip2"), "{err}");
+    }
     Ok(())
 }
 
@@ -55,11 +187,11 @@ fn run_cli_exit() -> Result<()> {
     let (s, cache) = (Scratch::new()?, Scratch::new()?);
     let grant = format!("{}::/work", s.path().display());
     // wasi:cli/exit@0.2 carries success or failure, not a number: Rust's exit(7) arrives as 1.
-    let out = run(cache.path(), &[RUN_CLI_EXIT, "--dir", &grant, "--", "7"]);
+    let out = run(cache.path(), &["--dir", &grant, RUN_CLI_EXIT, "7"]);
     assert_eq!(out.status.code(), Some(1));
     let out = run(
         cache.path(),
-        &[RUN_CLI_EXIT, "--dir", &grant, "--", "0", "trap"],
+        &["--dir", &grant, RUN_CLI_EXIT, "--", "0", "trap"],
     );
     assert_eq!(
         out.status.code(),
@@ -68,7 +200,7 @@ fn run_cli_exit() -> Result<()> {
     );
     let out = run(
         cache.path(),
-        &[RUN_CLI_EXIT, "--dir", &grant, "--", "t.lock", "trap"],
+        &["--dir", &grant, RUN_CLI_EXIT, "t.lock", "trap"],
     );
     assert_eq!(out.status.code(), Some(134), "a trap exits 134");
     assert!(
@@ -111,7 +243,7 @@ fn run_reports_bad_input_on_one_line_with_exit_1() -> Result<()> {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     let out = run(
         cache.path(),
-        &[RUN_CLI_EXIT, "--dir", "/no/such/dir::/work"],
+        &["--dir", "/no/such/dir::/work", RUN_CLI_EXIT],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -119,7 +251,7 @@ fn run_reports_bad_input_on_one_line_with_exit_1() -> Result<()> {
         "{}",
         text(&out.stderr)
     );
-    let out = run(cache.path(), &[RUN_CLI_EXIT, "--env", "NOEQUALS"]);
+    let out = run(cache.path(), &["--env", "=NONAME", RUN_CLI_EXIT]);
     assert_eq!(out.status.code(), Some(2), "usage error");
     Ok(())
 }
@@ -128,13 +260,13 @@ fn run_reports_bad_input_on_one_line_with_exit_1() -> Result<()> {
 fn run_caches_compiled_components_on_disk() -> Result<()> {
     let (s, cache) = (Scratch::new()?, Scratch::new()?);
     let grant = format!("{}::/work", s.path().display());
-    let out = run(cache.path(), &[RUN_CLI_EXIT, "--dir", &grant, "--", "0"]);
+    let out = run(cache.path(), &["--dir", &grant, RUN_CLI_EXIT, "0"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let files = walk(cache.path());
     assert!(!files.is_empty(), "the compiled component was cached");
     let out = run(
         cache.path(),
-        &[RUN_CLI_EXIT, "--no-cache", "--dir", &grant, "--", "0"],
+        &["--no-cache", "--dir", &grant, RUN_CLI_EXIT, "0"],
     );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
@@ -175,11 +307,11 @@ fn run_cli_exhaust_locks() -> Result<()> {
             .arg(stagelock_bin(false))
             .args([
                 "run",
-                RUN_CLI_EXHAUST_LOCKS,
                 "--dir",
                 &grant,
                 "--max-locks",
                 max_locks,
+                RUN_CLI_EXHAUST_LOCKS,
             ])
             .env("STAGELOCK_CACHE_DIR", cache.path())
             .output()?;

@@ -24,7 +24,7 @@ Exit status:
   1    any other error (a one-line message on stderr)
   2    usage error
   128+N  the command was killed by signal N
-  134  (run) the component trapped";
+  134  (run) the component trapped or was stopped by a -W limit";
 
 /// Staging lock files compatible with containers/storage.
 ///
@@ -97,6 +97,14 @@ enum Command {
     /// native holders and other components. It exits with the component's status. Compiled
     /// components are cached on disk ($STAGELOCK_CACHE_DIR, else $XDG_CACHE_HOME/stagelock,
     /// else ~/.cache/stagelock), so a second run skips compilation.
+    ///
+    /// Options come first, then the component, then its arguments, as with `wasmtime run`:
+    ///
+    ///   stagelock run --dir ./ws::/work step.wasm build --verbose
+    ///
+    ///   stagelock run -W timeout=30s,max-memory-size=512MiB --env HOME --env MODE=ci step.wasm
+    ///
+    ///   stagelock run -S inherit-env --argv0 step step.wasm -- --flag-for-the-component
     #[command(after_help = EXIT_CODES)]
     Run(run::RunArgs),
 }
@@ -128,7 +136,14 @@ fn main() -> ExitCode {
 
 /// Prints `err` on one line and picks the exit status for it.
 fn report(err: &anyhow::Error) -> ExitCode {
-    eprintln!("stagelock: {err:#}");
+    // One line, whatever the layers below put in their messages.
+    let text = format!("{err:#}");
+    let line: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    eprintln!("stagelock: {}", line.join(" "));
     let busy = err
         .downcast_ref::<stagelock::Error>()
         .is_some_and(|e| e.kind() == stagelock::ErrorKind::WouldBlock);

@@ -2,15 +2,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use wasmtime::component::Component;
-use wasmtime::{Cache, CacheConfig, Config, Engine, Store};
+use stagelock_wasmtime::plugin::PluginState;
+use stagelock_wasmtime::{StagingLockCtxView, StagingLockView};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::p2::bindings::sync::Command;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
-
-use stagelock_wasmtime::plugin::{PluginState, plugin_linker};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// Exit status when the component traps (128 + SIGABRT, as `wasmtime run` does).
 const EXIT_TRAP: u8 = 134;
@@ -20,11 +21,9 @@ const EXIT_TRAP: u8 = 134;
 /// bounds). The component's cap on held locks is lowered to leave these.
 const FD_RESERVE: u64 = 64;
 
+/// `stagelock run [OPTIONS] COMPONENT [ARGS]...`, as `wasmtime run` takes them.
 #[derive(Debug, Args)]
 pub(super) struct RunArgs {
-    /// The component to run (a `wasi:cli/run` command, for example built with
-    /// `cargo build --target wasm32-wasip2`).
-    component: PathBuf,
     /// Grant the host directory HOST_DIR to the component, read-write, at GUEST_DIR (default:
     /// the same path). Repeatable.
     #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]")]
@@ -32,25 +31,131 @@ pub(super) struct RunArgs {
     /// Like --dir, but read-only: the component may read it and cannot take locks in it.
     #[arg(long = "dir-ro", value_name = "HOST_DIR[::GUEST_DIR]")]
     dirs_ro: Vec<String>,
-    /// Set an environment variable in the component. Repeatable.
-    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
-    envs: Vec<(String, String)>,
+    /// Set NAME to VALUE in the component's environment, or pass NAME on from this process's
+    /// environment. Repeatable.
+    #[arg(long = "env", value_name = "NAME[=VALUE]", value_parser = parse_env)]
+    envs: Vec<(String, Option<String>)>,
+    /// The component's program name (argv[0]); default: its file name.
+    #[arg(long, value_name = "NAME")]
+    argv0: Option<String>,
     /// How many locks the component may hold at once. Lowered, if need be, to leave 64 file
     /// descriptors of the process's limit (RLIMIT_NOFILE, raised to its hard limit) to the host.
     #[arg(long, value_name = "N", default_value_t = stagelock_wasmtime::DEFAULT_MAX_HELD)]
     max_locks: usize,
+    /// Limits, as wasmtime's -W: `timeout=DURATION` (wall clock, e.g. 500ms, 10s, 2m),
+    /// `fuel=N` (instructions, roughly), `max-memory-size=BYTES` (per linear memory).
+    /// Comma-separated or repeated. A component stopped by a limit exits 134 with the reason.
+    #[arg(short = 'W', value_name = "KEY=VALUE", value_parser = parse_limits)]
+    limits: Vec<Vec<Limit>>,
+    /// WASI options, as wasmtime's -S: `inherit-env` (pass on this process's whole environment).
+    #[arg(short = 'S', value_name = "KEY[=VALUE]", value_parser = parse_wasi_option)]
+    wasi_options: Vec<WasiOption>,
     /// Do not use the on-disk cache of compiled components.
     #[arg(long)]
     no_cache: bool,
-    /// Arguments for the component (its argv[0] is the component's file name).
-    #[arg(last = true, value_name = "ARGS")]
+    /// The component to run (a `wasi:cli/run` command, for example built with
+    /// `cargo build --target wasm32-wasip2`).
+    component: PathBuf,
+    /// Arguments for the component (after it; a `--` before them is accepted too).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
     args: Vec<String>,
 }
 
-fn parse_env(s: &str) -> Result<(String, String), String> {
+/// A `-W` limit.
+#[derive(Clone, Copy, Debug)]
+enum Limit {
+    Timeout(Duration),
+    Fuel(u64),
+    MaxMemorySize(usize),
+}
+
+/// A `-S` option.
+#[derive(Clone, Copy, Debug)]
+enum WasiOption {
+    InheritEnv,
+}
+
+fn parse_limits(s: &str) -> Result<Vec<Limit>, String> {
+    s.split(',')
+        .map(|item| {
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| format!("expected KEY=VALUE, got {item:?}"))?;
+            match key {
+                "timeout" => parse_duration(value).map(Limit::Timeout),
+                "fuel" => value
+                    .parse()
+                    .map(Limit::Fuel)
+                    .map_err(|_| format!("fuel: expected a whole number, got {value:?}")),
+                "max-memory-size" => parse_bytes(value).map(Limit::MaxMemorySize),
+                _ => Err(format!(
+                    "unknown -W option {key:?} (known: timeout, fuel, max-memory-size)"
+                )),
+            }
+        })
+        .collect()
+}
+
+fn parse_wasi_option(s: &str) -> Result<WasiOption, String> {
+    match s {
+        "inherit-env" | "inherit-env=y" | "inherit-env=true" => Ok(WasiOption::InheritEnv),
+        _ => Err(format!("unknown -S option {s:?} (known: inherit-env)")),
+    }
+}
+
+/// `1.5s`, `500ms`, `2m`, `1h`, `250us`, `10ns`, or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("timeout: expected a duration such as 10s or 500ms, got {s:?}"))?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "ms" => number / 1e3,
+        "us" => number / 1e6,
+        "ns" => number / 1e9,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => {
+            return Err(format!(
+                "timeout: unknown unit {unit:?} in {s:?} (ns, us, ms, s, m, h)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("timeout {s:?}: {e}"))
+}
+
+/// `65536`, `64KiB`, `512MiB`, `1GiB` (also `K`/`M`/`G`, in 1024s).
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("max-memory-size: expected bytes such as 512MiB, got {s:?}"))?;
+    let scale: usize = match unit {
+        "" | "B" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        _ => return Err(format!("max-memory-size: unknown unit {unit:?} in {s:?}")),
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("max-memory-size {s:?} is too large"))
+}
+
+fn parse_env(s: &str) -> Result<(String, Option<String>), String> {
     match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), Some(v.to_owned()))),
+        None if !s.is_empty() => Ok((s.to_owned(), None)),
+        _ => Err(format!("expected NAME or NAME=VALUE, got {s:?}")),
     }
 }
 
@@ -73,9 +178,11 @@ fn cache_dir() -> Option<PathBuf> {
     std::path::absolute(dir).ok()
 }
 
-/// An engine for running components, with the on-disk compilation cache unless `no_cache`.
-fn engine(no_cache: bool) -> Result<Engine> {
+/// An engine for running components, with the on-disk compilation cache unless `no_cache`,
+/// and the instrumentation `-W timeout` (epochs) and `-W fuel` need.
+fn engine(no_cache: bool, epochs: bool, fuel: bool) -> Result<Engine> {
     let mut config = Config::new();
+    config.epoch_interruption(epochs).consume_fuel(fuel);
     if let Some(dir) = cache_dir().filter(|_| !no_cache) {
         let mut cache = CacheConfig::new();
         cache.with_directory(&dir);
@@ -116,26 +223,124 @@ fn max_held(asked: usize, nofile: Option<u64>) -> usize {
     }
 }
 
+/// The store's data: WASI and staging locks ([`PluginState`]), and the memory cap.
+struct RunState {
+    plugin: PluginState,
+    /// `-W max-memory-size`, and the size a growth past it asked for.
+    max_memory: Option<usize>,
+    refused_growth: Option<usize>,
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        self.plugin.ctx()
+    }
+}
+
+impl StagingLockView for RunState {
+    fn staging_lock(&mut self) -> StagingLockCtxView<'_> {
+        self.plugin.staging_lock()
+    }
+}
+
+impl ResourceLimiter for RunState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        match self.max_memory {
+            Some(max) if desired > max => {
+                self.refused_growth = Some(desired);
+                // A trap, not a failed `memory.grow`: the component stops with a clear reason.
+                Err(wasmtime::format_err!("memory limit reached"))
+            }
+            _ => Ok(true),
+        }
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+}
+
+/// Refuses, on one line, a file that is not a component: not WebAssembly at all, or a core
+/// module (which `Component::from_file` would only call "not a component" in a dump).
+fn check_is_component(path: &Path, shown: &str) -> Result<()> {
+    let mut header = [0u8; 8];
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("run {shown:?}: cannot open it"))?;
+    let read = std::io::Read::read(&mut file, &mut header)
+        .with_context(|| format!("run {shown:?}: cannot read it"))?;
+    if read < 8 || &header[..4] != b"\0asm" {
+        bail!(
+            "run {shown:?}: not a WebAssembly file (it does not start with \\0asm); stagelock runs \
+             WebAssembly components, such as `cargo build --target wasm32-wasip2` makes"
+        );
+    }
+    if header[4..8] == [1, 0, 0, 0] {
+        bail!(
+            "run {shown:?}: a core WebAssembly module, not a component; stagelock runs components \
+             only: build for wasm32-wasip2 (`cargo build --target wasm32-wasip2`), or wrap a \
+             wasip1 module with `wasm-tools component new MODULE.wasm --adapt \
+             wasi_snapshot_preview1.command.wasm -o COMPONENT.wasm`"
+        );
+    }
+    Ok(())
+}
+
 pub(super) fn run(args: RunArgs) -> Result<ExitCode> {
     let nofile = raise_nofile_limit();
     // WASI's tokio runtime starts on first use and panics if it cannot get its descriptors
     // then; start it now, before the component can use them all up.
     wasmtime_wasi::runtime::in_tokio(async {});
     let shown = args.component.display().to_string();
-    let engine = engine(args.no_cache)?;
+    let (mut timeout, mut fuel, mut max_memory) = (None, None, None);
+    for limit in args.limits.iter().flatten() {
+        match *limit {
+            Limit::Timeout(t) => timeout = Some(t),
+            Limit::Fuel(n) => fuel = Some(n),
+            Limit::MaxMemorySize(bytes) => max_memory = Some(bytes),
+        }
+    }
+    check_is_component(&args.component, &shown)?;
+    let engine = engine(args.no_cache, timeout.is_some(), fuel.is_some())?;
     let component = Component::from_file(&engine, &args.component)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("run {shown:?}: cannot load it as a component"))?;
 
     let mut wasi = WasiCtxBuilder::new();
     wasi.inherit_stdio();
-    let argv0 = Path::new(&args.component)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| shown.clone());
+    if args
+        .wasi_options
+        .iter()
+        .any(|o| matches!(o, WasiOption::InheritEnv))
+    {
+        wasi.inherit_env();
+    }
+    let argv0 = match &args.argv0 {
+        Some(name) => name.clone(),
+        None => Path::new(&args.component)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| shown.clone()),
+    };
     wasi.arg(&argv0).args(&args.args);
-    for (k, v) in &args.envs {
-        wasi.env(k, v);
+    for (name, value) in &args.envs {
+        match value {
+            Some(value) => wasi.env(name, value),
+            // Passed on if set here; absent in the component otherwise, as with wasmtime.
+            None => match std::env::var(name) {
+                Ok(value) => wasi.env(name, value),
+                Err(_) => &mut wasi,
+            },
+        };
     }
     let grants = (args.dirs.iter().map(|d| (d, FsPerms::ReadWrite)))
         .chain(args.dirs_ro.iter().map(|d| (d, FsPerms::ReadOnly)));
@@ -148,23 +353,70 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode> {
             .map_err(anyhow::Error::from)
             .with_context(|| format!("run {shown:?}: cannot grant directory {host:?}"))?;
     }
-    let mut state = PluginState::new(wasi.build());
-    state.locks.set_max_held(max_held(args.max_locks, nofile));
+    let mut plugin = PluginState::new(wasi.build());
+    plugin.locks.set_max_held(max_held(args.max_locks, nofile));
+    let state = RunState {
+        plugin,
+        max_memory,
+        refused_growth: None,
+    };
 
-    let linker = plugin_linker(&engine)?;
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    stagelock_wasmtime::add_to_linker_sync(&mut linker)?;
     let mut store = Store::new(&engine, state);
+    store.limiter(|state| state);
+    if let Some(fuel) = fuel {
+        store.set_fuel(fuel)?;
+    }
+    if let Some(timeout) = timeout {
+        store.set_epoch_deadline(1);
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(timeout);
+            engine.increment_epoch();
+        });
+    }
     let command = Command::instantiate(&mut store, &component, &linker)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("run {shown:?}: cannot instantiate it"))?;
-    match command.wasi_cli_run().call_run(&mut store) {
-        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
-        Ok(Err(())) => Ok(ExitCode::FAILURE),
+    let outcome = command.wasi_cli_run().call_run(&mut store);
+    let code = match outcome {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(())) => ExitCode::FAILURE,
         Err(e) => match e.downcast_ref::<I32Exit>() {
-            Some(exit) => Ok(ExitCode::from(exit.0 as u8)),
+            Some(exit) => ExitCode::from(exit.0 as u8),
             None => {
-                eprintln!("stagelock: run {shown:?}: trapped: {e:#}");
-                Ok(ExitCode::from(EXIT_TRAP))
+                let why = match (e.downcast_ref::<Trap>(), store.data().refused_growth) {
+                    (_, Some(asked)) => format!(
+                        "stopped: it tried to grow a memory to {asked} bytes, past \
+                         -W max-memory-size={}",
+                        max_memory.unwrap_or_default()
+                    ),
+                    (Some(Trap::Interrupt), _) => format!(
+                        "stopped: it ran longer than -W timeout={:?}",
+                        timeout.unwrap_or_default()
+                    ),
+                    (Some(Trap::OutOfFuel), _) => format!(
+                        "stopped: it ran out of fuel (-W fuel={})",
+                        fuel.unwrap_or_default()
+                    ),
+                    _ => format!("trapped: {}", one_line(&format!("{e:#}"))),
+                };
+                eprintln!("stagelock: run {shown:?}: {why}; its locks were released");
+                ExitCode::from(EXIT_TRAP)
             }
         },
-    }
+    };
+    drop(store); // releases every lock the component still held
+    Ok(code)
+}
+
+/// `text` on one line: its lines trimmed and joined with spaces.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
