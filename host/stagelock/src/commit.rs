@@ -642,6 +642,19 @@ mod tests {
                 .into_iter()
                 .map(|p| p.replace(&id, "ID"))
                 .collect();
+            // The new result is only kept once it has left the stage (not committed before).
+            let left_the_stage = (step, nth) != (Step::Reserved, 0);
+            let kept = if left_the_stage {
+                &["sub/f=old", "sub/f=new"][..]
+            } else {
+                &["sub/f=old"][..]
+            };
+            for kept in kept {
+                assert!(
+                    after.iter().any(|p| p.ends_with(kept)),
+                    "{kept} lost by a crash at {step:?} #{nth} and recovery: {after:?}"
+                );
+            }
             assert_eq!(
                 after, expected,
                 "after a crash at {step:?} #{nth} and recovery"
