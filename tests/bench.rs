@@ -714,7 +714,7 @@ fn main() {
             .collect();
         // Each variant: write the stage, then commit it; returns (total ns, commit ns). The
         // result is removed and everything flushed (untimed) before the next one.
-        let run = |how: &dyn Fn(stagelock::Stage) -> ()| -> (f64, f64) {
+        let run = |how: &dyn Fn(stagelock::Stage)| -> (f64, f64) {
             let start = Instant::now();
             let stage = area.stage().unwrap();
             for (i, contents) in data.iter().enumerate() {
