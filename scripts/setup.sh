@@ -8,3 +8,14 @@ command -v python3 >/dev/null || {
     echo "setup: python3 is needed by the tests (it plays the POSIX fcntl lock holder)" >&2
     exit 1
 }
+# The FUSE tests (tests/bindfs.rs, tests/power_loss.rs) need bindfs and fusermount3. Installed
+# only when missing and running as root (as CI does); elsewhere those tests say they skip.
+missing=()
+command -v bindfs >/dev/null || missing+=(bindfs)
+command -v fusermount3 >/dev/null || missing+=(fuse3)
+if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing ${missing[*]} for the FUSE tests" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+unset missing

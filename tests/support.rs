@@ -317,6 +317,102 @@ mod guest_host;
 #[cfg(feature = "components")]
 pub use guest_host::*;
 
+/// Why a FUSE test cannot run here (`None`: it can): `/dev/fuse` must exist and `tool` (a path
+/// or a command on `PATH`) must run.
+pub fn fuse_missing(tool: &Path) -> Option<String> {
+    if !Path::new("/dev/fuse").exists() {
+        return Some("no /dev/fuse".into());
+    }
+    let found = if tool.components().count() > 1 {
+        tool.exists()
+    } else {
+        Command::new("sh")
+            .args(["-c", "command -v \"$0\" >/dev/null"])
+            .arg(tool)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !found {
+        return Some(format!("{} not found", tool.display()));
+    }
+    if Command::new("sh")
+        .args(["-c", "command -v fusermount3 >/dev/null"])
+        .status()
+        .map_or(true, |s| !s.success())
+    {
+        return Some("fusermount3 not found (apt-get install fuse3)".into());
+    }
+    None
+}
+
+/// A FUSE filesystem mounted on a fresh temporary directory over another one (its backing
+/// directory), unmounted when dropped, also when a test fails.
+pub struct FuseMount {
+    /// Where the filesystem is mounted.
+    pub mnt: tempfile::TempDir,
+    /// The directory it shows.
+    pub backing: tempfile::TempDir,
+    unmount: Vec<String>,
+}
+
+impl FuseMount {
+    /// Runs `mount` with the backing directory and the mount point appended, then checks that
+    /// the mount point is a FUSE mount; `unmount` is the command that undoes it (the mount
+    /// point appended).
+    pub fn new(mount: &[&str], unmount: &[&str]) -> Result<Self> {
+        let backing = tempfile::tempdir()?;
+        let mnt = tempfile::tempdir()?;
+        let status = Command::new(mount[0])
+            .args(&mount[1..])
+            .arg(backing.path())
+            .arg(mnt.path())
+            .status()
+            .with_context(|| format!("run {}", mount[0]))?;
+        anyhow::ensure!(status.success(), "{mount:?} failed: {status}");
+        let this = FuseMount {
+            mnt,
+            backing,
+            unmount: unmount.iter().map(|s| s.to_string()).collect(),
+        };
+        let mounts = std::fs::read_to_string("/proc/mounts")?;
+        let point = format!(" {} fuse", this.mnt.path().display());
+        anyhow::ensure!(
+            mounts.lines().any(|l| l.contains(&point)),
+            "{} is not a FUSE mount after {mount:?}",
+            this.mnt.path().display()
+        );
+        Ok(this)
+    }
+
+    /// The mount point.
+    pub fn path(&self) -> &Path {
+        self.mnt.path()
+    }
+}
+
+impl Drop for FuseMount {
+    fn drop(&mut self) {
+        for attempt in 0..50 {
+            let status = Command::new(&self.unmount[0])
+                .args(&self.unmount[1..])
+                .arg(self.mnt.path())
+                .stderr(Stdio::null())
+                .status();
+            if status.is_ok_and(|s| s.success()) {
+                return;
+            }
+            if attempt == 49 {
+                // Busy for too long: detach it, so the temporary directories can go.
+                let _ = Command::new("fusermount3")
+                    .arg("-uz")
+                    .arg(self.mnt.path())
+                    .status();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// Each suite with guests invokes its `foreach_<suite>!(assert_test_exists)` (which makes a

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use cap_std::fs::{Dir, MetadataExt as _};
 use clap::{Args, ValueEnum};
 
-use stagelock::{Layout, StagingArea};
+use stagelock::{CommitOptions, Durability, Layout, StagingArea};
 
 /// Stage layouts, as the command line names them.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -40,6 +40,10 @@ pub(super) struct StageArgs {
     /// Replace DEST if it exists (atomically swapped, then the old one removed).
     #[arg(long)]
     replace: bool,
+    /// Do not fsync the result before and after moving it into place: faster, but a power
+    /// cut soon after may leave DEST's files empty or missing.
+    #[arg(long)]
+    no_sync: bool,
     /// How stages are laid out in ROOT.
     #[arg(long, value_enum, default_value_t = LayoutArg::Pairs)]
     layout: LayoutArg,
@@ -88,11 +92,15 @@ pub(super) fn stage(args: StageArgs) -> Result<ExitCode> {
         eprintln!("stagelock: stage: the command failed ({status}); aborted the stage");
         return Ok(super::hold::exit_code(status));
     }
-    let committed = if args.replace {
-        stage.commit_replacing(&dest.dir, dest.name)
+    let durability = if args.no_sync {
+        Durability::None
     } else {
-        stage.commit(&dest.dir, dest.name)
+        Durability::Full
     };
+    let options = CommitOptions::new()
+        .replace(args.replace)
+        .durability(durability);
+    let committed = stage.commit_with(&dest.dir, dest.name, options);
     // A failed commit hands the stage back; dropping it aborts. (DEST was checked before CMD
     // ran; this is for a DEST made meanwhile, or a filesystem that refuses the rename.)
     if let Err(failed) = committed {

@@ -33,8 +33,10 @@
 //! `fcntl` locks plus an in-process registry, as the Go original does: there, code in the same
 //! process that opens and closes a locked file behind stagelock's back drops the lock, a
 //! refused attempt on a file this process holds keeps its descriptor until the holder
-//! releases, child processes do not inherit locks, and replacing commits
-//! ([`Stage::commit_replacing`]) need Linux's `RENAME_EXCHANGE`. Windows is not supported.
+//! releases, and child processes do not inherit locks. Commits work everywhere: where the
+//! filesystem has no `renameat2` flags (FUSE filesystems, other Unix systems) they take a
+//! sequence of plain renames with the same guarantees ([`Stage::commit_with`]). Windows is not
+//! supported.
 //!
 //! # Security
 //!
@@ -56,6 +58,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod commit;
 mod error;
 mod lock;
 mod pattern;
@@ -65,6 +68,7 @@ mod stage;
 #[allow(unsafe_code)]
 mod sys;
 
+pub use commit::{CommitOptions, Durability};
 pub use error::{Error, ErrorKind, Op};
 pub use lock::{LockDir, StagingLock};
 pub use stage::{CommitError, Layout, Recovered, Report, SkipReason, Skipped, Stage, StagingArea};

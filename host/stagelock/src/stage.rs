@@ -16,10 +16,11 @@ use cap_std::AmbientAuthority;
 use cap_std::fs::Dir;
 use cap_std::io_lifetimes::AsFilelike;
 
+use crate::commit::{self, CommitOptions, Durability, Moved, Placed, Places};
 use crate::error::{Error, ErrorKind, Op};
 use crate::lock::{LockDir, SharedDir, StagingLock};
 use crate::retry::retry;
-use crate::sys::{self, RenameMode};
+use crate::sys;
 
 /// How many fresh stage directories [`StagingArea::stage`] tries (per-directory layout) before
 /// giving up when recoverers keep taking them first.
@@ -467,6 +468,9 @@ pub struct Stage {
     dir: Option<Dir>,
 }
 
+// A failed commit hands the stage back by value (as tempfile's `PersistError` hands back the
+// file): the error is large on purpose.
+#[allow(clippy::result_large_err)]
 impl Stage {
     fn new(area: &StagingArea, id: String, lock: StagingLock) -> Self {
         Stage {
@@ -509,9 +513,10 @@ impl Stage {
         self.layout.resource_path(&self.id)
     }
 
-    /// Moves the resource to `dest` beneath `dest_dir` (atomically: one `rename` on the same
-    /// filesystem) while still holding the lock, then unlock-and-deletes. Refuses to overwrite
-    /// an existing `dest`.
+    /// Moves the resource to `dest` beneath `dest_dir` while still holding the lock, durably
+    /// ([`Durability::Full`]), then unlock-and-deletes. Refuses to overwrite an existing `dest`.
+    ///
+    /// The same as [`commit_with`](Self::commit_with) with the default [`CommitOptions`].
     ///
     /// # Errors
     ///
@@ -519,7 +524,8 @@ impl Stage {
     /// abort, except for [`ErrorKind::LockLost`]. [`ErrorKind::AlreadyExists`] if `dest` exists; [`ErrorKind::NotFound`] if its
     /// parent does not; [`ErrorKind::PermissionDenied`] if `dest` escapes `dest_dir`;
     /// [`ErrorKind::InvalidInput`] if `dest` has no final name; [`ErrorKind::Other`] if it is
-    /// on another filesystem (`EXDEV`).
+    /// on another filesystem (`EXDEV`), or if syncing failed (see
+    /// [`commit_with`](Self::commit_with)).
     ///
     /// [`ErrorKind::LockLost`] if, right before the rename, [`StagingLock::verify`] finds the
     /// stage's lock is no longer ours (someone deleted its file, or locked a new file at its
@@ -527,15 +533,14 @@ impl Stage {
     /// kept and the resource is left in place for [`StagingArea::recover_stale`]. (A failure
     /// of the check itself is treated the same way, with its own kind.)
     pub fn commit(self, dest_dir: &Dir, dest: impl AsRef<Path>) -> Result<(), CommitError> {
-        self.commit_at(
-            &dest_dir.as_filelike_view::<fs::File>(),
-            dest.as_ref(),
-            false,
-        )
+        self.commit_with(dest_dir, dest, CommitOptions::new())
     }
 
-    /// Like [`commit`](Self::commit), but replaces an existing `dest`: the two are swapped
-    /// atomically (`RENAME_EXCHANGE`) and the old one removed while the lock is held.
+    /// Like [`commit`](Self::commit), but replaces an existing `dest`: the old one is removed
+    /// while the lock is held, once the result is in its place.
+    ///
+    /// The same as [`commit_with`](Self::commit_with) with
+    /// [`CommitOptions::replace`]`(true)`.
     ///
     /// # Errors
     ///
@@ -543,29 +548,102 @@ impl Stage {
     /// the result is in place and no stage is handed back: the lock is released with its file
     /// kept, so [`StagingArea::recover_stale`] removes the old one later.
     ///
+    /// # Crash safety
+    ///
+    /// Where the filesystem has `renameat2(RENAME_EXCHANGE)` (Linux on ext4, xfs, btrfs,
+    /// tmpfs, ...) the new result and the old destination swap names in one step; a crash
+    /// after it leaves the old one in the stage, where recovery removes it.
+    ///
+    /// Elsewhere (FUSE filesystems such as bindfs and LazyFS give `EINVAL`; other Unix systems
+    /// have no such call) it takes four renames, so that the old destination and the new
+    /// result always have a name outside the staging area until the new one is at `dest`.
+    /// `NAME` is `dest`'s final name, `ID` the stage's [`id`](Self::id); the aside names are
+    /// reserved by an exclusive `mkdir` and never overwrite anything. A crash:
+    ///
+    /// | after | what is where | what recovery does, what you do |
+    /// |---|---|---|
+    /// | 0. reserving an aside name (`mkdir`) | an empty directory `.NAME.stagelock-ID.new` beside `dest`; `dest` and the stage unchanged | recovery removes the stage (it was not committed); remove the empty directory |
+    /// | 1. the new result went aside | the complete result at `.NAME.stagelock-ID.new`; old `dest` unchanged; the stage has no resource | recovery removes only the stage's lock file; rename `.new` to `dest` (after moving `dest` away) or remove it |
+    /// | 2. the old `dest` went aside (an empty `.old` directory if the crash came between its `mkdir` and rename) | `dest` absent; the result at `.NAME.stagelock-ID.new`, the old one at `.NAME.stagelock-ID.old` | recovery removes only the lock file; rename `.new` to `dest` and remove `.old` (or rename `.old` back) |
+    /// | 3. the new result is at `dest` | done, but the old one is still at `.NAME.stagelock-ID.old` | recovery removes only the lock file; remove `.old` |
+    /// | 4. the old one is in the stage | done; the old one in the stage | recovery removes it |
+    ///
+    /// Recovery never touches the aside names (they are not in the staging area), so it never
+    /// removes the old destination or a result that left the stage.
+    ///
     /// # Platform Notes
     ///
-    /// Needs Linux: elsewhere an existing `dest` gives an error.
+    /// On every Unix; the single-step swap needs Linux and a filesystem with
+    /// `RENAME_EXCHANGE`.
     pub fn commit_replacing(
         self,
         dest_dir: &Dir,
         dest: impl AsRef<Path>,
     ) -> Result<(), CommitError> {
+        self.commit_with(dest_dir, dest, CommitOptions::new().replace(true))
+    }
+
+    /// Commits as `options` say: whether to replace an existing `dest`
+    /// ([`CommitOptions::replace`]), and how durably ([`CommitOptions::durability`]).
+    ///
+    /// With [`Durability::Full`] (the default), every regular file and directory of the
+    /// resource is `fsync`ed before the rename, and the directories it left and entered after
+    /// it: once this returns `Ok`, a power cut loses nothing of the result. Symbolic links are
+    /// never followed; FIFOs, sockets and devices are not opened.
+    ///
+    /// Where the filesystem has no `renameat2` flags (`EINVAL`, `ENOSYS`, `EOPNOTSUPP`: FUSE
+    /// filesystems, network filesystems, Unix systems other than Linux), a non-replacing commit
+    /// reserves `dest` with an exclusive `mkdir` and renames the resource over that empty
+    /// placeholder, which POSIX `rename` replaces atomically; nothing existing is ever
+    /// overwritten. A crash between the two leaves an **empty directory at `dest`** and the
+    /// uncommitted stage, which recovery removes: remove the empty directory before committing
+    /// again. Replacing commits: see [`commit_replacing`](Self::commit_replacing).
+    ///
+    /// # Errors
+    ///
+    /// As [`commit`](Self::commit). With [`Durability::Full`], a failed sync before the rename
+    /// hands the stage back; a failed sync of the directories after it gives
+    /// [`ErrorKind::Other`] ("committed, but syncing ... failed") with no stage: the result is
+    /// in place but maybe not on disk. A replacing fallback that fails midway and cannot put
+    /// the result back gives no stage and says in its message where the result is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stagelock::{CommitOptions, Durability, StagingArea};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let root = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
+    /// root.create_dir("staging")?;
+    /// let area = StagingArea::new(&root.open_dir("staging")?)?;
+    /// let stage = area.stage()?;
+    /// stage.dir().write("cache.bin", b"cheap to rebuild")?;
+    /// let fast = CommitOptions::new().durability(Durability::None);
+    /// stage.commit_with(&root, "cache", fast)?;
+    /// assert_eq!(root.read("cache/cache.bin")?, b"cheap to rebuild");
+    /// # Ok(()) }
+    /// ```
+    pub fn commit_with(
+        self,
+        dest_dir: &Dir,
+        dest: impl AsRef<Path>,
+        options: CommitOptions,
+    ) -> Result<(), CommitError> {
         self.commit_at(
             &dest_dir.as_filelike_view::<fs::File>(),
             dest.as_ref(),
-            true,
+            options,
         )
     }
 
-    /// [`commit`](Self::commit) into a raw directory handle (shared with the component host).
+    /// [`commit_with`](Self::commit_with) into a raw directory handle.
     pub(crate) fn commit_at(
         mut self,
         dest_dir: &fs::File,
         dest: &Path,
-        replace: bool,
+        options: CommitOptions,
     ) -> Result<(), CommitError> {
-        match self.move_into_place(dest_dir, dest, replace) {
+        match self.move_into_place(dest_dir, dest, options) {
             Ok(()) => self
                 .release()
                 .map_err(|error| CommitError { error, stage: None }),
@@ -581,11 +659,27 @@ impl Stage {
                 self.lock = None;
                 Err(CommitError { error, stage: None })
             }
-            Err(Moved::ButOldRemains(error)) => {
-                // The result is in place; the replaced destination is still where the resource
-                // was. Release the lock, keeping its file: recovery removes the old one later.
+            Err(Moved::ButNotSynced(error)) => {
+                // In place and the stage is empty; only the sync failed.
+                let _ = self.release();
+                Err(CommitError { error, stage: None })
+            }
+            Err(Moved::ButOldRemains(error) | Moved::Aside(error)) => {
+                // The result left the stage; what is still there (the replaced destination) is
+                // removed by recovery. Release the lock, keeping its file.
+                self.dir = None;
                 self.lock = None;
                 Err(CommitError { error, stage: None })
+            }
+            #[cfg(test)]
+            Err(Moved::Crashed) => {
+                // As a dead process: the lock released with its file kept, nothing else done.
+                self.dir = None;
+                self.lock = None;
+                Err(CommitError {
+                    error: Error::new(ErrorKind::Other, Op::Commit, dest, "simulated crash"),
+                    stage: None,
+                })
             }
         }
     }
@@ -594,7 +688,7 @@ impl Stage {
         &mut self,
         dest_dir: &fs::File,
         dest: &Path,
-        replace: bool,
+        options: CommitOptions,
     ) -> Result<(), Moved> {
         let err = |e| Moved::No(Error::io(Op::Commit, dest, e));
         let Some(Component::Normal(name)) = dest.components().next_back() else {
@@ -622,35 +716,35 @@ impl Stage {
                 (&opened_src, PathBuf::from(STAGE_RESOURCE))
             }
         };
-        let src_name = src_name.as_path();
+        let durable = options.durability_level() == Durability::Full;
+        if durable {
+            let resource = self.dir().as_filelike_view::<fs::File>();
+            sys::sync_tree(&resource).map_err(|e| {
+                let kind = ErrorKind::of_io(&e);
+                Moved::No(Error::new(
+                    kind,
+                    Op::Commit,
+                    dest,
+                    format!("syncing the stage failed: {e}"),
+                ))
+            })?;
+        }
         // The last moment the stage can still be left alone: is the lock still ours?
         self.lock()
             .verify()
             .map_err(|e| Moved::LockLost(lost_at_commit(dest, e)))?;
-        match sys::rename(
+        let places = Places {
             src_parent,
-            src_name,
+            src_name: &src_name,
             dest_parent,
             name,
-            RenameMode::NoReplace,
-        ) {
-            Ok(()) => {}
-            Err(e) if replace && e.kind() == io::ErrorKind::AlreadyExists => {
-                sys::rename(
-                    src_parent,
-                    src_name,
-                    dest_parent,
-                    name,
-                    RenameMode::Exchange,
-                )
-                .map_err(err)?;
-                // The old destination now sits where the resource was; we still hold the lock.
-                self.dir = None;
-                let old = self.path();
-                remove_all(&self.root, &old)
-                    .map_err(|e| Moved::ButOldRemains(Error::io(Op::Commit, &old, e)))?;
-            }
-            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            dest,
+            id: &self.id,
+        };
+        let placed = match commit::place(&places, options.replaces()) {
+            Err(Moved::No(e))
+                if e.io_error().and_then(io::Error::raw_os_error) == Some(libc::EXDEV) =>
+            {
                 return Err(Moved::No(Error::new(
                     ErrorKind::Other,
                     Op::Commit,
@@ -658,10 +752,21 @@ impl Stage {
                     "destination is on another filesystem than the staging area",
                 )));
             }
-            Err(e) => return Err(err(e)),
-        }
+            other => other?,
+        };
         self.dir = None;
-        Ok(())
+        let synced = if durable {
+            commit::sync_parents(&places)
+        } else {
+            Ok(())
+        };
+        if placed == Placed::Replaced {
+            // The old destination now sits where the resource was; we still hold the lock.
+            let old = self.path();
+            remove_all(&self.root, &old)
+                .map_err(|e| Moved::ButOldRemains(Error::io(Op::Commit, &old, e)))?;
+        }
+        synced.map_err(Moved::ButNotSynced)
     }
 
     /// Removes the resource while holding the lock, then unlock-and-deletes.
@@ -701,16 +806,6 @@ impl Drop for Stage {
             let _ = self.abort_inner();
         }
     }
-}
-
-/// How far a failed commit got.
-enum Moved {
-    /// Nothing moved: the stage is as it was.
-    No(Error),
-    /// The result is in place, but the destination it replaced could not be removed.
-    ButOldRemains(Error),
-    /// Nothing moved, because the lock could not be verified as still ours.
-    LockLost(Error),
 }
 
 /// The commit error for a lock that [`StagingLock::verify`] could not confirm.

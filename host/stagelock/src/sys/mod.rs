@@ -32,6 +32,9 @@ compile_error!("stagelock supports Unix targets only (Linux with open-file-descr
 
 pub(crate) use imp::{LockedFile, try_lock};
 
+mod commit;
+pub(crate) use commit::*;
+
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -182,28 +185,17 @@ pub(crate) fn rename(
     rustix::fs::renameat_with(old_dir, old, new_dir, new, flags).map_err(io::Error::from)
 }
 
-/// Without `renameat2`: `NoReplace` checks then renames (an empty directory created at the
-/// destination in between would be replaced); `Exchange` is unsupported.
+/// Without `renameat2`: always `ENOSYS`, so the caller takes its portable fallback (an exclusive
+/// `mkdir` reservation, then a plain `rename`; see `stage::commit`).
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) fn rename(
-    old_dir: impl std::os::fd::AsFd,
-    old: &std::path::Path,
-    new_dir: impl std::os::fd::AsFd,
-    new: &std::path::Path,
-    mode: RenameMode,
+    _old_dir: impl std::os::fd::AsFd,
+    _old: &std::path::Path,
+    _new_dir: impl std::os::fd::AsFd,
+    _new: &std::path::Path,
+    _mode: RenameMode,
 ) -> io::Result<()> {
-    use rustix::fs::{AtFlags, statat};
-    match mode {
-        RenameMode::Exchange => Err(io::Error::from(io::ErrorKind::Unsupported)),
-        RenameMode::NoReplace => {
-            match statat(&new_dir, new, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(_) => return Err(io::Error::from_raw_os_error(libc::EEXIST)),
-                Err(rustix::io::Errno::NOENT) => {}
-                Err(e) => return Err(e.into()),
-            }
-            rustix::fs::renameat(old_dir, old, new_dir, new).map_err(io::Error::from)
-        }
-    }
+    Err(io::Error::from_raw_os_error(libc::ENOSYS))
 }
 
 /// A file's identity: device and inode, as `st_dev` / `st_ino`.

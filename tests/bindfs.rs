@@ -1,0 +1,161 @@
+//! Commits on a filesystem without `renameat2` flags: a real bindfs (FUSE) mount, where
+//! `RENAME_NOREPLACE` and `RENAME_EXCHANGE` give `EINVAL`. Both modes (refusing and replacing)
+//! through the Rust API and through `stagelock stage`.
+//!
+//! Needs `/dev/fuse`, `bindfs` and `fusermount3` (scripts/setup.sh installs them when it runs
+//! as root); without them each test says so and passes.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, ensure};
+use cap_std::fs::Dir;
+use stagelock::{CommitOptions, Durability, ErrorKind, Layout, StagingArea};
+use stagelock_tests::{FuseMount, fuse_missing, stagelock_bin};
+
+/// A bindfs mount with `staging/` and `out/` in it, or `None` (said on stderr) if impossible.
+fn bindfs() -> Result<Option<FuseMount>> {
+    if let Some(why) = fuse_missing(Path::new("bindfs")) {
+        eprintln!("SKIPPED: bindfs tests need /dev/fuse, bindfs and fuse3: {why}");
+        return Ok(None);
+    }
+    let mount = FuseMount::new(&["bindfs"], &["fusermount3", "-u"])?;
+    std::fs::create_dir(mount.path().join("staging"))?;
+    std::fs::create_dir(mount.path().join("out"))?;
+    // The point of these tests: the flags are missing here.
+    std::fs::create_dir(mount.path().join("probe"))?;
+    let cwd = rustix::fs::CWD;
+    let probe = rustix::fs::renameat_with(
+        cwd,
+        mount.path().join("probe"),
+        cwd,
+        mount.path().join("probe2"),
+        rustix::fs::RenameFlags::NOREPLACE,
+    );
+    ensure!(
+        probe == Err(rustix::io::Errno::INVAL),
+        "bindfs was expected to refuse RENAME_NOREPLACE with EINVAL, got {probe:?}"
+    );
+    std::fs::remove_dir(mount.path().join("probe"))?;
+    Ok(Some(mount))
+}
+
+fn read(path: impl AsRef<Path>) -> Result<String> {
+    let path = path.as_ref();
+    std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))
+}
+
+/// Nothing but `wanted` in `dir` (no reserved aside names, no stages left).
+fn only(dir: &Path, wanted: &[&str]) -> Result<()> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_>>()?;
+    names.sort();
+    ensure!(
+        names == wanted,
+        "{}: {names:?}, wanted {wanted:?}",
+        dir.display()
+    );
+    Ok(())
+}
+
+#[test]
+fn the_api_commits_refuses_and_replaces_on_bindfs() -> Result<()> {
+    let Some(mount) = bindfs()? else {
+        return Ok(());
+    };
+    let root = Dir::open_ambient_dir(mount.path(), cap_std::ambient_authority())?;
+    for layout in [Layout::Pairs, Layout::PerDirectory] {
+        let area = StagingArea::with_layout(&root.open_dir("staging")?, layout)?;
+        for durability in [Durability::Full, Durability::None] {
+            let dest = format!("out/{layout:?}-{durability:?}");
+            let plain = CommitOptions::new().durability(durability);
+            let replace = plain.replace(true);
+
+            let stage = area.stage()?;
+            stage.dir().write("f", "one")?;
+            stage.commit_with(&root, &dest, plain)?;
+            ensure!(root.read_to_string(format!("{dest}/f"))? == "one");
+
+            // Refused: the stage comes back and DEST is untouched.
+            let stage = area.stage()?;
+            stage.dir().write("f", "two")?;
+            let failed = stage.commit_with(&root, &dest, plain).unwrap_err();
+            ensure!(failed.error.kind() == ErrorKind::AlreadyExists, "{failed}");
+            failed.stage.context("the stage is handed back")?.abort()?;
+            ensure!(root.read_to_string(format!("{dest}/f"))? == "one");
+
+            // Replaced: a directory, then a file.
+            let stage = area.stage()?;
+            stage.dir().write("f", "three")?;
+            stage.commit_with(&root, &dest, replace)?;
+            ensure!(root.read_to_string(format!("{dest}/f"))? == "three");
+            let file = format!("{dest}.file");
+            root.write(&file, "a file")?;
+            let stage = area.stage()?;
+            stage.dir().write("f", "four")?;
+            stage.commit_with(&root, &file, replace)?;
+            ensure!(root.read_to_string(format!("{file}/f"))? == "four");
+        }
+    }
+    only(
+        &mount.path().join("out"),
+        &[
+            "Pairs-Full",
+            "Pairs-Full.file",
+            "Pairs-None",
+            "Pairs-None.file",
+            "PerDirectory-Full",
+            "PerDirectory-Full.file",
+            "PerDirectory-None",
+            "PerDirectory-None.file",
+        ],
+    )?;
+    only(&mount.path().join("staging"), &[])
+}
+
+#[test]
+fn the_cli_commits_refuses_and_replaces_on_bindfs() -> Result<()> {
+    let Some(mount) = bindfs()? else {
+        return Ok(());
+    };
+    let bin = stagelock_bin(false);
+    let staging = mount.path().join("staging");
+    let dest = mount.path().join("out/x");
+    let stage = |value: &str, extra: &[&str]| -> Result<std::process::Output> {
+        let script = format!("echo {value} > \"$STAGELOCK_STAGE_DIR/f\"");
+        let out = Command::new(bin)
+            .arg("stage")
+            .arg(&staging)
+            .arg("--into")
+            .arg(&dest)
+            .args(extra)
+            .args(["--", "sh", "-c", &script])
+            .output()?;
+        Ok(out)
+    };
+    for layout in ["pairs", "per-dir"] {
+        let _ = std::fs::remove_dir_all(&dest);
+        let out = stage("one", &["--layout", layout])?;
+        ensure!(out.status.success(), "{out:?}");
+        ensure!(read(dest.join("f"))? == "one\n");
+
+        let out = stage("two", &["--layout", layout])?;
+        ensure!(out.status.code() == Some(1), "refused: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(stderr.contains("File exists"), "{stderr}");
+        ensure!(read(dest.join("f"))? == "one\n");
+
+        for (value, flags) in [
+            ("three", &["--replace"][..]),
+            ("four", &["--replace", "--no-sync"]),
+        ] {
+            let out = stage(value, &[&["--layout", layout][..], flags].concat())?;
+            ensure!(out.status.success(), "{flags:?}: {out:?}");
+            ensure!(read(dest.join("f"))? == format!("{value}\n"));
+        }
+        only(&mount.path().join("out"), &["x"])?;
+        only(&staging, &[])?;
+    }
+    Ok(())
+}
