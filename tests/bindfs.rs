@@ -143,7 +143,7 @@ fn the_cli_commits_refuses_and_replaces_on_bindfs() -> Result<()> {
         let out = stage("two", &["--layout", layout])?;
         ensure!(out.status.code() == Some(1), "refused: {out:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        ensure!(stderr.contains("File exists"), "{stderr}");
+        ensure!(stderr.contains("already exists"), "{stderr}");
         ensure!(read(dest.join("f"))? == "one\n");
 
         for (value, flags) in [

@@ -1,6 +1,7 @@
 //! Commits survive power loss: LazyFS (a FUSE filesystem that keeps written data in its own
 //! cache until `fsync`, and drops every unsynced byte on `clear-cache`, as a power cut would)
-//! runs stage → write → commit → power cut trials, through the CLI and through the Rust API.
+//! runs stage → write → commit → power cut trials, through the CLI, the Rust API and a guest
+//! component.
 //! Durable commits (the default) must keep every committed byte; the same trials without sync
 //! must lose some, or the test proves nothing (so it fails either way).
 //!
@@ -14,7 +15,12 @@ use std::process::Command;
 use anyhow::{Context, Result, ensure};
 use cap_std::fs::Dir;
 use stagelock::{CommitOptions, Durability, Layout, StagingArea};
-use stagelock_tests::{FuseMount, fuse_missing, stagelock_bin};
+use stagelock_tests::guests::*;
+use stagelock_tests::{
+    FuseMount, GuestRun, assert_test_exists, foreach_power_loss, fuse_missing, stagelock_bin,
+};
+
+foreach_power_loss!(assert_test_exists);
 
 const TRIALS: u32 = 20;
 
@@ -175,17 +181,50 @@ fn committed_files_survive_power_loss_through_the_api() -> Result<()> {
     })
 }
 
+/// Writes `files` beneath `dir`.
+fn write_files(dir: &Path, files: &Files) -> Result<()> {
+    for (name, contents) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().context("no parent")?)?;
+        std::fs::write(path, contents)?;
+    }
+    Ok(())
+}
+
+/// A guest component stages a copy of the files (granted read-only at `/src`) and commits it.
+#[test]
+fn power_loss_commit() -> Result<()> {
+    prove("a guest", &|staging, dest, files, durability| {
+        let source = tempfile::tempdir()?;
+        write_files(source.path(), files)?;
+        let base = staging.parent().context("no parent")?;
+        let rel = |p: &Path| -> Result<String> {
+            Ok(p.strip_prefix(base)?
+                .to_str()
+                .context("not UTF-8")?
+                .to_owned())
+        };
+        let durability = match durability {
+            Durability::Full => "full",
+            _ => "none",
+        };
+        let run = GuestRun::new(&[&rel(staging)?, &rel(dest)?, durability])
+            .work(base)
+            .grant(source.path(), "/src", wasmtime_wasi::FsPerms::ReadOnly)
+            .run(POWER_LOSS_COMMIT)
+            .succeeded();
+        ensure!(run.lines().last() == Some(&"ok commit"), "{}", run.stdout);
+        Ok(())
+    })
+}
+
 #[test]
 fn committed_files_survive_power_loss_through_the_cli() -> Result<()> {
     let bin = stagelock_bin(false);
     prove("the CLI", &|staging, dest, files, durability| {
         // The command copies files prepared outside the mount into the stage.
         let source = tempfile::tempdir()?;
-        for (name, contents) in files {
-            let path = source.path().join(name);
-            std::fs::create_dir_all(path.parent().context("no parent")?)?;
-            std::fs::write(path, contents)?;
-        }
+        write_files(source.path(), files)?;
         let mut command = Command::new(bin);
         command.arg("stage").arg(staging).arg("--into").arg(dest);
         if durability == Durability::None {

@@ -74,6 +74,44 @@ pub use bindings::wasi::filesystem::types as filesystem;
 /// A `wasi:filesystem` descriptor: the directory capability locks are taken in.
 pub use filesystem::Descriptor;
 
+/// Whether a commit waits until the result is on the host's disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Every file and directory of the result is synced before the rename, the directories
+    /// involved after it: a power cut after the commit returns loses nothing.
+    #[default]
+    Full,
+    /// Rename only: faster, but a power cut soon after may leave the result's files empty.
+    None,
+}
+
+/// How [`Stage::commit_with`] commits: by default, no replacing and [`Durability::Full`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CommitOptions {
+    replace: bool,
+    durability: Durability,
+}
+
+impl CommitOptions {
+    /// The defaults: no replacing, [`Durability::Full`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether an existing destination is replaced instead of refused.
+    pub fn replace(mut self, replace: bool) -> Self {
+        self.replace = replace;
+        self
+    }
+
+    /// How durable the commit is.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+}
+
 /// The directories the host granted this component, with their guest paths.
 pub fn preopened_dirs() -> Vec<(Descriptor, String)> {
     bindings::wasi::filesystem::preopens::get_directories()
@@ -233,22 +271,39 @@ impl Stage {
     /// A [`CommitError`] with the stage handed back (still held) to retry or abort:
     /// [`ErrorKind::AlreadyExists`], [`ErrorKind::NotFound`] for a missing parent,
     /// [`ErrorKind::AccessDenied`] for an escape or read-only grant.
+    ///
+    /// The commit is durable ([`Durability::Full`]): once it returns, a power cut on the host
+    /// loses nothing of the result.
     pub fn commit(self, dest_dir: &Descriptor, dest: &str) -> Result<(), CommitError> {
-        self.commit_with(dest_dir, dest, false)
+        self.commit_with(dest_dir, dest, CommitOptions::new())
     }
 
     /// Like [`commit`](Self::commit), but replaces an existing `dest`.
     pub fn commit_replacing(self, dest_dir: &Descriptor, dest: &str) -> Result<(), CommitError> {
-        self.commit_with(dest_dir, dest, true)
+        self.commit_with(dest_dir, dest, CommitOptions::new().replace(true))
     }
 
-    fn commit_with(
+    /// [`commit`](Self::commit) with `options`: whether to replace an existing `dest`, and how
+    /// durable the commit is.
+    ///
+    /// # Errors
+    ///
+    /// As [`commit`](Self::commit); [`ErrorKind::LockLost`] if the stage's lock was lost
+    /// (nothing is moved, and no stage is handed back).
+    pub fn commit_with(
         self,
         dest_dir: &Descriptor,
         dest: &str,
-        replace: bool,
+        options: CommitOptions,
     ) -> Result<(), CommitError> {
-        staging::Stage::commit(self.0, dest_dir, dest, replace).map_err(|e| CommitError {
+        let options = staging::CommitOptions {
+            replace: options.replace,
+            durability: match options.durability {
+                Durability::Full => staging::Durability::Full,
+                Durability::None => staging::Durability::None,
+            },
+        };
+        staging::Stage::commit_with(self.0, dest_dir, dest, options).map_err(|e| CommitError {
             error: e.error.into(),
             stage: e.stage.map(Stage),
         })

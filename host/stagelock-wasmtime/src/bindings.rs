@@ -30,6 +30,7 @@ mod generated {
             "stagelock:staging/staging.[method]staging-area.stage": async | trappable,
             "stagelock:staging/staging.[method]staging-area.recover-stale": async | trappable,
             "stagelock:staging/staging.[static]stage.commit": async | trappable,
+            "stagelock:staging/staging.[static]stage.commit-with": async | trappable,
             "stagelock:staging/staging.[static]stage.abort": async | trappable,
             "stagelock:staging/staging.[drop]stage": async | trappable,
             default: trappable,
@@ -80,6 +81,18 @@ mod convert {
             match layout {
                 s::Layout::Pairs => a::Layout::Pairs,
                 s::Layout::PerDirectory => a::Layout::PerDirectory,
+            }
+        }
+    }
+
+    impl From<s::CommitOptions> for a::CommitOptions {
+        fn from(options: s::CommitOptions) -> Self {
+            a::CommitOptions {
+                replace: options.replace,
+                durability: match options.durability {
+                    s::Durability::Full => a::Durability::Full,
+                    s::Durability::None => a::Durability::None,
+                },
             }
         }
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cap_std::io_lifetimes::AsFilelike;
-use stagelock::{Layout, LockDir, Op, SkipReason, Stage, StagingArea};
+use stagelock::{CommitOptions, Durability, Layout, LockDir, Op, SkipReason, Stage, StagingArea};
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::{Descriptor, Dir as WasiDir};
 use wasmtime_wasi::runtime::spawn_blocking;
@@ -96,19 +96,26 @@ impl StagingLockCtxView<'_> {
     }
 }
 
-/// Commits `stage` to `dest` beneath `dest_dir` (blocking).
+/// The guest's commit options as the core's.
+fn options(options: staging::CommitOptions) -> CommitOptions {
+    let durability = match options.durability {
+        staging::Durability::Full => Durability::Full,
+        staging::Durability::None => Durability::None,
+    };
+    CommitOptions::new()
+        .replace(options.replace)
+        .durability(durability)
+}
+
+/// Commits `stage` to `dest` beneath `dest_dir` (blocking: it syncs the result).
 fn commit(
     stage: Stage,
     dest_dir: Arc<File>,
     dest: String,
-    replace: bool,
+    options: CommitOptions,
 ) -> Result<(), CommitFailure> {
     let dest_dir = dest_dir.as_filelike_view::<cap_std::fs::Dir>();
-    let committed = if replace {
-        stage.commit_replacing(&dest_dir, &dest)
-    } else {
-        stage.commit(&dest_dir, &dest)
-    };
+    let committed = stage.commit_with(&dest_dir, &dest, options);
     committed.map_err(|failed| CommitFailure {
         error: failed.error.into(),
         stage: failed.stage,
@@ -206,7 +213,19 @@ impl staging::HostStage for StagingLockCtxView<'_> {
         replace: bool,
     ) -> Result<(), CommitFailure> {
         let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
-        spawn_blocking(move || commit(stage, dir, dest, replace)).await
+        let options = CommitOptions::new().replace(replace);
+        spawn_blocking(move || commit(stage, dir, dest, options)).await
+    }
+
+    async fn commit_with(
+        &mut self,
+        stage: Resource<Stage>,
+        dest_dir: Resource<Descriptor>,
+        dest: String,
+        with: staging::CommitOptions,
+    ) -> Result<(), CommitFailure> {
+        let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
+        spawn_blocking(move || commit(stage, dir, dest, options(with))).await
     }
 
     async fn abort(&mut self, stage: Resource<Stage>) -> Result<(), HostError> {
@@ -281,7 +300,18 @@ impl sync::staging::HostStage for StagingLockCtxView<'_> {
         replace: bool,
     ) -> Result<(), CommitFailure> {
         let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
-        commit(stage, dir, dest, replace)
+        commit(stage, dir, dest, CommitOptions::new().replace(replace))
+    }
+
+    fn commit_with(
+        &mut self,
+        stage: Resource<Stage>,
+        dest_dir: Resource<Descriptor>,
+        dest: String,
+        with: sync::staging::CommitOptions,
+    ) -> Result<(), CommitFailure> {
+        let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
+        commit(stage, dir, dest, options(with.into()))
     }
 
     fn abort(&mut self, stage: Resource<Stage>) -> Result<(), HostError> {
