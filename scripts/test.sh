@@ -30,7 +30,8 @@ step "the core on macOS (cargo check --target aarch64-apple-darwin)"
 rustup target add aarch64-apple-darwin >/dev/null 2>&1 || rustup target add aarch64-apple-darwin
 cargo check -p stagelock --target aarch64-apple-darwin --locked
 step "docs"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked \
+    --exclude stagelock-tests --exclude stagelock-test-guests --exclude stagelock-demo
 step "packaging"
 bash scripts/package-check.sh
 step "benchmarks compile"

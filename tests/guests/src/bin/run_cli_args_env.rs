@@ -1,5 +1,5 @@
 //! Arguments `PATH NAME`: takes PATH in its grant, prints the variable NAME and its own
-//! program name (argv[0]), and releases PATH.
+//! program name (`argv[0]`), and releases PATH.
 use stagelock_test_guests::*;
 
 fn main() {
