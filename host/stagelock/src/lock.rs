@@ -24,8 +24,8 @@ const LOCK_ATTEMPTS: u32 = 1000;
 const NAME_ATTEMPTS: u32 = 10_000;
 
 /// The first pause of a waiting lock between two attempts; each pause doubles up to
-/// [`MAX_NAP`]. Each pause is drawn between half and all of its nominal length, so that many
-/// waiters do not retry in lockstep.
+/// [`MAX_NAP`]. Each pause is drawn between three quarters and all of its nominal length, so
+/// that many waiters do not retry in lockstep.
 const FIRST_NAP: Duration = Duration::from_micros(500);
 
 /// The longest pause of a waiting lock: bounds how late it notices a release (about half of it
@@ -560,8 +560,9 @@ impl StagingLock {
                     done => return done,
                 }
             }
+            let jitter = nap / 4;
             let mut pause =
-                nap / 2 + Duration::from_nanos(fastrand::u64(..=(nap / 2).as_nanos() as u64));
+                nap - jitter + Duration::from_nanos(fastrand::u64(..=jitter.as_nanos() as u64));
             nap = (nap * 2).min(MAX_NAP);
             if let Some(deadline) = deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
