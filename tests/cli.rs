@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use stagelock_tests::{stagelock_bin, wait_until};
+use stagelock_tests::{Holder, Taken, stagelock_bin, wait_until};
 
 /// The binary's path, for the shell scripts the tests hand it.
 fn bin() -> &'static str {
@@ -445,4 +445,332 @@ fn stage_refuses_a_dest_on_another_filesystem_before_the_command_runs() {
     );
     assert!(!dest.exists());
     assert!(names(&tmp.path().join("area")).is_empty());
+}
+
+/// Starts `stagelock ARGS` in the background, output captured.
+fn spawn(args: &[&str]) -> std::process::Child {
+    Command::new(bin())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start stagelock")
+}
+
+/// Asserts `waiter` is still waiting (has not exited) a while after it started.
+fn still_waiting(waiter: &mut std::process::Child) {
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        waiter.try_wait().unwrap().is_none(),
+        "the waiter gave up or took a held lock"
+    );
+}
+
+/// A Python process holding a POSIX lock on `path` until its stdin closes, then exiting
+/// without unlocking or deleting (a crash, as far as the lock is concerned).
+fn python_holder_that_exits(path: &Path) -> Holder {
+    let mut command = Command::new("python3");
+    command.arg("-c").arg(
+        "import fcntl, sys\n\
+         f = open(sys.argv[1], 'a')\n\
+         fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n\
+         print('held', flush=True)\n\
+         sys.stdin.read()\n\
+         print('released', flush=True)\n\
+         import os; os._exit(0)",
+    );
+    command.arg(path);
+    let (holder, taken) = Holder::start(command).unwrap();
+    assert_eq!(taken, Taken::Held(String::new()));
+    holder
+}
+
+#[test]
+fn lock_waits_for_an_unlock_and_delete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("w.lock");
+    let go = tmp.path().join("go");
+    // The holder unlocks-and-deletes when `go` appears; the waiter then locks the new file.
+    let hold = script("while ! test -e {p}; do sleep 0.01; done", &go);
+    let mut holder = spawn(&["lock", s(&path), "-c", &hold]);
+    wait_until("the holder holds", || path.exists());
+    let mut waiter = spawn(&["lock", "-w", "60", s(&path), "--", "true"]);
+    still_waiting(&mut waiter);
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(holder.wait().unwrap().code(), Some(0));
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!path.exists(), "the waiter deleted it in turn");
+}
+
+#[test]
+fn lock_waits_for_a_holder_that_exits_and_one_that_unlocks_keeping_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("w.lock");
+    // Exit without unlocking: the file stays, unlocked.
+    let holder = python_holder_that_exits(&path);
+    let mut waiter = spawn(&["lock", "--wait", s(&path), "--", "true"]);
+    still_waiting(&mut waiter);
+    holder.release().unwrap();
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // containers/storage's Unlock (Python's LOCK_UN): the holder lives on, the file stays.
+    let (holder, taken) = Holder::python_lockf(&path).unwrap();
+    assert_eq!(taken, Taken::Held(String::new()));
+    let mut waiter = spawn(&["lock", "--wait=60", s(&path), "-c", "exit 0"]);
+    still_waiting(&mut waiter);
+    holder.release().unwrap();
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn lock_gives_up_after_its_timeout_with_the_conflict_exit_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("t.lock");
+    let (holder, taken) = Holder::python_lockf(&path).unwrap();
+    assert_eq!(taken, Taken::Held(String::new()));
+    let out = stagelock(&["lock", "-w", "0.2", s(&path), "--", "true"]);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "stagelock: lock-path {:?}: still held by another lock holder after waiting 200ms\n",
+            s(&path)
+        )
+    );
+    for args in [
+        &["lock", "-E", "9", s(&path), "--", "true"][..],
+        &[
+            "lock",
+            "-E",
+            "9",
+            "--timeout",
+            "0.05",
+            s(&path),
+            "--",
+            "true",
+        ],
+        &["try", "-E", "9", s(&path)],
+    ] {
+        let out = stagelock(args);
+        assert_eq!(out.status.code(), Some(9), "{args:?}: {}", stderr(&out));
+    }
+    holder.release().unwrap();
+    // Free now: a command's own 75 comes through, distinguishable from busy with -E.
+    let out = stagelock(&["lock", "-E", "9", s(&path), "-c", "exit 75"]);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+}
+
+#[test]
+fn lock_wait_values_are_checked() {
+    for bad in ["-1", "abc", "nan", ""] {
+        let out = stagelock(&["lock", "-w", bad, "/tmp/x.lock", "--", "true"]);
+        assert_eq!(out.status.code(), Some(2), "-w {bad:?}");
+    }
+    // -c and a CMD together are a usage error; so is neither.
+    let out = stagelock(&["lock", "/tmp/x.lock", "-c", "true", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = stagelock(&["lock", "/tmp/x.lock"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn dash_c_runs_the_command_through_sh() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("c.lock");
+    let out = stagelock(&["lock", s(&path), "-c", "echo a; echo b >&2; exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a\n");
+    assert_eq!(stderr(&out), "b\n");
+    let out = stagelock(&[
+        "create",
+        s(tmp.path()),
+        "x-",
+        "-c",
+        "test -f \"$STAGELOCK_PATH\"",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn status_names_the_holders_without_disturbing_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("s.lock");
+    // Missing: reported free, and not created.
+    let out = stagelock(&["status", s(&path)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("free: {} (no such file)\n", s(&path))
+    );
+    assert!(!path.exists(), "status created the file");
+    // An OFD holder (stagelock) and the command that inherited its lock.
+    let go = tmp.path().join("go");
+    let hold = script("while ! test -e {p}; do sleep 0.01; done", &go);
+    let mut holder = spawn(&["lock", s(&path), "-c", &hold]);
+    wait_until("the holder holds", || path.exists());
+    let out = stagelock(&["status", "--json", s(&path)]);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(json.contains("\"state\":\"held\""), "{json}");
+    assert!(
+        json.contains(&format!("\"kind\":\"ofd\",\"pid\":{}", holder.id())),
+        "{json}"
+    );
+    let out = stagelock(&["status", "-E", "4", s(&path)]);
+    assert_eq!(out.status.code(), Some(4));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("  pid {} (ofd lock): ", holder.id())) && text.contains(" lock "),
+        "{text}"
+    );
+    // Still held: looking did not take or drop the lock.
+    assert_eq!(stagelock(&["try", s(&path)]).status.code(), Some(75));
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(holder.wait().unwrap().code(), Some(0));
+    // A classic POSIX holder (containers/storage's kind), by PID and command line.
+    let (posix, taken) = Holder::python_lockf(&path).unwrap();
+    assert_eq!(taken, Taken::Held(String::new()));
+    let out = stagelock(&["status", s(&path)]);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("  pid {} (posix lock): ", posix.pid())) && text.contains("python3"),
+        "{text}"
+    );
+    // The holder's lock survived being looked at: it is still held for others...
+    assert_eq!(stagelock(&["try", s(&path)]).status.code(), Some(75));
+    posix.release().unwrap();
+    // ...and once released, the file is there, free.
+    let out = stagelock(&["status", "--json", s(&path)]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "{{\"holders\":[],\"path\":{:?},\"state\":\"free\"}}\n",
+            s(&path)
+        )
+    );
+}
+
+#[test]
+fn status_errors_are_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = stagelock(&["status", s(tmp.path())]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    let out = stagelock(&["status", s(&tmp.path().join("no/x.lock"))]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no/x.lock"), "{}", stderr(&out));
+}
+
+#[test]
+fn recover_json_and_quiet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let staging = tmp.path().join("staging");
+    std::fs::create_dir_all(staging.join("temp-dir-7/inner")).unwrap();
+    std::fs::write(staging.join("lock-8"), "").unwrap();
+    std::fs::write(staging.join("lock-9"), "").unwrap();
+    std::fs::create_dir(staging.join("temp-dir-9")).unwrap();
+    let (holder, taken) = Holder::python_lockf(&staging.join("lock-9")).unwrap();
+    assert_eq!(taken, Taken::Held(String::new()));
+    let out = stagelock(&["recover", "--json", "--dry-run", s(&staging)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let at = |p: &str| format!("{:?}", s(&staging.join(p)));
+    let expected = format!(
+        "{{\"dry_run\":true,\"removed\":[\
+         {{\"id\":\"7\",\"lock\":null,\"reason\":\"an orphan resource without a lock file\",\"resource\":{}}},\
+         {{\"id\":\"8\",\"lock\":{},\"reason\":\"an orphan lock file without a resource\",\"resource\":null}}],\
+         \"root\":{:?},\
+         \"skipped\":[{{\"failed\":false,\"id\":\"9\",\"lock\":{},\"reason\":\"held by a live builder\",\"resource\":{}}}]}}\n",
+        at("temp-dir-7"),
+        at("lock-8"),
+        s(&staging),
+        at("lock-9"),
+        at("temp-dir-9"),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    let out = stagelock(&["recover", "--quiet", s(&staging)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert_eq!(stderr(&out), "");
+    assert!(!staging.join("lock-8").exists() && !staging.join("temp-dir-7").exists());
+    assert!(staging.join("temp-dir-9").exists(), "the held stage stays");
+    holder.release().unwrap();
+}
+
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = stagelock(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("stagelock") && text.contains("conflict-exit-code"),
+            "{shell}"
+        );
+    }
+    assert_eq!(stagelock(&["completions", "tcsh"]).status.code(), Some(2));
+    let out = stagelock(&["man"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains(".TH stagelock 1"), "{page}");
+    let out = stagelock(&["man", "lock"]);
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.contains(".TH stagelock-lock 1") && page.contains("conflict"),
+        "{page}"
+    );
+    let out = stagelock(&["man", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "stagelock: man \"nope\": no such command (see `stagelock --help`)\n"
+    );
+}
+
+#[test]
+fn stage_runs_dash_c_and_exits_its_conflict_code_when_dest_exists() {
+    let tmp = tempfile::tempdir().unwrap();
+    let staging = tmp.path().join("staging");
+    std::fs::create_dir(&staging).unwrap();
+    let out_dir = tmp.path().join("out");
+    let args = |code: &'static str| {
+        vec![
+            "stage".to_owned(),
+            s(&staging).to_owned(),
+            "--into".to_owned(),
+            s(&out_dir).to_owned(),
+            "-E".to_owned(),
+            code.to_owned(),
+            "-c".to_owned(),
+            "echo built > \"$STAGELOCK_STAGE_DIR/f\"".to_owned(),
+        ]
+    };
+    let run = |a: Vec<String>| Command::new(bin()).args(a).output().expect("run stagelock");
+    let out = run(args("4"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("f")).unwrap(),
+        "built\n"
+    );
+    // Someone else made DEST: the conflict code, one line naming it.
+    let out = run(args("4"));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1);
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    // Made while the command ran: the same code at commit time.
+    let mut a = args("5");
+    a.pop();
+    a.push(format!("mkdir {:?}", s(&out_dir.join("late"))));
+    a[3] = s(&out_dir.join("late")).to_owned();
+    let out = run(a);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0, "aborted");
 }

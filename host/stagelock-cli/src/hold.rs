@@ -2,46 +2,163 @@
 
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus};
+use std::time::Duration;
 
 use anyhow::Context;
+use clap::Args;
 
-use stagelock::StagingLock;
 use stagelock::process::ignore_interrupts;
+use stagelock::{StagingLock, Wait};
 
-/// `stagelock lock PATH -- CMD...`
-pub(super) fn lock(path: &Path, cmd: &[OsString], inherit: bool) -> anyhow::Result<ExitCode> {
-    let lock = StagingLock::try_lock_ambient_path(path, cap_std::ambient_authority())?;
-    let status = run_holding(&lock, path, Command::new(&cmd[0]).args(&cmd[1..]), inherit);
-    release(lock, path)?;
+/// How long to wait for a busy lock, and what to exit with if it stays busy.
+#[derive(Debug, Args)]
+pub(super) struct WaitArgs {
+    /// If PATH is held, wait up to SECONDS (fractions allowed, `inf` for ever) for it to be
+    /// released; 0 does not wait (the default). As flock(1)'s -w.
+    #[arg(short = 'w', long = "timeout", value_name = "SECONDS", value_parser = parse_wait,
+          conflicts_with = "wait_long")]
+    wait_short: Option<Wait>,
+    /// If PATH is held, wait for it to be released: for ever, or up to SECONDS with
+    /// --wait=SECONDS.
+    #[arg(long = "wait", value_name = "SECONDS", value_parser = parse_wait, num_args = 0..=1,
+          require_equals = true, default_missing_value = "inf")]
+    wait_long: Option<Wait>,
+    /// The exit status when PATH is (still) held by someone else, so that a command's own
+    /// status 75 can be told apart. As flock(1)'s -E.
+    #[arg(short = 'E', long, value_name = "N", default_value_t = super::EXIT_BUSY)]
+    pub(super) conflict_exit_code: u8,
+}
+
+impl WaitArgs {
+    fn wait(&self) -> Wait {
+        self.wait_short.or(self.wait_long).unwrap_or(Wait::No)
+    }
+}
+
+/// `SECONDS`: a non-negative decimal number of seconds, or `inf`.
+fn parse_wait(s: &str) -> Result<Wait, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if secs.is_nan() || secs < 0.0 {
+        return Err(format!("{s:?} is not a non-negative number of seconds"));
+    }
+    Ok(match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d.is_zero() => Wait::No,
+        Ok(d) => Wait::For(d),
+        Err(_) => Wait::Forever, // inf, or too long to tell apart from it
+    })
+}
+
+/// The command to run: `-c COMMAND` (through `sh -c`), or `-- CMD ARGS...`.
+#[derive(Debug, Args)]
+pub(super) struct CmdArgs {
+    /// Run COMMAND with `sh -c` instead of CMD (as flock(1)'s -c).
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "COMMAND",
+        conflicts_with = "cmd"
+    )]
+    shell: Option<OsString>,
+    /// The command to run, and its arguments.
+    #[arg(last = true, required_unless_present = "shell", value_name = "CMD")]
+    cmd: Vec<OsString>,
+}
+
+impl CmdArgs {
+    /// The command, ready for its environment.
+    pub(super) fn command(&self) -> Command {
+        match &self.shell {
+            Some(script) => {
+                let mut command = Command::new("sh");
+                command.arg("-c").arg(script);
+                command
+            }
+            None => {
+                let mut command = Command::new(&self.cmd[0]);
+                command.args(&self.cmd[1..]);
+                command
+            }
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(super) struct LockArgs {
+    #[command(flatten)]
+    pub(super) wait: WaitArgs,
+    /// Do not let CMD inherit the lock.
+    #[arg(long)]
+    no_inherit: bool,
+    /// The lock file.
+    path: PathBuf,
+    #[command(flatten)]
+    cmd: CmdArgs,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct TryArgs {
+    #[command(flatten)]
+    pub(super) wait: WaitArgs,
+    /// The lock file.
+    path: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct CreateArgs {
+    /// Do not let CMD inherit the lock.
+    #[arg(long)]
+    no_inherit: bool,
+    /// The directory to create the lock file in.
+    dir: PathBuf,
+    /// The name pattern, as for Go's os.CreateTemp (`lock-` gives `lock-<N>`).
+    pattern: String,
+    #[command(flatten)]
+    cmd: CmdArgs,
+}
+
+/// Locks `path`, waiting as asked.
+fn take(path: &Path, wait: Wait) -> anyhow::Result<StagingLock> {
+    let ambient = cap_std::ambient_authority();
+    Ok(match wait {
+        // The message of a plain try-lock, as without a wait.
+        Wait::No => StagingLock::try_lock_ambient_path(path, ambient)?,
+        wait => StagingLock::lock_ambient_path(path, wait, ambient)?,
+    })
+}
+
+/// `stagelock lock [-w SECONDS] [-E N] PATH (-c COMMAND | -- CMD...)`
+pub(super) fn lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
+    let lock = take(&args.path, args.wait.wait())?;
+    let status = run_holding(&lock, &args.path, &mut args.cmd.command(), !args.no_inherit);
+    release(lock, &args.path)?;
     Ok(exit_code(status?))
 }
 
-/// `stagelock try PATH`
-pub(super) fn try_lock(path: &Path) -> anyhow::Result<ExitCode> {
-    let lock = StagingLock::try_lock_ambient_path(path, cap_std::ambient_authority())?;
-    release(lock, path)?;
+/// `stagelock try [-w SECONDS] [-E N] PATH`
+pub(super) fn try_lock(args: &TryArgs) -> anyhow::Result<ExitCode> {
+    let lock = take(&args.path, args.wait.wait())?;
+    release(lock, &args.path)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `stagelock create DIR PATTERN -- CMD...`
-pub(super) fn create(
-    dir: &Path,
-    pattern: &str,
-    cmd: &[OsString],
-    inherit: bool,
-) -> anyhow::Result<ExitCode> {
-    let (lock, name) =
-        StagingLock::create_and_lock_in_ambient_dir(dir, pattern, cap_std::ambient_authority())?;
-    let path = dir.join(&name);
+/// `stagelock create DIR PATTERN (-c COMMAND | -- CMD...)`
+pub(super) fn create(args: &CreateArgs) -> anyhow::Result<ExitCode> {
+    let (lock, name) = StagingLock::create_and_lock_in_ambient_dir(
+        &args.dir,
+        &args.pattern,
+        cap_std::ambient_authority(),
+    )?;
+    let path = args.dir.join(&name);
     println!("{name}");
-    let mut command = Command::new(&cmd[0]);
+    let mut command = args.cmd.command();
     command
-        .args(&cmd[1..])
         .env("STAGELOCK_NAME", &name)
         .env("STAGELOCK_PATH", &path);
-    let status = run_holding(&lock, &path, &mut command, inherit);
+    let status = run_holding(&lock, &path, &mut command, !args.no_inherit);
     release(lock, &path)?;
     Ok(exit_code(status?))
 }

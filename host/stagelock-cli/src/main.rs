@@ -2,12 +2,12 @@
 //! sandboxed components that take them. See `stagelock --help`; this file parses arguments,
 //! dispatches and picks exit codes.
 
+mod docs;
 mod hold;
 mod run;
 mod stage;
+mod status;
 
-use std::ffi::OsString;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -20,7 +20,7 @@ const EXIT_FAILURE: u8 = 1;
 const EXIT_CODES: &str = "\
 Exit status:
   0    success (lock, create: the command's own status is passed through)
-  75   the lock is held by someone else (EX_TEMPFAIL)
+  75   the lock is held by someone else (EX_TEMPFAIL); -E N picks another
   1    any other error (a one-line message on stderr)
   2    usage error
   128+N  the command was killed by signal N
@@ -39,46 +39,28 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Try-lock PATH (created if missing, parents never), run CMD while holding it, then
-    /// unlock-and-delete PATH. Never waits: exits 75 if PATH is held.
+    /// Lock PATH (created if missing, parents never), run CMD while holding it, then
+    /// unlock-and-delete PATH. If PATH is held: exits 75 at once, or waits with -w/--wait.
     ///
     /// CMD inherits the lock (as with flock(1)): if stagelock is killed, the lock stays held
     /// until CMD exits too, so CMD's work stays protected. Use --no-inherit to keep it from CMD.
+    #[command(after_help = LOCK_EXAMPLES)]
+    Lock(hold::LockArgs),
+    /// Exit 0 if PATH can be locked (it is then unlocked and deleted), 75 if it is held.
     #[command(after_help = EXIT_CODES)]
-    Lock {
-        /// Do not let CMD inherit the lock.
-        #[arg(long)]
-        no_inherit: bool,
-        /// The lock file.
-        path: PathBuf,
-        /// The command to run while holding the lock, and its arguments.
-        #[arg(last = true, required = true, value_name = "CMD")]
-        cmd: Vec<OsString>,
-    },
-    /// Exit 0 if PATH can be locked right now (it is then unlocked and deleted), 75 if it is held.
-    #[command(after_help = EXIT_CODES)]
-    Try {
-        /// The lock file.
-        path: PathBuf,
-    },
+    Try(hold::TryArgs),
+    /// Say whether PATH is locked and by whom (process ID and command line where the OS tells),
+    /// without creating, locking or otherwise disturbing it. Exits 0 if free (or missing), 75
+    /// if held.
+    #[command(after_help = STATUS_EXAMPLES)]
+    Status(status::StatusArgs),
     /// Create and lock a fresh file in DIR named from PATTERN (the last `*` or the end becomes a
     /// random number), print its name, run CMD with STAGELOCK_NAME (the name) and STAGELOCK_PATH
     /// (DIR/name) set, then unlock-and-delete it.
     ///
     /// CMD inherits the lock unless --no-inherit is given (see `stagelock lock --help`).
     #[command(after_help = EXIT_CODES)]
-    Create {
-        /// Do not let CMD inherit the lock.
-        #[arg(long)]
-        no_inherit: bool,
-        /// The directory to create the lock file in.
-        dir: PathBuf,
-        /// The name pattern, as for Go's os.CreateTemp (`lock-` gives `lock-<N>`).
-        pattern: String,
-        /// The command to run while holding the lock, and its arguments.
-        #[arg(last = true, required = true, value_name = "CMD")]
-        cmd: Vec<OsString>,
-    },
+    Create(hold::CreateArgs),
     /// Build a resource in a fresh stage of the staging area ROOT: run CMD with
     /// STAGELOCK_STAGE_DIR set to the stage's directory; if CMD exits 0, move the result to DEST
     /// (atomically, under the lock), else remove it. Exits with CMD's status.
@@ -88,7 +70,7 @@ enum Command {
     Stage(stage::StageArgs),
     /// Remove the stages in ROOT whose builders are gone (their locks are free), and orphans;
     /// print what was removed and what was skipped and why. Exits 1 if a removal failed.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = RECOVER_EXAMPLES)]
     Recover(stage::RecoverArgs),
     /// Run a WebAssembly component (a `wasi:cli/run` command) with WASI and staging locks.
     ///
@@ -107,35 +89,63 @@ enum Command {
     ///   stagelock run -S inherit-env --argv0 step step.wasm -- --flag-for-the-component
     #[command(after_help = EXIT_CODES)]
     Run(run::RunArgs),
+    /// Print a completion script for SHELL, to source or to install (see the README).
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff): stagelock(1), or stagelock-COMMAND(1) for a subcommand.
+    /// View it with `stagelock man | man -l -`.
+    Man(docs::ManArgs),
 }
+
+const LOCK_EXAMPLES: &str = "\
+Examples:
+  stagelock lock /tmp/build.lock -- make          # busy: exit 75 at once
+  stagelock lock -w 2.5 /tmp/build.lock -- make   # wait up to 2.5 s for the holder
+  stagelock lock --wait /tmp/build.lock -- make   # wait as long as it takes
+  stagelock lock -E 3 -w 1 /tmp/build.lock -c 'make && make install'   # busy: exit 3
+
+Exit status:
+  CMD's own status, or 75 (-E N) if PATH is still held, 1 on any other error,
+  2 on a usage error, 128+N if CMD was killed by signal N.";
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  stagelock status /tmp/build.lock
+  stagelock status --json /tmp/build.lock
+
+Exit status:
+  0 free (or no such file), 75 (-E N) held, 1 error, 2 usage error.";
+
+const RECOVER_EXAMPLES: &str = "\
+Examples:
+  stagelock recover --dry-run /var/tmp/area
+  stagelock recover --json /var/tmp/area
+  stagelock recover --quiet /var/tmp/area || echo 'a stale stage could not be removed'
+
+Exit status:
+  0 success, 1 if a removal failed (or any other error), 2 usage error.";
 
 fn main() -> ExitCode {
     let cli = Cli::parse(); // prints usage errors itself and exits 2
-    let result = match cli.command {
-        Command::Lock {
-            no_inherit,
-            path,
-            cmd,
-        } => hold::lock(&path, &cmd, !no_inherit),
-        Command::Try { path } => hold::try_lock(&path),
-        Command::Create {
-            no_inherit,
-            dir,
-            pattern,
-            cmd,
-        } => hold::create(&dir, &pattern, &cmd, !no_inherit),
-        Command::Stage(args) => stage::stage(args),
-        Command::Recover(args) => stage::recover(args),
-        Command::Run(args) => run::run(args),
+    // The exit status for "held by someone else": -E N where the command has it.
+    let (result, busy) = match cli.command {
+        Command::Lock(args) => (hold::lock(&args), args.wait.conflict_exit_code),
+        Command::Try(args) => (hold::try_lock(&args), args.wait.conflict_exit_code),
+        Command::Status(args) => (status::status(&args), args.conflict_exit_code),
+        Command::Create(args) => (hold::create(&args), EXIT_BUSY),
+        Command::Stage(args) => (stage::stage(args), EXIT_BUSY),
+        Command::Recover(args) => (stage::recover(args), EXIT_BUSY),
+        Command::Run(args) => (run::run(args), EXIT_BUSY),
+        Command::Completions(args) => (docs::completions(&args), EXIT_BUSY),
+        Command::Man(args) => (docs::man(&args), EXIT_BUSY),
     };
     match result {
         Ok(code) => code,
-        Err(err) => report(&err),
+        Err(err) => report(&err, busy),
     }
 }
 
 /// Prints `err` on one line and picks the exit status for it.
-fn report(err: &anyhow::Error) -> ExitCode {
+fn report(err: &anyhow::Error, busy_code: u8) -> ExitCode {
     // One line, whatever the layers below put in their messages.
     let text = format!("{err:#}");
     let line: Vec<&str> = text
@@ -147,5 +157,5 @@ fn report(err: &anyhow::Error) -> ExitCode {
     let busy = err
         .downcast_ref::<stagelock::Error>()
         .is_some_and(|e| e.kind() == stagelock::ErrorKind::WouldBlock);
-    ExitCode::from(if busy { EXIT_BUSY } else { EXIT_FAILURE })
+    ExitCode::from(if busy { busy_code } else { EXIT_FAILURE })
 }

@@ -1,9 +1,8 @@
 //! `stagelock stage` and `stagelock recover`: staging areas from the shell.
 
-use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use cap_std::fs::{Dir, MetadataExt as _};
@@ -50,9 +49,15 @@ pub(super) struct StageArgs {
     /// Do not let CMD inherit the stage's lock.
     #[arg(long)]
     no_inherit: bool,
-    /// The command that fills $STAGELOCK_STAGE_DIR, and its arguments.
-    #[arg(last = true, required = true, value_name = "CMD")]
-    cmd: Vec<OsString>,
+    /// The exit status when DEST already exists without --replace (someone else made it,
+    /// before CMD ran or while it ran): stage's one conflict, since each stage's lock is a
+    /// fresh file no one else can hold (so stage never waits, and never exits 75 by itself).
+    /// Default: 1, as any other error.
+    #[arg(short = 'E', long, value_name = "N", default_value_t = super::EXIT_FAILURE)]
+    pub(super) conflict_exit_code: u8,
+    /// The command that fills $STAGELOCK_STAGE_DIR.
+    #[command(flatten)]
+    cmd: super::hold::CmdArgs,
 }
 
 #[derive(Debug, Args)]
@@ -65,20 +70,32 @@ pub(super) struct RecoverArgs {
     /// Only say what would be removed.
     #[arg(long)]
     dry_run: bool,
+    /// Print one JSON object instead: {"root", "dry_run", "removed": [{"id", "lock",
+    /// "resource", "reason"}], "skipped": [{"id", "lock", "resource", "reason", "failed"}]},
+    /// paths under ROOT (for removed stages, null for a part the stage did not have).
+    #[arg(long, conflicts_with = "quiet")]
+    json: bool,
+    /// Print nothing but failures (on stderr); the exit status says whether any.
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 /// `stagelock stage ROOT --into DEST -- CMD...`
 pub(super) fn stage(args: StageArgs) -> Result<ExitCode> {
     let ambient = cap_std::ambient_authority();
-    let dest = Dest::check(&args.into, args.replace)?;
+    let dest = match Dest::check(&args.into, args.replace) {
+        Err(e) if e.is::<DestExists>() => {
+            eprintln!("stagelock: {e:#}");
+            return Ok(ExitCode::from(args.conflict_exit_code));
+        }
+        dest => dest?,
+    };
     let area = StagingArea::open_ambient_dir(&args.root, args.layout.into(), ambient)?;
     dest.check_same_filesystem(&args.root)?;
     let stage = area.stage().map_err(|e| e.in_dir(&args.root))?;
     let dir = args.root.join(stage.path());
-    let mut command = Command::new(&args.cmd[0]);
-    command
-        .args(&args.cmd[1..])
-        .env("STAGELOCK_STAGE_DIR", &dir);
+    let mut command = args.cmd.command();
+    command.env("STAGELOCK_STAGE_DIR", &dir);
     let status = super::hold::run_holding(stage.lock(), &dir, &mut command, !args.no_inherit);
     let status = match status {
         Ok(status) => status,
@@ -106,11 +123,11 @@ pub(super) fn stage(args: StageArgs) -> Result<ExitCode> {
     if let Err(failed) = committed {
         let exists = failed.error.kind() == stagelock::ErrorKind::AlreadyExists;
         let err = stagelock::Error::from(failed).in_dir(dest.shown_parent);
-        return Err(if exists {
-            anyhow!("{err} (pass --replace to overwrite it)")
-        } else {
-            err.into()
-        });
+        if exists {
+            eprintln!("stagelock: {err} (pass --replace to overwrite it)");
+            return Ok(ExitCode::from(args.conflict_exit_code));
+        }
+        return Err(err.into());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -155,10 +172,7 @@ impl<'a> Dest<'a> {
             dir,
         };
         if !replace && dest.dir.symlink_metadata(dest.name).is_ok() {
-            bail!(
-                "commit {:?}: it already exists (pass --replace to overwrite it)",
-                given.display()
-            );
+            return Err(anyhow::Error::new(DestExists(given.to_owned())));
         }
         Ok(dest)
     }
@@ -186,7 +200,23 @@ impl<'a> Dest<'a> {
     }
 }
 
-/// `stagelock recover ROOT [--dry-run]`
+/// DEST exists and --replace was not given: stage's conflict (exit -E N).
+#[derive(Debug)]
+struct DestExists(PathBuf);
+
+impl std::fmt::Display for DestExists {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "commit {:?}: it already exists (pass --replace to overwrite it)",
+            self.0.display()
+        )
+    }
+}
+
+impl std::error::Error for DestExists {}
+
+/// `stagelock recover ROOT [--dry-run] [--json | --quiet]`
 pub(super) fn recover(args: RecoverArgs) -> Result<ExitCode> {
     let area = StagingArea::open_ambient_dir(
         &args.root,
@@ -198,19 +228,52 @@ pub(super) fn recover(args: RecoverArgs) -> Result<ExitCode> {
     } else {
         area.recover_stale()?
     };
+    let layout: Layout = args.layout.into();
+    if args.json {
+        println!("{}", report_json(&args.root, layout, &report));
+    } else {
+        print_report(&report, args.quiet);
+    }
+    let failed = report
+        .skipped
+        .iter()
+        .any(|k| matches!(k.reason, stagelock::SkipReason::Failed(_)));
+    Ok(if failed {
+        ExitCode::from(super::EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Why a stage was removed, in words.
+fn removed_reason(r: &stagelock::Recovered) -> &'static str {
+    match (r.had_lock, r.had_resource) {
+        (true, true) => "its builder is gone",
+        (false, true) => "an orphan resource without a lock file",
+        (true, false) => "an orphan lock file without a resource",
+        (false, false) => "an empty stage",
+    }
+}
+
+/// The prose report; with `quiet`, only failures, on stderr.
+fn print_report(report: &stagelock::Report, quiet: bool) {
     let verb = if report.dry_run {
         "would remove"
     } else {
         "removed"
     };
+    if quiet {
+        let failed = report
+            .skipped
+            .iter()
+            .filter(|k| matches!(k.reason, stagelock::SkipReason::Failed(_)));
+        for k in failed {
+            eprintln!("stagelock: recover: skipped {}: {}", k.id, k.reason);
+        }
+        return;
+    }
     for r in &report.removed {
-        let what = match (r.had_lock, r.had_resource) {
-            (true, true) => "its builder is gone",
-            (false, true) => "an orphan resource without a lock file",
-            (true, false) => "an orphan lock file without a resource",
-            (false, false) => "an empty stage",
-        };
-        println!("{verb} {}: {what}", r.id);
+        println!("{verb} {}: {}", r.id, removed_reason(r));
     }
     for k in &report.skipped {
         println!("skipped {}: {}", k.id, k.reason);
@@ -220,13 +283,41 @@ pub(super) fn recover(args: RecoverArgs) -> Result<ExitCode> {
         report.removed.len(),
         report.skipped.len()
     );
-    let failed = report
+}
+
+/// The report as one JSON object, with each stage's paths under `root`.
+fn report_json(root: &Path, layout: Layout, report: &stagelock::Report) -> serde_json::Value {
+    use serde_json::json;
+    let at = |p: PathBuf| root.join(p).to_string_lossy().into_owned();
+    let removed: Vec<_> = report
+        .removed
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "lock": r.had_lock.then(|| at(layout.lock_path(&r.id))),
+                "resource": r.had_resource.then(|| at(layout.resource_path(&r.id))),
+                "reason": removed_reason(r),
+            })
+        })
+        .collect();
+    let skipped: Vec<_> = report
         .skipped
         .iter()
-        .any(|k| matches!(k.reason, stagelock::SkipReason::Failed(_)));
-    Ok(if failed {
-        ExitCode::from(super::EXIT_FAILURE)
-    } else {
-        ExitCode::SUCCESS
+        .map(|k| {
+            json!({
+                "id": k.id,
+                "lock": at(layout.lock_path(&k.id)),
+                "resource": at(layout.resource_path(&k.id)),
+                "reason": k.reason.to_string(),
+                "failed": matches!(k.reason, stagelock::SkipReason::Failed(_)),
+            })
+        })
+        .collect();
+    json!({
+        "root": root.to_string_lossy(),
+        "dry_run": report.dry_run,
+        "removed": removed,
+        "skipped": skipped,
     })
 }

@@ -91,6 +91,10 @@ pub enum Op {
     Abort,
     /// [`StagingArea::recover_stale`](crate::StagingArea::recover_stale).
     Recover,
+    /// [`StagingLock::lock_path`](crate::StagingLock::lock_path): locking, waiting if asked.
+    LockPath,
+    /// [`StagingLock::status`](crate::StagingLock::status).
+    Status,
 }
 
 impl fmt::Display for Op {
@@ -105,6 +109,8 @@ impl fmt::Display for Op {
             Op::Commit => "commit",
             Op::Abort => "abort",
             Op::Recover => "recover",
+            Op::LockPath => "lock-path",
+            Op::Status => "status",
         })
     }
 }

@@ -15,6 +15,8 @@
 //!   example to find out whether its owner is gone.
 //! - Use [`StagingLock::unlock_and_delete`] when done; just drop the lock to leave the file as a
 //!   crashed holder would.
+//! - Use [`StagingLock::lock_path`] to wait for a lock someone holds ([`Wait::For`] a
+//!   duration or [`Wait::Forever`]), and [`StagingLock::status`] to see who holds it.
 //! - Use [`LockDir`] to take many locks in one directory through one shared handle (one
 //!   descriptor per held lock).
 //! - Use [`StagingArea`] for the whole staging pattern: lock, build, commit or abort, recover.
@@ -65,13 +67,15 @@ mod pattern;
 pub mod process;
 mod retry;
 mod stage;
+mod status;
 #[allow(unsafe_code)]
 mod sys;
 
 pub use commit::{CommitOptions, Durability};
 pub use error::{Error, ErrorKind, Op};
-pub use lock::{LockDir, StagingLock};
+pub use lock::{LockDir, StagingLock, Wait};
 pub use stage::{CommitError, Layout, Recovered, Report, SkipReason, Skipped, Stage, StagingArea};
+pub use status::{Holder, LockKind, LockStatus};
 
 /// The READMEs' Rust examples, compiled as doc tests so they keep working as written.
 #[cfg(doctest)]

@@ -46,16 +46,18 @@ const STAGE_RESOURCE: &str = "dir";
 /// Where each part of stage `id` lives, relative to the area's root: the one place that knows
 /// the two layouts' names.
 impl Layout {
-    /// The stage's lock file: `lock-ID`, or `<N>/staging.lock`.
-    fn lock_path(self, id: &str) -> PathBuf {
+    /// The stage's lock file, relative to the area's root: `lock-ID`, or `<N>/staging.lock`
+    /// (for reports such as [`Recovered`] and [`Skipped`], which name stages by ID).
+    pub fn lock_path(self, id: &str) -> PathBuf {
         match self {
             Layout::Pairs => PathBuf::from(format!("{LOCK_PREFIX}{id}")),
             Layout::PerDirectory => Path::new(id).join(STAGE_LOCK),
         }
     }
 
-    /// The stage's resource directory: `temp-dir-ID`, or `<N>/dir`.
-    fn resource_path(self, id: &str) -> PathBuf {
+    /// The stage's resource directory, relative to the area's root: `temp-dir-ID`, or
+    /// `<N>/dir`.
+    pub fn resource_path(self, id: &str) -> PathBuf {
         match self {
             Layout::Pairs => PathBuf::from(format!("{RESOURCE_PREFIX}{id}")),
             Layout::PerDirectory => Path::new(id).join(STAGE_RESOURCE),

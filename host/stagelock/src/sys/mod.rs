@@ -30,7 +30,34 @@ mod imp;
 #[cfg(not(unix))]
 compile_error!("stagelock supports Unix targets only (Linux with open-file-description locks)");
 
-pub(crate) use imp::{LockedFile, try_lock};
+pub(crate) use imp::{LockedFile, Probe, held_here, probe, try_lock};
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod proc;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) use proc::{cmdline, holders};
+
+/// Who holds locks, where the OS cannot tell (no `/proc`): nothing is known.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn holders(_id: FileId) -> Option<Vec<ProcHolder>> {
+    None
+}
+
+/// A holder's command line, where the OS cannot tell: unknown.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn cmdline(_pid: u32) -> Option<Vec<String>> {
+    None
+}
+
+/// A lock found in the OS's lock table (see `proc.rs`).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProcHolder {
+    /// An OFD lock (else a classic POSIX one).
+    pub(crate) ofd: bool,
+    /// The process, when known.
+    pub(crate) pid: Option<u32>,
+}
 
 mod commit;
 pub(crate) use commit::*;
@@ -99,6 +126,16 @@ fn fcntl_try_lock(file: &File, cmd: libc::c_int) -> io::Result<bool> {
 /// lost (dropped by a close elsewhere in the process under classic locks, or expired by a
 /// network filesystem).
 pub(crate) fn locked_by_other(file: &File) -> io::Result<bool> {
+    Ok(conflicting_lock(file)?.is_some())
+}
+
+/// The lock some *other* holder has on `file` that conflicts with a whole-file write lock, as
+/// `fcntl(F_OFD_GETLK)` (Linux) or `F_GETLK` (fallback) reports it: `None` when there is none,
+/// else its `l_pid`: the holding process for a classic POSIX lock, `-1` for an OFD lock (which
+/// belongs to an open file description, not a process). Only one conflicting lock is reported.
+///
+/// Works on a descriptor opened read-only: asking takes no lock.
+pub(crate) fn conflicting_lock(file: &File) -> io::Result<Option<i32>> {
     let mut lock = whole_file_write_lock();
     // SAFETY: the descriptor is valid while `file` is borrowed, and `lock` is a valid, exclusively
     // borrowed `struct flock` (l_pid 0, as F_OFD_GETLK requires) that the call fills in.
@@ -106,7 +143,24 @@ pub(crate) fn locked_by_other(file: &File) -> io::Result<bool> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(lock.l_type != libc::F_UNLCK as _)
+    Ok((lock.l_type != libc::F_UNLCK as _).then_some(lock.l_pid))
+}
+
+/// `major:minor` of a device number, as `/proc/locks` prints file identities.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn dev_numbers(id: FileId) -> (u32, u32) {
+    (
+        rustix::fs::major(id.dev as rustix::fs::Dev),
+        rustix::fs::minor(id.dev as rustix::fs::Dev),
+    )
+}
+
+impl FileId {
+    /// The inode number.
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    pub(crate) fn ino(self) -> u64 {
+        self.ino
+    }
 }
 
 /// Releases the lock `file` holds without closing it, as a lost lock would be: for tests of
@@ -333,6 +387,29 @@ pub(crate) fn open_beneath(
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY),
         Create::No => options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY),
     };
+    cap_fs_ext::OpenOptionsFollowExt::follow(&mut options, FollowSymlinks::No);
+    cap_primitives::fs::open(dir, path, &options)
+}
+
+/// Opens the existing file `path` beneath `dir` read-only, to look at its locks: never created,
+/// never following a final symlink, never blocking (on a FIFO), close-on-exec.
+pub(crate) fn open_beneath_to_look(dir: &File, path: &std::path::Path) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    if single_name(path) {
+        let flags =
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::NONBLOCK;
+        return Ok(File::from(rustix::fs::openat(
+            dir,
+            path,
+            flags,
+            Mode::empty(),
+        )?));
+    }
+    use cap_primitives::fs::{FollowSymlinks, OpenOptions, OpenOptionsExt as _};
+    let mut options = OpenOptions::new();
+    options
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
     cap_fs_ext::OpenOptionsFollowExt::follow(&mut options, FollowSymlinks::No);
     cap_primitives::fs::open(dir, path, &options)
 }

@@ -77,3 +77,44 @@ pub(crate) fn try_lock(file: File) -> io::Result<Option<LockedFile>> {
         Ok(None)
     }
 }
+
+/// What [`probe`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// No conflicting lock.
+    Free,
+    /// This process holds it (in the registry): `F_GETLK` cannot show our own locks.
+    HeldHere,
+    /// Another process's lock, with the `l_pid` the OS reported.
+    Held(i32),
+}
+
+/// Looks at the locks on `file` (opened only to look) and closes it, without dropping a lock of
+/// this process: if this process holds the file, the descriptor is parked until it releases
+/// (closing it would drop the lock). The registry stays locked throughout, so no thread of this
+/// process can lock the file between the look and the close.
+pub(crate) fn probe(file: File) -> io::Result<Probe> {
+    let meta = file.metadata()?;
+    let key = (meta.dev(), meta.ino());
+    let mut held = registry();
+    if let Some(parked) = held.get_mut(&key) {
+        parked.push(file);
+        return Ok(Probe::HeldHere);
+    }
+    let seen = super::conflicting_lock(&file)?;
+    drop(file);
+    drop(held);
+    Ok(match seen {
+        None => Probe::Free,
+        Some(pid) => Probe::Held(pid),
+    })
+}
+
+/// Whether this process holds the lock on `path` beneath `dir` (it is in the registry): a
+/// waiter then waits without opening the file, since every refused open would be parked.
+pub(crate) fn held_here(dir: &File, path: &std::path::Path) -> bool {
+    match super::stat_at(dir, path) {
+        Ok(id) => registry().contains_key(&(id.dev, id.ino)),
+        Err(_) => false,
+    }
+}
