@@ -6,7 +6,6 @@
 //! acquisitions); `STAGELOCK_STRESS_SCALE` multiplies the per-worker counts and
 //! `STAGELOCK_STRESS_DIR` picks where the locks live.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -14,7 +13,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use stagelock_tests::guests::*;
-use stagelock_tests::{GuestRun, Scratch, assert_test_exists, foreach_contention, stagelock_bin};
+use stagelock_tests::{
+    GuestRun, Scratch, assert_test_exists, check_holds, foreach_contention, stagelock_bin,
+};
 
 foreach_contention!(assert_test_exists);
 
@@ -37,58 +38,6 @@ fn guest_in_process(dir: &Path, m: usize, tag: &str, log: File) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) => bail!("guest {tag}: {e}\n{}", done.stderr),
     }
-}
-
-/// One hold, as stamped by its holder.
-struct Hold {
-    tag: String,
-    acquired: u128,
-    released: u128,
-}
-
-/// Reads every log and checks, path by path, that each hold began after the previous one ended.
-fn check(logs: &Path, expected: usize) -> Result<usize> {
-    let mut by_path: BTreeMap<String, Vec<Hold>> = BTreeMap::new();
-    for entry in std::fs::read_dir(logs)? {
-        let path = entry?.path();
-        for line in std::fs::read_to_string(&path)?.lines() {
-            let f: Vec<&str> = line.split(' ').collect();
-            let [tag, lock, acquired, released] = f[..] else {
-                bail!("{}: bad line {line:?}", path.display())
-            };
-            by_path.entry(lock.to_owned()).or_default().push(Hold {
-                tag: tag.to_owned(),
-                acquired: acquired.parse()?,
-                released: released.parse()?,
-            });
-        }
-    }
-    let mut total = 0;
-    for (lock, holds) in &mut by_path {
-        holds.sort_by_key(|h| h.acquired);
-        for pair in holds.windows(2) {
-            let (a, b) = (&pair[0], &pair[1]);
-            ensure!(
-                a.acquired <= a.released,
-                "{lock}: {} released before acquiring",
-                a.tag
-            );
-            ensure!(
-                b.acquired >= a.released,
-                "{lock}: {} acquired at {} while {} held it until {}",
-                b.tag,
-                b.acquired,
-                a.tag,
-                a.released
-            );
-        }
-        total += holds.len();
-    }
-    ensure!(
-        total == expected,
-        "{total} holds logged, {expected} expected"
-    );
-    Ok(total)
 }
 
 /// Holders of every kind never overlap.
@@ -173,7 +122,7 @@ fn contention_stress() -> Result<()> {
     let elapsed = started.elapsed();
 
     let expected = 2 * native + 2 * guests + run + cli;
-    let total = check(&logs, expected).context("overlapping holds")?;
+    let total = check_holds(&logs, expected).context("overlapping holds")?;
     let left: Vec<_> = std::fs::read_dir(&dir)?
         .map(|e| e.unwrap().file_name())
         .collect();

@@ -6,12 +6,19 @@
 //!   the lock, leaving the file) and prints `released`.
 //! - `lock-holder stage DIR (pairs|per-dir)`: starts a stage in the staging area DIR, writes a
 //!   file into it, prints `held ID`, waits for stdin to close, aborts and prints `released`.
+//! - `lock-holder stage-writing DIR (pairs|per-dir)`: starts a stage, prints `held ID`, then
+//!   keeps writing `w<i>` files into it (every 20 ms) until stdin says `commit DEST NAME`: then
+//!   commits to NAME beneath the directory DEST and prints `committed WRITES` or
+//!   `lost KIND WRITES: MESSAGE` (the stage's lock was lost) or `failed KIND WRITES: MESSAGE`.
 //! - `lock-holder stage-loop DIR (pairs|per-dir) COUNT DEST TAG`: COUNT times, stages, fills,
 //!   checks and commits to `DEST/TAG-i`; prints `done COUNT`.
 //! - `lock-holder stress DIR K M TAG`: M acquisitions of `s<k>.lock` (k cycling over K paths),
 //!   each printing `TAG PATH ACQUIRE_NS RELEASE_NS` stamped while held.
 //! - `lock-holder stress-cli STAGELOCK DIR K M TAG`: the same through `STAGELOCK lock`, whose
 //!   command (`lock-holder stamp`) prints the stamps while the CLI holds the lock.
+//! - With `STAGELOCK_STRESS_TOLERATE_EPERM` set, both count a try-lock-path refused with
+//!   `EPERM` as a refusal (JuiceFS answers so when another client unlinks the file during the
+//!   open) and print `TAG eperm N` on stderr at the end.
 //! - `lock-holder stamp TAG PATH`: prints `TAG PATH NOW NOW'` (run under a held lock).
 //! - `lock-holder churn DIR`: create-and-lock + unlock-and-delete forever (to be SIGKILLed).
 //! - `lock-holder exhaust DIR NOFILE`: lowers RLIMIT_NOFILE to NOFILE, creates locks until the
@@ -29,6 +36,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("stage") => return stage(&args[1..]),
         Some("stage-loop") => return stage_loop(&args[1..]),
+        Some("stage-writing") => return stage_writing(&args[1..]),
         Some("stress") => return stress(&args[1..]),
         Some("stress-cli") => return stress_cli(&args[1..]),
         Some("stamp") => return stamp(&args[1..]),
@@ -91,6 +99,51 @@ fn stage(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+fn stage_writing(args: &[String]) -> Result<()> {
+    let [dir, layout] = args else {
+        bail!("usage: lock-holder stage-writing DIR LAYOUT")
+    };
+    let stage = area(dir, layout)?.stage()?;
+    println!("held {}", stage.id());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut writes = 0u64;
+    let command = loop {
+        if let Ok(command) = rx.try_recv() {
+            break command;
+        }
+        // A write may block for as long as the filesystem is frozen; it goes on afterwards.
+        match stage
+            .dir()
+            .write(format!("w{writes}"), b"written while staging")
+        {
+            Ok(()) => writes += 1,
+            Err(e) => eprintln!("write w{writes}: {e}"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let parts: Vec<&str> = command.split(' ').collect();
+    let ["commit", dest, name] = parts[..] else {
+        bail!("expected `commit DEST NAME`, got {command:?}")
+    };
+    let dest = Dir::open_ambient_dir(dest, cap_std::ambient_authority())?;
+    match stage.commit(&dest, name) {
+        Ok(()) => println!("committed {writes}"),
+        Err(e) if e.error.kind() == ErrorKind::LockLost => {
+            println!("lost {:?} {writes}: {}", e.error.kind(), e.error)
+        }
+        Err(e) => println!("failed {:?} {writes}: {}", e.error.kind(), e.error),
+    }
+    Ok(())
+}
+
 fn stage_loop(args: &[String]) -> Result<()> {
     let [dir, layout, count, dest, tag] = args else {
         bail!("usage: lock-holder stage-loop DIR LAYOUT COUNT DEST TAG")
@@ -121,6 +174,7 @@ fn stress(args: &[String]) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut i = 0;
     let mut refused = 0u64;
+    let mut eperm = 0u64;
     while i < m {
         let path = format!("s{}.lock", (i + std::process::id() as usize) % k);
         let lock = match locks.try_lock_path(&path) {
@@ -128,6 +182,10 @@ fn stress(args: &[String]) -> Result<()> {
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 refused += 1;
                 std::thread::yield_now();
+                continue;
+            }
+            Err(e) if tolerate_eperm() && e.kind() == ErrorKind::PermissionDenied => {
+                eperm += 1;
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -141,7 +199,14 @@ fn stress(args: &[String]) -> Result<()> {
     }
     out.flush()?;
     eprintln!("{tag}: {m} acquisitions, {refused} refusals");
+    if tolerate_eperm() {
+        eprintln!("{tag} eperm {eperm}");
+    }
     Ok(())
+}
+
+fn tolerate_eperm() -> bool {
+    std::env::var_os("STAGELOCK_STRESS_TOLERATE_EPERM").is_some()
 }
 
 fn stress_cli(args: &[String]) -> Result<()> {
@@ -151,21 +216,27 @@ fn stress_cli(args: &[String]) -> Result<()> {
     let (k, m): (usize, usize) = (k.parse()?, m.parse()?);
     let me = std::env::current_exe()?;
     let mut i = 0;
+    let mut eperm = 0u64;
     while i < m {
         let path = format!("s{}.lock", i % k);
-        let status = std::process::Command::new(bin)
+        let out = std::process::Command::new(bin)
             .arg("lock")
             .arg(std::path::Path::new(dir).join(&path))
             .arg("--")
             .arg(&me)
             .args(["stamp", tag, &path])
-            .stderr(std::process::Stdio::null())
-            .status()?;
-        match status.code() {
+            .stdout(std::process::Stdio::inherit())
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match out.status.code() {
             Some(0) => i += 1,
             Some(75) => std::thread::yield_now(),
-            _ => bail!("stagelock lock exited {status}"),
+            Some(1) if tolerate_eperm() && stderr.contains("(os error 1)") => eperm += 1,
+            _ => bail!("stagelock lock exited {}: {stderr}", out.status),
         }
+    }
+    if tolerate_eperm() {
+        eprintln!("{tag} eperm {eperm}");
     }
     Ok(())
 }

@@ -107,7 +107,8 @@ impl Holder {
         Holder::start(command)
     }
 
-    fn line(&mut self) -> Result<String> {
+    /// Reads the holder's next line of output (for holders that say more than their first).
+    pub fn line(&mut self) -> Result<String> {
         let mut line = String::new();
         self.stdout.read_line(&mut line)?;
         if line.is_empty() {
@@ -218,6 +219,61 @@ pub fn stage_fill_check_commit(
         anyhow::ensure!(text == name, "committed {name} is incomplete at f{f}");
     }
     Ok(())
+}
+
+/// One hold, as stamped by its holder.
+struct Hold {
+    tag: String,
+    acquired: u128,
+    released: u128,
+}
+
+/// The contention checker: reads every log in `logs` (lines `TAG PATH ACQUIRE_NS RELEASE_NS`,
+/// as the stress holders print them) and checks, path by path, that each hold began after the
+/// previous one ended, and that `expected` holds were logged in all. Returns how many were.
+pub fn check_holds(logs: &Path, expected: usize) -> Result<usize> {
+    let mut by_path: std::collections::BTreeMap<String, Vec<Hold>> =
+        std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(logs)? {
+        let path = entry?.path();
+        for line in std::fs::read_to_string(&path)?.lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            let [tag, lock, acquired, released] = f[..] else {
+                anyhow::bail!("{}: bad line {line:?}", path.display())
+            };
+            by_path.entry(lock.to_owned()).or_default().push(Hold {
+                tag: tag.to_owned(),
+                acquired: acquired.parse()?,
+                released: released.parse()?,
+            });
+        }
+    }
+    let mut total = 0;
+    for (lock, holds) in &mut by_path {
+        holds.sort_by_key(|h| h.acquired);
+        for pair in holds.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            anyhow::ensure!(
+                a.acquired <= a.released,
+                "{lock}: {} released before acquiring",
+                a.tag
+            );
+            anyhow::ensure!(
+                b.acquired >= a.released,
+                "{lock}: {} acquired at {} while {} held it until {}",
+                b.tag,
+                b.acquired,
+                a.tag,
+                a.released
+            );
+        }
+        total += holds.len();
+    }
+    anyhow::ensure!(
+        total == expected,
+        "{total} holds logged, {expected} expected"
+    );
+    Ok(total)
 }
 
 /// Paths of the guest components `build.rs` built, and the `foreach_<suite>!` macros (exported
