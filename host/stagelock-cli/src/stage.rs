@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use cap_std::fs::{Dir, MetadataExt as _};
 use clap::{Args, ValueEnum};
 
-use stagelock::{CommitOptions, Durability, Layout, StagingArea};
+use stagelock::{CommitOptions, Durability, Layout, RecoverOptions, StagingArea};
 
 /// Stage layouts, as the command line names them.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -65,6 +65,10 @@ pub(super) struct RecoverArgs {
     /// Only say what would be removed.
     #[arg(long)]
     dry_run: bool,
+    /// Work on at most N stages at a time, each on its own thread [default: the available
+    /// cores]. 1 recovers one stage after the other.
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
 }
 
 /// `stagelock stage ROOT --into DEST -- CMD...`
@@ -186,18 +190,18 @@ impl<'a> Dest<'a> {
     }
 }
 
-/// `stagelock recover ROOT [--dry-run]`
+/// `stagelock recover ROOT [--dry-run] [--jobs N]`
 pub(super) fn recover(args: RecoverArgs) -> Result<ExitCode> {
     let area = StagingArea::open_ambient_dir(
         &args.root,
         args.layout.into(),
         cap_std::ambient_authority(),
     )?;
-    let report = if args.dry_run {
-        area.recover_stale_dry_run()?
-    } else {
-        area.recover_stale()?
-    };
+    let mut options = RecoverOptions::new().dry_run(args.dry_run);
+    if let Some(jobs) = args.jobs {
+        options = options.jobs(jobs.into());
+    }
+    let report = area.recover_stale_with(options)?;
     let verb = if report.dry_run {
         "would remove"
     } else {
