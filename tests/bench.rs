@@ -4,7 +4,8 @@
 //!
 //! `STAGELOCK_BENCH_DIR` picks the directory to lock in (default: the system temp dir);
 //! `STAGELOCK_BENCH_QUICK=1` runs fewer rounds (for a smoke test); `STAGELOCK_BENCH_ONLY=a,b`
-//! runs only those sections (native, threads, guest, start, run, memory, commit, wait).
+//! runs only those sections (native, threads, guest, start, run, memory, held, recover,
+//! commit, wait).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ffi::CString;
@@ -16,7 +17,9 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 use cap_std::fs::Dir;
-use stagelock::{CommitOptions, Durability, ErrorKind, LockDir, StagingArea, StagingLock};
+use stagelock::{
+    CommitOptions, Durability, ErrorKind, LockDir, RecoverOptions, StagingArea, StagingLock,
+};
 use stagelock_tests::guests::*;
 use stagelock_tests::{GuestRun, assert_test_exists, foreach_bench};
 use stagelock_wasmtime::plugin::{PluginState, plugin_linker};
@@ -682,6 +685,144 @@ fn main() {
         );
     }
 
+    if want("held") {
+        // --- Many locks held at once through one `LockDir` ---
+        let counts: [usize; 2] = if quick {
+            [1_000, 10_000]
+        } else {
+            [10_000, 100_000]
+        };
+        let rounds = if quick { 1 } else { 3 };
+        match raise_nofile(counts[1] as u64 + 1_000) {
+            Err(why) => eprintln!("  held: skipped, {why}"),
+            Ok(()) => {
+                let hd = scratch(&base, "held");
+                let locks = LockDir::new(open_dir(&hd));
+                // Per count: ns per take, ns per release, heap bytes and RSS bytes per held lock.
+                let mut samples = vec![[Vec::new(), Vec::new(), Vec::new(), Vec::new()]; 2];
+                for _ in 0..rounds {
+                    for (k, &count) in counts.iter().enumerate() {
+                        let mut held: Vec<StagingLock> = Vec::with_capacity(count);
+                        let (heap0, rss0) = (LIVE.load(Ordering::SeqCst), rss_bytes());
+                        let take = time_per_op(count as u32, || {
+                            held.push(locks.create_and_lock("lock-").unwrap().0)
+                        });
+                        let heap = (LIVE.load(Ordering::SeqCst) - heap0) as f64 / count as f64;
+                        let rss = rss_bytes().saturating_sub(rss0) as f64 / count as f64;
+                        let mut all = held.drain(..);
+                        let release = time_per_op(count as u32, || {
+                            all.next().unwrap().unlock_and_delete().unwrap()
+                        });
+                        drop(all);
+                        for (i, v) in [take, release, heap, rss].into_iter().enumerate() {
+                            samples[k][i].push(v);
+                        }
+                    }
+                }
+                let m: Vec<[f64; 4]> = samples.into_iter().map(|s| s.map(median)).collect();
+                let (small, big) = (counts[0], counts[1]);
+                for (what, i) in [("take", 0), ("release (unlock-and-delete)", 1)] {
+                    let r = m[1][i] / m[0][i];
+                    t.row(
+                        &format!("{what} {big} held locks in one `LockDir`, per lock (vs {small})"),
+                        us(m[1][i]),
+                        us(m[0][i]),
+                        format!("{r:.2}x"),
+                        "<= 1.25x (linear)",
+                        Some(r <= 1.25),
+                    );
+                }
+                let inline = std::mem::size_of::<StagingLock>() as f64;
+                let per_lock = inline + m[1][2];
+                t.row(
+                    &format!("memory per held lock ({big} held), `LockDir`: inline + heap"),
+                    format!("{per_lock:.0} B"),
+                    format!("{inline:.0} B inline + {:.0} B heap", m[1][2]),
+                    format!("RSS {:.0} B/lock", m[1][3]),
+                    "<= 256 B",
+                    Some(per_lock <= 256.0),
+                );
+                let _ = std::fs::remove_dir_all(&hd);
+            }
+        }
+    }
+
+    if want("recover") {
+        // --- Recovery of many stale stages: N threads vs the sequential recovery ---
+        let sizes: [usize; 2] = if quick {
+            [500, 2_000]
+        } else {
+            [10_000, 40_000]
+        };
+        let rounds = if quick { 1 } else { 3 };
+        let rd = scratch(&base, "recover");
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // `jobs(1)` is the sequential recovery as it was before `jobs` existed: the same
+        // per-stage code, one stage after the other on the calling thread, no thread started.
+        let variants = [RecoverOptions::new().jobs(1), RecoverOptions::new()];
+        let mut medians = Vec::new();
+        for &count in &sizes {
+            let mut samples = [Vec::new(), Vec::new()];
+            for round in 0..rounds {
+                // Alternate which goes first, so neither always meets the fresher disk.
+                for j in 0..2 {
+                    let k = (j + round) % 2;
+                    make_stale_stages(&rd, count);
+                    // SAFETY: sync() takes no arguments and only flushes.
+                    unsafe { libc::sync() };
+                    let area = StagingArea::open_ambient_dir(
+                        &rd,
+                        stagelock::Layout::Pairs,
+                        cap_std::ambient_authority(),
+                    )
+                    .unwrap();
+                    let start = Instant::now();
+                    let report = area.recover_stale_with(variants[k]).unwrap();
+                    samples[k].push(start.elapsed().as_nanos() as f64);
+                    assert_eq!(report.removed.len(), count);
+                    assert!(report.skipped.is_empty(), "{:?}", report.skipped.first());
+                    assert_eq!(std::fs::read_dir(&rd).unwrap().count(), 0);
+                }
+            }
+            let [seq, par] = samples.map(median);
+            let r = par / seq;
+            t.row(
+                &format!(
+                    "recover {count} stale stages (pairs, 3 files each), {cores} threads \
+                     (vs 1 thread: the sequential recovery)"
+                ),
+                format!("{:.2} s", par / 1e9),
+                format!("{:.2} s", seq / 1e9),
+                format!("{r:.2}x"),
+                "<= 0.55x",
+                Some(r <= 0.55),
+            );
+            medians.push((seq, par));
+        }
+        let (small, big) = (sizes[0], sizes[1]);
+        // Near-linear: at most 15% over the ratio of the sizes (4.6x for 4x the stages).
+        let limit = 1.15 * big as f64 / small as f64;
+        let r = medians[1].1 / medians[0].1;
+        t.row(
+            &format!("recover {big} vs {small} stale stages, {cores} threads (near-linear)"),
+            format!("{:.2} s", medians[1].1 / 1e9),
+            format!("{:.2} s", medians[0].1 / 1e9),
+            format!("{r:.2}x"),
+            &format!("<= {limit:.1}x"),
+            Some(r <= limit),
+        );
+        let r = medians[1].0 / medians[0].0;
+        t.row(
+            "the same, 1 thread (the sequential recovery)",
+            format!("{:.2} s", medians[1].0 / 1e9),
+            format!("{:.2} s", medians[0].0 / 1e9),
+            format!("{r:.2}x"),
+            "(reference)",
+            None,
+        );
+        let _ = std::fs::remove_dir_all(&rd);
+    }
+
     if want("commit") {
         // --- Durable vs non-durable commit of a 100-file, 10 MB stage ---
         let d = scratch(&base, "commit");
@@ -840,6 +981,49 @@ fn main() {
     );
     println!();
     t.print();
+}
+
+/// `count` stale stages in `dir`, as dead builders leave them (pairs layout): an unlocked
+/// `lock-N` beside `temp-dir-N` holding three small files.
+fn make_stale_stages(dir: &Path, count: usize) {
+    let data = [b'x'; 100];
+    for n in 1..=count {
+        std::fs::write(dir.join(format!("lock-{n}")), "").unwrap();
+        let resource = dir.join(format!("temp-dir-{n}"));
+        std::fs::create_dir(&resource).unwrap();
+        for f in ["a", "b", "c"] {
+            std::fs::write(resource.join(f), data).unwrap();
+        }
+    }
+}
+
+/// Raises the soft descriptor limit to at least `want` (and the hard one, if allowed).
+fn raise_nofile(want: u64) -> Result<(), String> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let now = getrlimit(Resource::Nofile);
+    if now.current.is_none_or(|c| c >= want) {
+        return Ok(());
+    }
+    let maximum = now.maximum.map(|m| m.max(want));
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(want),
+            maximum,
+        },
+    )
+    .map_err(|e| format!("cannot raise RLIMIT_NOFILE to {want} ({now:?}): {e}"))
+}
+
+/// The process's resident set, in bytes.
+fn rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .unwrap();
+    kib * 1024
 }
 
 /// Host-side cost of a guest holding `count` locks: measured while it holds 1, then count + 1.

@@ -774,3 +774,33 @@ fn stage_runs_dash_c_and_exits_its_conflict_code_when_dest_exists() {
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0, "aborted");
 }
+
+/// `recover --jobs N` removes the same stale stages and prints the same report, in the same
+/// order, as one thread; `--jobs 0` is a usage error.
+#[test]
+fn recover_with_jobs_reports_the_same_as_one_thread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let make = |dir: &str| {
+        for n in 1..=40 {
+            let resource = tmp.path().join(format!("{dir}/temp-dir-{n}"));
+            std::fs::create_dir_all(&resource).unwrap();
+            std::fs::write(resource.join("f"), "x").unwrap();
+            if n % 3 != 0 {
+                std::fs::write(tmp.path().join(format!("{dir}/lock-{n}")), "").unwrap();
+            }
+        }
+        std::fs::write(tmp.path().join(format!("{dir}/notes.txt")), "keep").unwrap();
+    };
+    make("one");
+    make("many");
+    let (code, one, stderr) = stagelock_in(tmp.path(), &["recover", "one", "--jobs", "1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, many, stderr) = stagelock_in(tmp.path(), &["recover", "many", "-j", "7"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(many, one);
+    assert!(one.ends_with("40 removed, 0 skipped\n"), "{one}");
+    assert_eq!(names(&tmp.path().join("many")), ["notes.txt"]);
+    let (code, _, stderr) = stagelock_in(tmp.path(), &["recover", "many", "--jobs", "0"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--jobs"), "{stderr}");
+}

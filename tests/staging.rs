@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Result;
-use stagelock::{ErrorKind, Layout, SkipReason, StagingArea};
+use stagelock::{ErrorKind, Layout, RecoverOptions, SkipReason, StagingArea};
 use stagelock_tests::{Holder, STAGE_FILES, Scratch, Taken, stage_fill_check_commit, wait_until};
 
 const LAYOUTS: [(Layout, &str); 2] = [(Layout::Pairs, "pairs"), (Layout::PerDirectory, "per-dir")];
@@ -339,6 +339,125 @@ fn recovery_leaves_what_is_not_a_stage_untouched_with_pairs() -> Result<()> {
     Ok(())
 }
 
+/// What a report says of each stage, in its order: `(id, "removed" or the skip reason)`.
+fn outcomes(report: &stagelock::Report) -> Vec<(String, String)> {
+    let mut all: Vec<_> = report
+        .removed
+        .iter()
+        .map(|r| {
+            (
+                r.id.clone(),
+                format!("removed {} {}", r.had_lock, r.had_resource),
+            )
+        })
+        .chain(
+            report
+                .skipped
+                .iter()
+                .map(|k| (k.id.clone(), k.reason.to_string())),
+        )
+        .collect();
+    // Removed and skipped are each in listing order; merge them back by the listing's order.
+    all.sort();
+    all
+}
+
+/// Recovery on many threads handles every stage once, with the guarantees of one thread: dead
+/// stages go, held ones and entries that are not stages stay exactly as they are, and the
+/// report is the one a single thread gives.
+#[test]
+fn parallel_recovery_removes_exactly_the_dead_stages() -> Result<()> {
+    const STAGES: u32 = 300;
+    for (layout, name) in LAYOUTS {
+        let (s, area) = setup(layout)?;
+        let d = s.dir();
+        let mut dead = Vec::new();
+        for n in 1..=STAGES {
+            let (lock, resource, extra) = match layout {
+                Layout::Pairs => (
+                    format!("staging/lock-{n}"),
+                    format!("staging/temp-dir-{n}"),
+                    format!("staging/lock-{n}/not-a-lock-file"),
+                ),
+                _ => (
+                    format!("staging/{n}/staging.lock"),
+                    format!("staging/{n}/dir"),
+                    format!("staging/{n}/notes.txt"),
+                ),
+            };
+            d.create_dir_all(format!("{resource}/sub"))?;
+            d.write(format!("{resource}/sub/f"), "x")?;
+            if n % 5 == 0 {
+                // Not a stage: a directory where the lock file would be, or a file of the user's.
+                if layout == Layout::Pairs {
+                    d.create_dir(&lock)?;
+                }
+                d.write(&extra, "keep")?;
+            } else {
+                d.write(&lock, "")?;
+                dead.push(n.to_string());
+            }
+        }
+        let live: Vec<_> = (0..20).map(|_| area.stage()).collect::<Result<_, _>>()?;
+        for stage in &live {
+            stage.dir().write("work", "live")?;
+        }
+        let not_stages = |s: &Scratch| -> Result<Vec<(String, String)>> {
+            Ok(snapshot(&s.join("staging"))?
+                .into_iter()
+                .filter(|(path, _)| {
+                    let id = path
+                        .trim_start_matches("lock-")
+                        .trim_start_matches("temp-dir-");
+                    let id = id.split('/').next().unwrap_or_default();
+                    id.parse::<u32>().is_ok_and(|n| n % 5 == 0 && n <= STAGES)
+                })
+                .collect())
+        };
+        let before = not_stages(&s)?;
+
+        let one = area.recover_stale_with(RecoverOptions::new().jobs(1).dry_run(true))?;
+        let many = area.recover_stale_with(RecoverOptions::new().jobs(8).dry_run(true))?;
+        let ids = |r: &stagelock::Report| -> Vec<String> {
+            r.removed.iter().map(|x| x.id.clone()).collect()
+        };
+        assert_eq!(ids(&many), ids(&one), "{name}: the same order on 8 threads");
+        assert_eq!(outcomes(&many), outcomes(&one), "{name}");
+
+        let report = area.recover_stale_with(RecoverOptions::new().jobs(8))?;
+        assert_eq!(
+            ids(&report),
+            ids(&one),
+            "{name}: what the dry run said, in its order"
+        );
+        let mut removed = ids(&report);
+        removed.sort();
+        dead.sort();
+        assert_eq!(removed, dead, "{name}: exactly the dead stages");
+        let skipped = |what: fn(&SkipReason) -> bool| {
+            report.skipped.iter().filter(|k| what(&k.reason)).count()
+        };
+        assert_eq!(
+            skipped(|r| matches!(r, SkipReason::Held)),
+            live.len(),
+            "{name}"
+        );
+        assert_eq!(
+            skipped(|r| matches!(r, SkipReason::NotAStage | SkipReason::Failed(_))),
+            (STAGES / 5) as usize,
+            "{name}: {report:?}"
+        );
+        assert_eq!(not_stages(&s)?, before, "{name}: not-stages untouched");
+        for (i, stage) in live.into_iter().enumerate() {
+            assert_eq!(stage.dir().read_to_string("work")?, "live", "{name}");
+            stage.commit(s.dir(), format!("out/{i}"))?;
+        }
+        let again = area.recover_stale_with(RecoverOptions::new().jobs(8))?;
+        assert!(again.removed.is_empty(), "{name}: {again:?}");
+    }
+    Ok(())
+}
+
 /// Stagers in threads and in processes loop stage / fill / check / commit while a recoverer
 /// loops recover_stale, and holders get SIGKILLed mid-stage. No live stage may lose a file, every
 /// commit must be complete, every dead stage must be recovered, and nothing may be left.
@@ -356,7 +475,12 @@ fn recovery_racing_stagers_never_removes_live_work() -> Result<()> {
             let recoverer = scope.spawn(|| -> Result<(usize, usize)> {
                 let (mut dead, mut passes) = (0, 0);
                 while !stop.load(Ordering::SeqCst) {
-                    let report = area.recover_stale()?;
+                    // The default (one thread per core), and more threads than cores.
+                    let report = if passes % 2 == 0 {
+                        area.recover_stale()?
+                    } else {
+                        area.recover_stale_with(RecoverOptions::new().jobs(4))?
+                    };
                     for r in &report.removed {
                         // Live stages create their resource only after locking, so only dead
                         // ones can be removed with a resource.

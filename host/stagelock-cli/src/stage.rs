@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use cap_std::fs::{Dir, MetadataExt as _};
 use clap::{Args, ValueEnum};
 
-use stagelock::{CommitOptions, Durability, Layout, StagingArea};
+use stagelock::{CommitOptions, Durability, Layout, RecoverOptions, StagingArea};
 
 /// Stage layouts, as the command line names them.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -78,6 +78,10 @@ pub(super) struct RecoverArgs {
     /// Print nothing but failures (on stderr); the exit status says whether any.
     #[arg(short, long)]
     quiet: bool,
+    /// Work on at most N stages at a time, each on its own thread [default: the available
+    /// cores]. 1 recovers one stage after the other.
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
 }
 
 /// `stagelock stage ROOT --into DEST -- CMD...`
@@ -216,18 +220,18 @@ impl std::fmt::Display for DestExists {
 
 impl std::error::Error for DestExists {}
 
-/// `stagelock recover ROOT [--dry-run] [--json | --quiet]`
+/// `stagelock recover ROOT [--dry-run] [--jobs N] [--json | --quiet]`
 pub(super) fn recover(args: RecoverArgs) -> Result<ExitCode> {
     let area = StagingArea::open_ambient_dir(
         &args.root,
         args.layout.into(),
         cap_std::ambient_authority(),
     )?;
-    let report = if args.dry_run {
-        area.recover_stale_dry_run()?
-    } else {
-        area.recover_stale()?
-    };
+    let mut options = RecoverOptions::new().dry_run(args.dry_run);
+    if let Some(jobs) = args.jobs {
+        options = options.jobs(jobs.into());
+    }
+    let report = area.recover_stale_with(options)?;
     let layout: Layout = args.layout.into();
     if args.json {
         println!("{}", report_json(&args.root, layout, &report));

@@ -60,7 +60,8 @@ impl From<stagelock::Error> for HostError {
         };
         HostError(Repr::Guest(locks::Error {
             code,
-            message: err.to_string(),
+            // A refused try-lock comes here every time: one exact allocation, no formatting.
+            message: err.to_message(),
         }))
     }
 }

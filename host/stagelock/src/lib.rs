@@ -74,7 +74,9 @@ mod sys;
 pub use commit::{CommitOptions, Durability};
 pub use error::{Error, ErrorKind, Op};
 pub use lock::{LockDir, StagingLock, Wait};
-pub use stage::{CommitError, Layout, Recovered, Report, SkipReason, Skipped, Stage, StagingArea};
+pub use stage::{
+    CommitError, Layout, RecoverOptions, Recovered, Report, SkipReason, Skipped, Stage, StagingArea,
+};
 pub use status::{Holder, LockKind, LockStatus};
 
 /// The READMEs' Rust examples, compiled as doc tests so they keep working as written.

@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io;
+use std::num::NonZeroUsize;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 use cap_primitives::fs::DirOptions;
 use cap_std::AmbientAuthority;
@@ -255,60 +257,63 @@ impl StagingArea {
     /// Only if the root cannot be listed; failures on single stages are reported in
     /// [`Report::skipped`].
     pub fn recover_stale(&self) -> Result<Report, Error> {
-        self.recover(false)
+        self.recover_stale_with(RecoverOptions::new())
     }
 
     /// What [`recover_stale`](Self::recover_stale) would do, without changing anything: locks
     /// are only tried on existing lock files, and released without deleting.
     pub fn recover_stale_dry_run(&self) -> Result<Report, Error> {
-        self.recover(true)
+        self.recover_stale_with(RecoverOptions::new().dry_run(true))
     }
 
-    fn recover(&self, dry_run: bool) -> Result<Report, Error> {
+    /// [`recover_stale`](Self::recover_stale) (or its dry run) with `options`: how many threads
+    /// work on the stages ([`RecoverOptions::jobs`], by default the available cores).
+    ///
+    /// The area is listed once; then each stage is handled by exactly one thread, in the same
+    /// way and with the same guarantees as with one thread: a stage is only removed by the
+    /// thread holding its lock, and entries that are not stages are left alone. The report
+    /// lists stages in the same order whatever the number of threads.
+    ///
+    /// # Errors
+    ///
+    /// As [`recover_stale`](Self::recover_stale): only if the root cannot be listed. If no
+    /// thread can be started, the calling thread does all the work.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stagelock::{RecoverOptions, StagingArea};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let root = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
+    /// let area = StagingArea::new(&root)?;
+    /// let report = area.recover_stale_with(RecoverOptions::new().jobs(4))?;
+    /// assert!(report.removed.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn recover_stale_with(&self, options: RecoverOptions) -> Result<Report, Error> {
+        let listed: Vec<(String, Found)> = self
+            .list()
+            .map_err(|e| Error::io(Op::Recover, ".", e))?
+            .into_iter()
+            .collect();
+        let dry_run = options.dry_run;
+        let jobs = options.jobs_or_default().min(listed.len()).max(1);
+        let outcomes = if jobs == 1 {
+            // One thread: the stages in order, on the calling thread, no thread started.
+            listed
+                .iter()
+                .map(|(id, found)| self.recover_one(id, *found, dry_run))
+                .collect()
+        } else {
+            self.recover_parallel(&listed, jobs, dry_run)
+        };
         let mut report = Report {
             dry_run,
             removed: Vec::new(),
             skipped: Vec::new(),
         };
-        for (id, found) in self.list().map_err(|e| Error::io(Op::Recover, ".", e))? {
-            // Entries named like stages that hold anything a stage never does are left exactly
-            // as they are: no lock file is created in them, nothing is removed.
-            if let Err(reason) = self.check_stage(&id) {
-                report.skipped.push(Skipped { id, reason });
-                continue;
-            }
-            let lock_path = self.layout.lock_path(&id);
-            // A lock file that was listed is only locked if it still exists: if it is gone, its
-            // builder finished. Without one (an orphan resource, or a directory whose creator
-            // died before locking), the lock file is created to take the stage over.
-            let taken = match (found.lock, dry_run) {
-                (true, _) => Some(StagingLock::try_lock_existing_shared(
-                    &self.root, &lock_path,
-                )),
-                (false, true) => None, // it would be locked (creating the file) and removed
-                (false, false) => Some(StagingLock::try_lock_path_shared(&self.root, &lock_path)),
-            };
-            let outcome = match taken {
-                None => Ok(found.resource),
-                Some(Err(e)) => Err(match e.kind() {
-                    ErrorKind::WouldBlock => SkipReason::Held,
-                    ErrorKind::NotFound => SkipReason::Vanished,
-                    _ => SkipReason::Failed(e),
-                }),
-                Some(Ok(lock)) if dry_run => {
-                    drop(lock); // released, file untouched
-                    Ok(found.resource)
-                }
-                Some(Ok(lock)) => match self.remove_stage(&id, lock, found.lock) {
-                    // A pair with neither file left: its builder finished between our listing
-                    // and our lock (we only made and removed a lock file).
-                    Ok(false) if !found.lock && self.layout == Layout::Pairs => {
-                        Err(SkipReason::Vanished)
-                    }
-                    Ok(had_resource) => Ok(had_resource),
-                    Err(reason) => Err(reason),
-                },
-            };
+        for ((id, found), outcome) in listed.into_iter().zip(outcomes) {
             match outcome {
                 Ok(had_resource) => report.removed.push(Recovered {
                     id,
@@ -319,6 +324,92 @@ impl StagingArea {
             }
         }
         Ok(report)
+    }
+
+    /// Recovers `listed` on `jobs` threads (the calling one among them); the outcomes in the
+    /// order of `listed`. Threads take the next few stages from a shared counter, so a slow
+    /// stage (a big resource) does not hold up the others' share.
+    fn recover_parallel(
+        &self,
+        listed: &[(String, Found)],
+        jobs: usize,
+        dry_run: bool,
+    ) -> Vec<Result<bool, SkipReason>> {
+        // Small enough to balance, big enough that the counter is not contended.
+        const BATCH: usize = 8;
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let start = next.fetch_add(BATCH, AtomicOrdering::Relaxed);
+                if start >= listed.len() {
+                    return done;
+                }
+                for (i, (id, found)) in listed.iter().enumerate().skip(start).take(BATCH) {
+                    done.push((i, self.recover_one(id, *found, dry_run)));
+                }
+            }
+        };
+        let mut outcomes: Vec<Option<Result<bool, SkipReason>>> =
+            std::iter::repeat_with(|| None).take(listed.len()).collect();
+        std::thread::scope(|scope| {
+            // A thread that cannot be started (out of threads or memory) just leaves its share
+            // to the others; the calling thread always works.
+            let helpers: Vec<_> = (1..jobs)
+                .filter_map(|_| {
+                    std::thread::Builder::new()
+                        .name("stagelock-recover".into())
+                        .spawn_scoped(scope, work)
+                        .ok()
+                })
+                .collect();
+            let mut all = work();
+            for helper in helpers {
+                match helper.join() {
+                    Ok(done) => all.extend(done),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            for (i, outcome) in all {
+                outcomes[i] = Some(outcome);
+            }
+        });
+        outcomes
+            .into_iter()
+            .map(|o| o.expect("every listed stage is handled by one thread"))
+            .collect()
+    }
+
+    /// Recovers one listed stage: `Ok(had_resource)` if it was removed (or, in a dry run, would
+    /// be), else why it was left alone.
+    fn recover_one(&self, id: &str, found: Found, dry_run: bool) -> Result<bool, SkipReason> {
+        // Entries named like stages that hold anything a stage never does are left exactly as
+        // they are: no lock file is created in them, nothing is removed.
+        self.check_stage(id)?;
+        let lock_path = self.layout.lock_path(id);
+        // A lock file that was listed is only locked if it still exists: if it is gone, its
+        // builder finished. Without one (an orphan resource, or a directory whose creator died
+        // before locking), the lock file is created to take the stage over.
+        let taken = match (found.lock, dry_run) {
+            (true, _) => StagingLock::try_lock_existing_shared(&self.root, &lock_path),
+            (false, true) => return Ok(found.resource), // it would be locked and removed
+            (false, false) => StagingLock::try_lock_path_shared(&self.root, &lock_path),
+        };
+        let lock = taken.map_err(|e| match e.kind() {
+            ErrorKind::WouldBlock => SkipReason::Held,
+            ErrorKind::NotFound => SkipReason::Vanished,
+            _ => SkipReason::Failed(e),
+        })?;
+        if dry_run {
+            drop(lock); // released, file untouched
+            return Ok(found.resource);
+        }
+        match self.remove_stage(id, lock, found.lock) {
+            // A pair with neither file left: its builder finished between our listing and our
+            // lock (we only made and removed a lock file).
+            Ok(false) if !found.lock && self.layout == Layout::Pairs => Err(SkipReason::Vanished),
+            other => other,
+        }
     }
 
     /// Removes a stage whose lock we hold: checks again, under the lock, that it holds only
@@ -842,6 +933,53 @@ impl std::error::Error for CommitError {}
 impl From<CommitError> for Error {
     fn from(e: CommitError) -> Self {
         e.error
+    }
+}
+
+/// How [`StagingArea::recover_stale_with`] recovers.
+///
+/// # Examples
+///
+/// ```
+/// use stagelock::RecoverOptions;
+/// let one_thread = RecoverOptions::new().jobs(1);
+/// let look_only = RecoverOptions::new().dry_run(true);
+/// # let _ = (one_thread, look_only);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoverOptions {
+    jobs: Option<NonZeroUsize>,
+    dry_run: bool,
+}
+
+impl RecoverOptions {
+    /// The defaults: as many threads as [`std::thread::available_parallelism`] says (one if it
+    /// cannot tell), not a dry run.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Works on at most `jobs` stages at a time, each on its own thread (the calling thread is
+    /// one of them). `1` recovers on the calling thread alone, one stage after the other;
+    /// `0` is taken as `1`. More threads than stages are never started.
+    #[must_use]
+    pub fn jobs(mut self, jobs: usize) -> Self {
+        self.jobs = Some(NonZeroUsize::new(jobs).unwrap_or(NonZeroUsize::MIN));
+        self
+    }
+
+    /// Only says what would be done, as [`StagingArea::recover_stale_dry_run`].
+    #[must_use]
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    fn jobs_or_default(self) -> usize {
+        self.jobs
+            .or_else(|| std::thread::available_parallelism().ok())
+            .map_or(1, NonZeroUsize::get)
     }
 }
 
