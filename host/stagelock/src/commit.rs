@@ -465,6 +465,11 @@ mod tests {
 
     /// Every file under `dir` (not following symlinks) as "path=contents", sorted; `staging`
     /// is left out.
+    /// How many entries the staging area holds.
+    fn staging_entries(root: &Dir) -> usize {
+        root.open_dir("staging").unwrap().entries().unwrap().count()
+    }
+
     fn tree(dir: &Dir, prefix: &str) -> Vec<String> {
         let mut out = Vec::new();
         for entry in dir.entries().unwrap() {
@@ -517,15 +522,7 @@ mod tests {
             ["out/a/sub/f=one", "out/empty/", "out/file=mine"]
         );
         assert!(f.area.recover_stale().unwrap().removed.is_empty());
-        assert_eq!(
-            f.root
-                .open_dir("staging")
-                .unwrap()
-                .entries()
-                .unwrap()
-                .count(),
-            0
-        );
+        assert_eq!(staging_entries(&f.root), 0);
     }
 
     #[test]
@@ -552,15 +549,7 @@ mod tests {
                 "out/none/sub/f=new3"
             ]
         );
-        assert_eq!(
-            f.root
-                .open_dir("staging")
-                .unwrap()
-                .entries()
-                .unwrap()
-                .count(),
-            0
-        );
+        assert_eq!(staging_entries(&f.root), 0);
     }
 
     #[test]
