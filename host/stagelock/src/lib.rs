@@ -70,14 +70,16 @@ mod stage;
 mod status;
 #[allow(unsafe_code)]
 mod sys;
+mod wait;
 
 pub use commit::{CommitOptions, Durability};
 pub use error::{Error, ErrorKind, Op};
-pub use lock::{LockDir, StagingLock, Wait};
+pub use lock::{LockDir, StagingLock};
 pub use stage::{
     CommitError, Layout, RecoverOptions, Recovered, Report, SkipReason, Skipped, Stage, StagingArea,
 };
 pub use status::{Holder, LockKind, LockStatus};
+pub use wait::{Attempt, LockWait, Wait};
 
 /// The READMEs' Rust examples, compiled as doc tests so they keep working as written.
 #[cfg(doctest)]

@@ -4,7 +4,6 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use cap_std::AmbientAuthority;
 use cap_std::fs::Dir;
@@ -14,6 +13,7 @@ use crate::pattern::Pattern;
 use crate::retry::retry;
 use crate::status::LockStatus;
 use crate::sys::{self, LockedFile};
+use crate::wait::{Attempt, LockWait, Wait};
 
 /// How many fresh files create-and-lock makes before giving up when someone else keeps locking
 /// them first (the Go original's limit).
@@ -22,41 +22,6 @@ const LOCK_ATTEMPTS: u32 = 1000;
 /// How many random names create-and-lock tries per file before giving up on collisions
 /// (Go's `os.CreateTemp` limit).
 const NAME_ATTEMPTS: u32 = 10_000;
-
-/// The first pause of a waiting lock between two attempts; each pause doubles up to
-/// [`MAX_NAP`]. Each pause is drawn between three quarters and all of its nominal length, so
-/// that many waiters do not retry in lockstep.
-const FIRST_NAP: Duration = Duration::from_micros(500);
-
-/// The longest pause of a waiting lock: bounds how late it notices a release (about half of it
-/// on average), at a cost of about a hundred failed attempts a second, each a few microseconds.
-const MAX_NAP: Duration = Duration::from_millis(10);
-
-/// How long [`StagingLock::lock_path`] and [`LockDir::lock_path`] wait for a lock that someone
-/// else holds.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use stagelock::Wait;
-/// assert_eq!(Wait::from(Duration::from_millis(1500)), Wait::For(Duration::from_millis(1500)));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Wait {
-    /// Not at all: a busy lock fails at once, as [`StagingLock::try_lock_path`] does.
-    No,
-    /// At most this long (zero is [`Wait::No`]).
-    For(Duration),
-    /// Until the lock is free, however long that takes.
-    Forever,
-}
-
-impl From<Duration> for Wait {
-    fn from(d: Duration) -> Self {
-        Wait::For(d)
-    }
-}
 
 /// The directory a lock lives beneath. Shared, so that locks in one directory (for example all
 /// those of one sandboxed guest) cost no descriptor beyond their own file.
@@ -544,42 +509,12 @@ impl StagingLock {
         path: &Path,
         wait: Wait,
     ) -> Result<StagingLock, Error> {
-        let deadline = match wait {
-            Wait::No => return Self::try_lock_at(dir, path, true, Op::LockPath),
-            // A deadline too far to represent is forever.
-            Wait::For(d) => Instant::now().checked_add(d),
-            Wait::Forever => None,
-        };
-        let mut nap = FIRST_NAP;
+        let mut waiting = LockWait::new(Arc::clone(dir), path, wait);
         loop {
-            // The fallback's registry parks every refused descriptor of a file this process
-            // holds: wait for our own holder without opening it again and again.
-            if !sys::held_here(dir, path) {
-                match Self::try_lock_at(dir, path, true, Op::LockPath) {
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                    done => return done,
-                }
+            match waiting.attempt()? {
+                Attempt::Locked(lock) => return Ok(lock),
+                Attempt::Retry(pause) => std::thread::sleep(pause),
             }
-            let jitter = nap / 4;
-            let mut pause =
-                nap - jitter + Duration::from_nanos(fastrand::u64(..=jitter.as_nanos() as u64));
-            nap = (nap * 2).min(MAX_NAP);
-            if let Some(deadline) = deadline {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    let Wait::For(waited) = wait else {
-                        unreachable!("only timed waits have a deadline")
-                    };
-                    return Err(Error::new(
-                        ErrorKind::WouldBlock,
-                        Op::LockPath,
-                        path,
-                        format!("still held by another lock holder after waiting {waited:?}"),
-                    ));
-                }
-                pause = pause.min(left);
-            }
-            std::thread::sleep(pause);
         }
     }
 
@@ -592,7 +527,7 @@ impl StagingLock {
         Self::try_lock_at(dir, path, false, Op::TryLockPath)
     }
 
-    fn try_lock_at(
+    pub(crate) fn try_lock_at(
         dir: &SharedDir,
         path: &Path,
         create: bool,
@@ -723,6 +658,13 @@ impl LockDir {
     /// As [`StagingLock::lock_path`]: [`ErrorKind::WouldBlock`] when the wait ran out.
     pub fn lock_path(&self, path: impl AsRef<Path>, wait: Wait) -> Result<StagingLock, Error> {
         StagingLock::lock_path_shared(&self.dir, path.as_ref(), wait)
+    }
+
+    /// Starts waiting for the lock on `path` beneath this directory, for a caller that does its
+    /// own pausing between attempts (an async runtime, an event loop); see [`LockWait`]. Nothing
+    /// is tried yet; a [`Wait::For`] limit counts from now.
+    pub fn start_wait(&self, path: impl AsRef<Path>, wait: Wait) -> LockWait {
+        LockWait::new(Arc::clone(&self.dir), path.as_ref(), wait)
     }
 
     /// [`StagingLock::status`] beneath this directory: whether `path` is locked, and by whom.
