@@ -9,6 +9,8 @@
 //!   derive your resource's name from it (`lock-ID` guards `temp-dir-ID`).
 //! - Use [`StagingLock::try_lock_path`] to lock a known path, for example
 //!   `staging/<N>/staging.lock`.
+//! - Use [`StagingLock::lock_path`] to wait for a lock someone holds (with a timeout), or
+//!   [`StagingLock::request`] to wait for several locks and a clock at once with [`poll`].
 //! - Finish with [`StagingLock::unlock_and_delete`]; dropping a lock releases it and leaves the
 //!   file, as a crashed holder would.
 //!
@@ -50,6 +52,7 @@
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 #[allow(missing_docs)]
 mod bindings {
@@ -57,8 +60,9 @@ mod bindings {
         inline: "
             package stagelock:guest;
             world guest {
-                include stagelock:staging/imports@0.1.0;
+                include stagelock:staging/imports@0.2.0;
                 import wasi:filesystem/preopens@0.2.12;
+                import wasi:clocks/monotonic-clock@0.2.12;
             }
         ",
         path: "wit",
@@ -69,10 +73,16 @@ mod bindings {
 
 use bindings::stagelock::staging::{locks, staging};
 
+/// `wasi:clocks/monotonic-clock`, for timers to poll beside [`LockRequest`]s.
+pub use bindings::wasi::clocks::monotonic_clock;
 /// WASI filesystem types, for opening subdirectories and working in them.
 pub use bindings::wasi::filesystem::types as filesystem;
+/// `wasi:io/poll`, to wait for [`LockRequest`]s together with other things.
+pub use bindings::wasi::io::poll;
 /// A `wasi:filesystem` descriptor: the directory capability locks are taken in.
 pub use filesystem::Descriptor;
+/// A `wasi:io/poll` pollable, from [`LockRequest::subscribe`] or [`monotonic_clock`].
+pub use poll::Pollable;
 
 /// Whether a commit waits until the result is on the host's disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -163,6 +173,81 @@ impl StagingLock {
         Ok(StagingLock(locks::try_lock_path(dir, path)?))
     }
 
+    /// Locks the file at `path` beneath `dir` like [`try_lock_path`](Self::try_lock_path), but
+    /// if someone else holds it, waits for them to release it: at most `timeout`, or without
+    /// limit for `None`. The component blocks in `wasi:io/poll` meanwhile; the host does not
+    /// (in an async host, other work runs). To wait for several things at once, use
+    /// [`request`](Self::request).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::WouldBlock`] if it is still held when the timeout passes (the message says
+    /// how long it waited); otherwise as [`try_lock_path`](Self::try_lock_path) and
+    /// [`request`](Self::request), at once.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use stagelock_guest::{preopened_dir, StagingLock};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let work = preopened_dir("/work").ok_or("the host did not grant /work")?;
+    /// let lock = StagingLock::lock_path(&work, "layer.lock", Some(Duration::from_secs(5)))?;
+    /// lock.unlock_and_delete()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn lock_path(
+        dir: &Descriptor,
+        path: &str,
+        timeout: Option<Duration>,
+    ) -> Result<StagingLock, Error> {
+        let request = StagingLock::request(dir, path, timeout)?;
+        loop {
+            if let Some(outcome) = request.get() {
+                return outcome;
+            }
+            request.subscribe().block();
+        }
+    }
+
+    /// Starts waiting for the lock on `path` beneath `dir` (created if missing, as
+    /// [`try_lock_path`](Self::try_lock_path) does), for at most `timeout` (`None`: no limit).
+    /// The first attempt is made at once. Poll [`LockRequest::subscribe`] with
+    /// [`poll::poll`] together with other requests or a [`monotonic_clock`] timer, then call
+    /// [`LockRequest::get`].
+    ///
+    /// # Errors
+    ///
+    /// Only when no attempt can be made: [`ErrorKind::AccessDenied`] for a read-only grant,
+    /// [`ErrorKind::NotADirectory`] if `dir` is a file, [`ErrorKind::LimitReached`] at the
+    /// host's cap (a request counts as a held lock). What the attempts find comes from
+    /// [`LockRequest::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use stagelock_guest::{monotonic_clock, poll, preopened_dir, StagingLock};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let work = preopened_dir("/work").ok_or("the host did not grant /work")?;
+    /// let a = StagingLock::request(&work, "a.lock", None)?;
+    /// let b = StagingLock::request(&work, "b.lock", None)?;
+    /// let give_up = monotonic_clock::subscribe_duration(10_000_000_000); // 10 s
+    /// let ready = poll::poll(&[&a.subscribe(), &b.subscribe(), &give_up]);
+    /// if ready.contains(&0) {
+    ///     let lock = a.get().expect("ready")?;
+    ///     lock.unlock_and_delete()?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn request(
+        dir: &Descriptor,
+        path: &str,
+        timeout: Option<Duration>,
+    ) -> Result<LockRequest, Error> {
+        let nanos = timeout.map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
+        Ok(LockRequest(locks::request_lock(dir, path, nanos)?))
+    }
+
     /// Deletes the lock file while still holding the lock, then releases it. The lock is
     /// released whatever the outcome; a file already gone is not an error.
     ///
@@ -176,6 +261,37 @@ impl StagingLock {
     /// The lock file's path, relative to the directory it was locked in.
     pub fn path(&self) -> String {
         self.0.path()
+    }
+}
+
+/// A wait for the lock on one path, in progress: from [`StagingLock::request`].
+///
+/// The host attempts the lock while the component polls [`subscribe`](Self::subscribe)'s
+/// pollable, retrying every 0.5 to 10 ms while someone else holds it; dropping the request
+/// stops the wait (a lock taken but not fetched with [`get`](Self::get) is released and its
+/// file kept).
+#[derive(Debug)]
+pub struct LockRequest(locks::LockRequest);
+
+impl LockRequest {
+    /// A pollable that is ready once [`get`](Self::get) has the outcome. Drop it before the
+    /// request.
+    pub fn subscribe(&self) -> Pollable {
+        self.0.subscribe()
+    }
+
+    /// The outcome if there is one yet (one more attempt is made first, without blocking):
+    /// `None` while the lock is held by someone else and time is left.
+    ///
+    /// # Errors
+    ///
+    /// Once: [`ErrorKind::WouldBlock`] when the timeout passed, or what
+    /// [`StagingLock::try_lock_path`] returns. After the outcome was taken,
+    /// [`ErrorKind::InvalidInput`].
+    pub fn get(&self) -> Option<Result<StagingLock, Error>> {
+        self.0
+            .get()
+            .map(|outcome| outcome.map(StagingLock).map_err(Error::from))
     }
 }
 

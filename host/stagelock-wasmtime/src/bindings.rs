@@ -18,11 +18,19 @@
 #[allow(missing_docs)]
 mod generated {
     wasmtime::component::bindgen!({
-        world: "stagelock:staging/imports",
-        path: "wit",
+        inline: "
+            package stagelock:host;
+            world host {
+                include stagelock:staging/imports@0.2.0;
+                include stagelock:staging/imports@0.1.0;
+            }
+        ",
+        path: ["wit", "wit-compat/0.1.0"],
+        world: "stagelock:host/host",
         with: {
             "wasi": wasmtime_wasi::p2::bindings,
             "stagelock:staging/locks.staging-lock": ::stagelock::StagingLock,
+            "stagelock:staging/locks.lock-request": crate::LockRequest,
             "stagelock:staging/staging.staging-area": ::stagelock::StagingArea,
             "stagelock:staging/staging.stage": ::stagelock::Stage,
         },
@@ -36,104 +44,158 @@ mod generated {
             default: trappable,
         },
         trappable_error_type: {
-            "stagelock:staging/locks.error" => crate::HostError,
-            "stagelock:staging/staging.commit-error" => crate::CommitFailure,
+            "stagelock:staging/locks@0.2.0.error" => crate::HostError,
+            "stagelock:staging/staging@0.2.0.commit-error" => crate::CommitFailure,
+            "stagelock:staging/locks@0.1.0.error" => crate::HostError,
+            "stagelock:staging/staging@0.1.0.commit-error" => crate::CommitFailure,
         },
         require_store_data_send: true,
     });
 }
 
-pub use generated::stagelock::staging::{locks, staging};
+pub use generated::stagelock::staging0_2_0::{locks, staging};
+
+/// The interfaces of `stagelock:staging@0.1.0`, for components built against it: the same
+/// functions on the same resources (a 0.1.0 component and a 0.2.0 one see each other's locks
+/// as they would their own); only the records are their own types. 0.2.0 adds
+/// `locks.request-lock`.
+pub mod v0_1 {
+    pub use super::generated::stagelock::staging0_1_0::{locks, staging};
+
+    /// Their `staging` for synchronous stores.
+    pub mod sync {
+        pub use crate::bindings::sync::generated::stagelock::staging0_1_0::staging;
+    }
+}
 
 /// Bindings for synchronous stores: a `staging` interface whose functions all run inline, with
 /// the same resources (its records convert from the async bindings' with `From`). `locks`
 /// never blocks and is shared with the async bindings.
 pub mod sync {
     #[allow(missing_docs)]
-    mod generated {
+    pub(super) mod generated {
         wasmtime::component::bindgen!({
-            world: "stagelock:staging/imports",
-            path: "wit",
+            inline: "
+                package stagelock:host;
+                world host {
+                    include stagelock:staging/imports@0.2.0;
+                    include stagelock:staging/imports@0.1.0;
+                }
+            ",
+            path: ["wit", "wit-compat/0.1.0"],
+            world: "stagelock:host/host",
             with: {
                 "wasi": wasmtime_wasi::p2::bindings,
-                "stagelock:staging/locks": crate::bindings::locks,
+                "stagelock:staging/locks@0.2.0": crate::bindings::locks,
+                "stagelock:staging/locks@0.1.0": crate::bindings::v0_1::locks,
                 "stagelock:staging/staging.staging-area": ::stagelock::StagingArea,
                 "stagelock:staging/staging.stage": ::stagelock::Stage,
             },
             imports: { default: trappable },
             trappable_error_type: {
-                "stagelock:staging/locks.error" => crate::HostError,
-                "stagelock:staging/staging.commit-error" => crate::CommitFailure,
+                "stagelock:staging/locks@0.2.0.error" => crate::HostError,
+                "stagelock:staging/staging@0.2.0.commit-error" => crate::CommitFailure,
+                "stagelock:staging/locks@0.1.0.error" => crate::HostError,
+                "stagelock:staging/staging@0.1.0.commit-error" => crate::CommitFailure,
             },
             require_store_data_send: true,
         });
     }
 
-    pub use generated::stagelock::staging::staging;
+    pub use generated::stagelock::staging0_2_0::staging;
 }
 
-/// The sync bindings' records are their own types; these convert the async bindings' ones.
-mod convert {
-    use super::{staging as a, sync::staging as s};
+/// Records of the other bindings (sync stores, WIT 0.1.0) from and into the async 0.2.0
+/// bindings' ones, which the shared steps use.
+macro_rules! convert_records {
+    ($m:path) => {
+        const _: () = {
+            use crate::bindings::staging as a;
+            use $m as m;
 
-    impl From<s::Layout> for a::Layout {
-        fn from(layout: s::Layout) -> Self {
-            match layout {
-                s::Layout::Pairs => a::Layout::Pairs,
-                s::Layout::PerDirectory => a::Layout::PerDirectory,
+            impl From<m::Layout> for a::Layout {
+                fn from(layout: m::Layout) -> Self {
+                    match layout {
+                        m::Layout::Pairs => a::Layout::Pairs,
+                        m::Layout::PerDirectory => a::Layout::PerDirectory,
+                    }
+                }
             }
-        }
-    }
 
-    impl From<s::CommitOptions> for a::CommitOptions {
-        fn from(options: s::CommitOptions) -> Self {
-            a::CommitOptions {
-                replace: options.replace,
-                durability: match options.durability {
-                    s::Durability::Full => a::Durability::Full,
-                    s::Durability::None => a::Durability::None,
-                },
+            impl From<m::CommitOptions> for a::CommitOptions {
+                fn from(options: m::CommitOptions) -> Self {
+                    a::CommitOptions {
+                        replace: options.replace,
+                        durability: match options.durability {
+                            m::Durability::Full => a::Durability::Full,
+                            m::Durability::None => a::Durability::None,
+                        },
+                    }
+                }
             }
-        }
-    }
 
-    impl From<a::SkipReason> for s::SkipReason {
-        fn from(reason: a::SkipReason) -> Self {
-            match reason {
-                a::SkipReason::Held => s::SkipReason::Held,
-                a::SkipReason::Vanished => s::SkipReason::Vanished,
-                a::SkipReason::Failed => s::SkipReason::Failed,
-                a::SkipReason::NotAStage => s::SkipReason::NotAStage,
+            impl From<a::Report> for m::Report {
+                fn from(report: a::Report) -> Self {
+                    let removed = report.removed.into_iter().map(|r| m::Recovered {
+                        id: r.id,
+                        had_lock: r.had_lock,
+                        had_resource: r.had_resource,
+                    });
+                    let skipped = report.skipped.into_iter().map(|k| m::Skipped {
+                        id: k.id,
+                        reason: match k.reason {
+                            a::SkipReason::Held => m::SkipReason::Held,
+                            a::SkipReason::Vanished => m::SkipReason::Vanished,
+                            a::SkipReason::Failed => m::SkipReason::Failed,
+                            a::SkipReason::NotAStage => m::SkipReason::NotAStage,
+                        },
+                        message: k.message,
+                    });
+                    m::Report {
+                        dry_run: report.dry_run,
+                        removed: removed.collect(),
+                        skipped: skipped.collect(),
+                    }
+                }
             }
-        }
-    }
 
-    impl From<a::Report> for s::Report {
-        fn from(report: a::Report) -> Self {
-            let removed = report.removed.into_iter().map(|r| s::Recovered {
-                id: r.id,
-                had_lock: r.had_lock,
-                had_resource: r.had_resource,
-            });
-            let skipped = report.skipped.into_iter().map(|k| s::Skipped {
-                id: k.id,
-                reason: k.reason.into(),
-                message: k.message,
-            });
-            s::Report {
-                dry_run: report.dry_run,
-                removed: removed.collect(),
-                skipped: skipped.collect(),
+            impl From<a::CommitError> for m::CommitError {
+                fn from(err: a::CommitError) -> Self {
+                    #[allow(clippy::useless_conversion)] // the same type for sync 0.2.0
+                    m::CommitError {
+                        error: err.error.into(),
+                        stage: err.stage,
+                    }
+                }
             }
-        }
-    }
+        };
+    };
+}
 
-    impl From<a::CommitError> for s::CommitError {
-        fn from(err: a::CommitError) -> Self {
-            s::CommitError {
-                error: err.error,
-                stage: err.stage,
-            }
+convert_records!(crate::bindings::sync::staging);
+convert_records!(crate::bindings::v0_1::staging);
+convert_records!(crate::bindings::v0_1::sync::staging);
+
+/// 0.1.0's error codes are 0.2.0's.
+impl From<locks::Error> for v0_1::locks::Error {
+    fn from(err: locks::Error) -> Self {
+        use locks::ErrorCode as A;
+        use v0_1::locks::ErrorCode as B;
+        let code = match err.code {
+            A::WouldBlock => B::WouldBlock,
+            A::NotFound => B::NotFound,
+            A::InvalidInput => B::InvalidInput,
+            A::AccessDenied => B::AccessDenied,
+            A::NotAFile => B::NotAFile,
+            A::NotADirectory => B::NotADirectory,
+            A::LimitReached => B::LimitReached,
+            A::AlreadyExists => B::AlreadyExists,
+            A::Io => B::Io,
+            A::LockLost => B::LockLost,
+        };
+        v0_1::locks::Error {
+            code,
+            message: err.message,
         }
     }
 }

@@ -66,6 +66,22 @@
 //! [`plugin::PluginState`] and [`plugin::plugin_linker`] do all of the above for the common
 //! case of a `wasi:cli/run` command.
 //!
+//! # Waiting guests
+//!
+//! A guest waits for a busy lock with `locks.request-lock` (a timeout, or none), which returns
+//! a `lock-request` ([`LockRequest`]) whose `subscribe` gives a `wasi:io/poll` pollable: the
+//! guest polls it with anything else it waits for (several locks, a clock, a stream). The host
+//! attempts the lock while the pollable is polled, pausing between attempts on a tokio timer
+//! (0.5 ms to 10 ms), so in async embeddings a waiting guest is just a pending task and other
+//! guests on the same runtime run; a sync store's `poll` blocks its thread as a clock does.
+//!
+//! # WIT versions
+//!
+//! Both linkers define `stagelock:staging@0.2.0` (this crate's `wit/`) and `@0.1.0` (in
+//! `wit-compat/0.1.0`), so components built against 0.1.0 run unchanged. The versions share
+//! every resource: a 0.1.0 guest and a 0.2.0 guest in one host exclude each other as two
+//! 0.2.0 guests do. The 0.1.0 bindings are in [`bindings::v0_1`].
+//!
 //! # A fresh sandbox per request
 //!
 //! Compile once and pre-link with [`Linker::instantiate_pre`](wasmtime::component::Linker::instantiate_pre);
@@ -105,6 +121,7 @@ mod ctx;
 mod error;
 mod locks;
 pub mod plugin;
+mod request;
 mod staging;
 
 use wasmtime::component::Linker;
@@ -113,9 +130,12 @@ pub use ctx::{
     DEFAULT_MAX_HELD, HasStagingLock, StagingLockCtx, StagingLockCtxView, StagingLockView,
 };
 pub use error::{CommitFailure, HostError};
+pub use request::LockRequest;
 
-/// Adds `stagelock:staging/locks` and `stagelock:staging/staging` to a linker of synchronous
-/// stores: every function runs inline.
+/// Adds `stagelock:staging/locks` and `stagelock:staging/staging` (both 0.2.0 and 0.1.0, so
+/// components built against either run) to a linker of synchronous stores: every function runs
+/// inline, except that a guest waiting on a `lock-request` blocks in `wasi:io/poll` as it does
+/// on a clock.
 ///
 /// # Errors
 ///
@@ -123,12 +143,17 @@ pub use error::{CommitFailure, HostError};
 pub fn add_to_linker_sync<T: StagingLockView + 'static>(
     linker: &mut Linker<T>,
 ) -> wasmtime::Result<()> {
-    bindings::locks::add_to_linker::<T, HasStagingLock>(linker, T::staging_lock)?;
-    bindings::sync::staging::add_to_linker::<T, HasStagingLock>(linker, T::staging_lock)
+    let get = T::staging_lock;
+    bindings::locks::add_to_linker::<T, HasStagingLock>(linker, get)?;
+    bindings::sync::staging::add_to_linker::<T, HasStagingLock>(linker, get)?;
+    bindings::v0_1::locks::add_to_linker::<T, HasStagingLock>(linker, get)?;
+    bindings::v0_1::sync::staging::add_to_linker::<T, HasStagingLock>(linker, get)
 }
 
-/// Adds `stagelock:staging/locks` and `stagelock:staging/staging` to a linker of async stores:
-/// the functions that may block on the filesystem for long run on tokio's blocking threads.
+/// Adds `stagelock:staging/locks` and `stagelock:staging/staging` (both 0.2.0 and 0.1.0) to a
+/// linker of async stores: the functions that may block on the filesystem for long run on
+/// tokio's blocking threads, and a guest waiting on a `lock-request` waits on a tokio timer, so
+/// other tasks run meanwhile.
 ///
 /// Components that import `staging` must then be instantiated and called with the `*_async`
 /// functions (`instantiate_async`, `call_async`).
@@ -139,6 +164,9 @@ pub fn add_to_linker_sync<T: StagingLockView + 'static>(
 pub fn add_to_linker_async<T: StagingLockView + 'static>(
     linker: &mut Linker<T>,
 ) -> wasmtime::Result<()> {
-    bindings::locks::add_to_linker::<T, HasStagingLock>(linker, T::staging_lock)?;
-    bindings::staging::add_to_linker::<T, HasStagingLock>(linker, T::staging_lock)
+    let get = T::staging_lock;
+    bindings::locks::add_to_linker::<T, HasStagingLock>(linker, get)?;
+    bindings::staging::add_to_linker::<T, HasStagingLock>(linker, get)?;
+    bindings::v0_1::locks::add_to_linker::<T, HasStagingLock>(linker, get)?;
+    bindings::v0_1::staging::add_to_linker::<T, HasStagingLock>(linker, get)
 }

@@ -5,12 +5,16 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use stagelock::{LockDir, Op, StagingLock};
+use std::time::Duration;
+
+use stagelock::{LockDir, Op, StagingLock, Wait};
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
+use wasmtime_wasi::p2::DynPollable;
 
 use crate::bindings::locks::{self, ErrorCode};
-use crate::{HostError, StagingLockCtxView};
+use crate::bindings::v0_1;
+use crate::{HostError, LockRequest, StagingLockCtxView};
 
 impl locks::Host for StagingLockCtxView<'_> {
     fn create_and_lock(
@@ -36,8 +40,56 @@ impl locks::Host for StagingLockCtxView<'_> {
         Ok(self.hold(lock)?)
     }
 
+    fn request_lock(
+        &mut self,
+        dir: Resource<Descriptor>,
+        path: String,
+        timeout: Option<u64>,
+    ) -> Result<Resource<LockRequest>, HostError> {
+        let (op, path) = (Op::LockPath, Path::new(&path));
+        self.check_limit(op, path)?;
+        let dir = LockDir::from_shared(self.writable_dir(&dir, op, path)?);
+        let wait = timeout.map_or(Wait::Forever, |ns| Wait::For(Duration::from_nanos(ns)));
+        // Counted as held from now: it may hold the lock before the guest takes it.
+        Ok(self.hold(LockRequest::start(dir.start_wait(path, wait)))?)
+    }
+
     fn convert_error(&mut self, err: HostError) -> wasmtime::Result<locks::Error> {
         err.into_guest()
+    }
+}
+
+impl locks::HostLockRequest for StagingLockCtxView<'_> {
+    fn subscribe(
+        &mut self,
+        request: Resource<LockRequest>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        wasmtime_wasi::p2::subscribe(self.table, request)
+    }
+
+    fn get(
+        &mut self,
+        request: Resource<LockRequest>,
+    ) -> wasmtime::Result<Option<Result<Resource<StagingLock>, locks::Error>>> {
+        let outcome = match self.table.get_mut(&request)?.take() {
+            None => return Ok(None),
+            // The request's place under the cap passes to the lock.
+            Some(Ok(lock)) => Ok(self.table.push(lock)?),
+            Some(Err(Some(e))) => Err(HostError::from(e).into_guest()?),
+            Some(Err(None)) => Err(locks::Error {
+                code: ErrorCode::InvalidInput,
+                message: "lock-request.get: the outcome was already taken".to_owned(),
+            }),
+        };
+        Ok(Some(outcome))
+    }
+
+    fn drop(&mut self, request: Resource<LockRequest>) -> wasmtime::Result<()> {
+        let request = self.table.delete(request)?;
+        if request.counts() {
+            self.ctx.held -= 1;
+        }
+        Ok(()) // a lock taken but not fetched is released, its file kept
     }
 }
 
@@ -53,6 +105,44 @@ impl locks::HostStagingLock for StagingLockCtxView<'_> {
     fn drop(&mut self, lock: Resource<StagingLock>) -> wasmtime::Result<()> {
         drop(self.unhold(lock)?); // releases the lock, keeps the file
         Ok(())
+    }
+}
+
+// WIT 0.1.0: the same functions, with its own error record.
+
+impl v0_1::locks::Host for StagingLockCtxView<'_> {
+    fn create_and_lock(
+        &mut self,
+        dir: Resource<Descriptor>,
+        pattern: String,
+    ) -> Result<(Resource<StagingLock>, String), HostError> {
+        locks::Host::create_and_lock(self, dir, pattern)
+    }
+
+    fn try_lock_path(
+        &mut self,
+        dir: Resource<Descriptor>,
+        path: String,
+    ) -> Result<Resource<StagingLock>, HostError> {
+        locks::Host::try_lock_path(self, dir, path)
+    }
+
+    fn convert_error(&mut self, err: HostError) -> wasmtime::Result<v0_1::locks::Error> {
+        Ok(err.into_guest()?.into())
+    }
+}
+
+impl v0_1::locks::HostStagingLock for StagingLockCtxView<'_> {
+    fn path(&mut self, lock: Resource<StagingLock>) -> wasmtime::Result<String> {
+        locks::HostStagingLock::path(self, lock)
+    }
+
+    fn unlock_and_delete(&mut self, lock: Resource<StagingLock>) -> Result<(), HostError> {
+        locks::HostStagingLock::unlock_and_delete(self, lock)
+    }
+
+    fn drop(&mut self, lock: Resource<StagingLock>) -> wasmtime::Result<()> {
+        locks::HostStagingLock::drop(self, lock)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The `staging` interface, twice: for async stores (blocking filesystem work runs on a
-//! blocking thread, off the executor) and for sync stores (inline). Both call the same steps:
+//! blocking thread, off the executor) and for sync stores (inline), each for WIT 0.2.0 and
+//! 0.1.0. All call the same steps:
 //! take what is needed out of the table, do the filesystem work on owned values, put results
 //! back.
 
@@ -14,7 +15,7 @@ use wasmtime_wasi::filesystem::{Descriptor, Dir as WasiDir};
 use wasmtime_wasi::runtime::spawn_blocking;
 use wasmtime_wasi::{FsPerms, OpenMode};
 
-use crate::bindings::{staging, sync};
+use crate::bindings::staging;
 use crate::{CommitFailure, HostError, StagingLockCtxView};
 
 /// The steps both bindings share.
@@ -151,175 +152,211 @@ fn recover(area: StagingArea, dry_run: bool) -> Result<staging::Report, HostErro
     })
 }
 
-// ---- async stores: blocking work on a blocking thread ----
+// The impls are written once per kind of store and generated for each WIT version: their
+// records convert into and from the 0.2.0 async bindings' ones (`.into()` is the identity there).
 
-impl staging::Host for StagingLockCtxView<'_> {
-    fn convert_commit_error(
-        &mut self,
-        err: CommitFailure,
-    ) -> wasmtime::Result<staging::CommitError> {
-        self.convert_commit_failure(err)
-    }
+/// `staging` for async stores: blocking work on a blocking thread.
+macro_rules! staging_async {
+    ($m:path) => {
+        #[allow(clippy::useless_conversion)]
+        const _: () = {
+            use $m as m;
+
+            impl m::Host for StagingLockCtxView<'_> {
+                fn convert_commit_error(
+                    &mut self,
+                    err: CommitFailure,
+                ) -> wasmtime::Result<m::CommitError> {
+                    Ok(self.convert_commit_failure(err)?.into())
+                }
+            }
+
+            impl m::HostStagingArea for StagingLockCtxView<'_> {
+                fn open(
+                    &mut self,
+                    root: Resource<Descriptor>,
+                    layout: m::Layout,
+                ) -> Result<Resource<StagingArea>, HostError> {
+                    self.open_area(root, layout.into())
+                }
+
+                async fn stage(
+                    &mut self,
+                    area: Resource<StagingArea>,
+                ) -> Result<Resource<Stage>, HostError> {
+                    let area = self.area_for_stage(&area)?;
+                    let stage = spawn_blocking(move || area.stage()).await?;
+                    Ok(self.hold(stage)?)
+                }
+
+                async fn recover_stale(
+                    &mut self,
+                    area: Resource<StagingArea>,
+                    dry_run: bool,
+                ) -> Result<m::Report, HostError> {
+                    let area = self.area(&area)?;
+                    Ok(spawn_blocking(move || recover(area, dry_run)).await?.into())
+                }
+
+                fn drop(&mut self, area: Resource<StagingArea>) -> wasmtime::Result<()> {
+                    self.table.delete(area)?;
+                    Ok(())
+                }
+            }
+
+            impl m::HostStage for StagingLockCtxView<'_> {
+                fn id(&mut self, stage: Resource<Stage>) -> wasmtime::Result<String> {
+                    self.stage_id(&stage)
+                }
+
+                fn path(&mut self, stage: Resource<Stage>) -> wasmtime::Result<String> {
+                    self.stage_path(&stage)
+                }
+
+                fn dir(
+                    &mut self,
+                    stage: Resource<Stage>,
+                ) -> Result<Resource<Descriptor>, HostError> {
+                    self.stage_dir(&stage)
+                }
+
+                async fn commit(
+                    &mut self,
+                    stage: Resource<Stage>,
+                    dest_dir: Resource<Descriptor>,
+                    dest: String,
+                    replace: bool,
+                ) -> Result<(), CommitFailure> {
+                    let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
+                    let options = CommitOptions::new().replace(replace);
+                    spawn_blocking(move || commit(stage, dir, dest, options)).await
+                }
+
+                async fn commit_with(
+                    &mut self,
+                    stage: Resource<Stage>,
+                    dest_dir: Resource<Descriptor>,
+                    dest: String,
+                    with: m::CommitOptions,
+                ) -> Result<(), CommitFailure> {
+                    let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
+                    let options = options(with.into());
+                    spawn_blocking(move || commit(stage, dir, dest, options)).await
+                }
+
+                async fn abort(&mut self, stage: Resource<Stage>) -> Result<(), HostError> {
+                    let stage = self.unhold(stage)?;
+                    Ok(spawn_blocking(move || stage.abort()).await?)
+                }
+
+                async fn drop(&mut self, stage: Resource<Stage>) -> wasmtime::Result<()> {
+                    let stage = self.unhold(stage)?;
+                    spawn_blocking(move || drop(stage)).await; // aborts the stage
+                    Ok(())
+                }
+            }
+        };
+    };
 }
 
-impl staging::HostStagingArea for StagingLockCtxView<'_> {
-    fn open(
-        &mut self,
-        root: Resource<Descriptor>,
-        layout: staging::Layout,
-    ) -> Result<Resource<StagingArea>, HostError> {
-        self.open_area(root, layout)
-    }
+/// `staging` for sync stores: inline.
+macro_rules! staging_sync {
+    ($m:path) => {
+        const _: () = {
+            use $m as m;
 
-    async fn stage(&mut self, area: Resource<StagingArea>) -> Result<Resource<Stage>, HostError> {
-        let area = self.area_for_stage(&area)?;
-        let stage = spawn_blocking(move || area.stage()).await?;
-        Ok(self.hold(stage)?)
-    }
+            impl m::Host for StagingLockCtxView<'_> {
+                fn convert_commit_error(
+                    &mut self,
+                    err: CommitFailure,
+                ) -> wasmtime::Result<m::CommitError> {
+                    Ok(self.convert_commit_failure(err)?.into())
+                }
+            }
 
-    async fn recover_stale(
-        &mut self,
-        area: Resource<StagingArea>,
-        dry_run: bool,
-    ) -> Result<staging::Report, HostError> {
-        let area = self.area(&area)?;
-        spawn_blocking(move || recover(area, dry_run)).await
-    }
+            impl m::HostStagingArea for StagingLockCtxView<'_> {
+                fn open(
+                    &mut self,
+                    root: Resource<Descriptor>,
+                    layout: m::Layout,
+                ) -> Result<Resource<StagingArea>, HostError> {
+                    self.open_area(root, layout.into())
+                }
 
-    fn drop(&mut self, area: Resource<StagingArea>) -> wasmtime::Result<()> {
-        self.table.delete(area)?;
-        Ok(())
-    }
+                fn stage(
+                    &mut self,
+                    area: Resource<StagingArea>,
+                ) -> Result<Resource<Stage>, HostError> {
+                    let stage = self.area_for_stage(&area)?.stage()?;
+                    Ok(self.hold(stage)?)
+                }
+
+                fn recover_stale(
+                    &mut self,
+                    area: Resource<StagingArea>,
+                    dry_run: bool,
+                ) -> Result<m::Report, HostError> {
+                    Ok(recover(self.area(&area)?, dry_run)?.into())
+                }
+
+                fn drop(&mut self, area: Resource<StagingArea>) -> wasmtime::Result<()> {
+                    self.table.delete(area)?;
+                    Ok(())
+                }
+            }
+
+            impl m::HostStage for StagingLockCtxView<'_> {
+                fn id(&mut self, stage: Resource<Stage>) -> wasmtime::Result<String> {
+                    self.stage_id(&stage)
+                }
+
+                fn path(&mut self, stage: Resource<Stage>) -> wasmtime::Result<String> {
+                    self.stage_path(&stage)
+                }
+
+                fn dir(
+                    &mut self,
+                    stage: Resource<Stage>,
+                ) -> Result<Resource<Descriptor>, HostError> {
+                    self.stage_dir(&stage)
+                }
+
+                fn commit(
+                    &mut self,
+                    stage: Resource<Stage>,
+                    dest_dir: Resource<Descriptor>,
+                    dest: String,
+                    replace: bool,
+                ) -> Result<(), CommitFailure> {
+                    let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
+                    commit(stage, dir, dest, CommitOptions::new().replace(replace))
+                }
+
+                fn commit_with(
+                    &mut self,
+                    stage: Resource<Stage>,
+                    dest_dir: Resource<Descriptor>,
+                    dest: String,
+                    with: m::CommitOptions,
+                ) -> Result<(), CommitFailure> {
+                    let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
+                    commit(stage, dir, dest, options(with.into()))
+                }
+
+                fn abort(&mut self, stage: Resource<Stage>) -> Result<(), HostError> {
+                    Ok(self.unhold(stage)?.abort()?)
+                }
+
+                fn drop(&mut self, stage: Resource<Stage>) -> wasmtime::Result<()> {
+                    drop(self.unhold(stage)?); // aborts the stage
+                    Ok(())
+                }
+            }
+        };
+    };
 }
 
-impl staging::HostStage for StagingLockCtxView<'_> {
-    fn id(&mut self, stage: Resource<Stage>) -> wasmtime::Result<String> {
-        self.stage_id(&stage)
-    }
-
-    fn path(&mut self, stage: Resource<Stage>) -> wasmtime::Result<String> {
-        self.stage_path(&stage)
-    }
-
-    fn dir(&mut self, stage: Resource<Stage>) -> Result<Resource<Descriptor>, HostError> {
-        self.stage_dir(&stage)
-    }
-
-    async fn commit(
-        &mut self,
-        stage: Resource<Stage>,
-        dest_dir: Resource<Descriptor>,
-        dest: String,
-        replace: bool,
-    ) -> Result<(), CommitFailure> {
-        let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
-        let options = CommitOptions::new().replace(replace);
-        spawn_blocking(move || commit(stage, dir, dest, options)).await
-    }
-
-    async fn commit_with(
-        &mut self,
-        stage: Resource<Stage>,
-        dest_dir: Resource<Descriptor>,
-        dest: String,
-        with: staging::CommitOptions,
-    ) -> Result<(), CommitFailure> {
-        let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
-        spawn_blocking(move || commit(stage, dir, dest, options(with))).await
-    }
-
-    async fn abort(&mut self, stage: Resource<Stage>) -> Result<(), HostError> {
-        let stage = self.unhold(stage)?;
-        Ok(spawn_blocking(move || stage.abort()).await?)
-    }
-
-    async fn drop(&mut self, stage: Resource<Stage>) -> wasmtime::Result<()> {
-        let stage = self.unhold(stage)?;
-        spawn_blocking(move || drop(stage)).await; // aborts the stage
-        Ok(())
-    }
-}
-
-// ---- sync stores: inline ----
-
-impl sync::staging::Host for StagingLockCtxView<'_> {
-    fn convert_commit_error(
-        &mut self,
-        err: CommitFailure,
-    ) -> wasmtime::Result<sync::staging::CommitError> {
-        Ok(self.convert_commit_failure(err)?.into())
-    }
-}
-
-impl sync::staging::HostStagingArea for StagingLockCtxView<'_> {
-    fn open(
-        &mut self,
-        root: Resource<Descriptor>,
-        layout: sync::staging::Layout,
-    ) -> Result<Resource<StagingArea>, HostError> {
-        self.open_area(root, layout.into())
-    }
-
-    fn stage(&mut self, area: Resource<StagingArea>) -> Result<Resource<Stage>, HostError> {
-        let stage = self.area_for_stage(&area)?.stage()?;
-        Ok(self.hold(stage)?)
-    }
-
-    fn recover_stale(
-        &mut self,
-        area: Resource<StagingArea>,
-        dry_run: bool,
-    ) -> Result<sync::staging::Report, HostError> {
-        Ok(recover(self.area(&area)?, dry_run)?.into())
-    }
-
-    fn drop(&mut self, area: Resource<StagingArea>) -> wasmtime::Result<()> {
-        self.table.delete(area)?;
-        Ok(())
-    }
-}
-
-impl sync::staging::HostStage for StagingLockCtxView<'_> {
-    fn id(&mut self, stage: Resource<Stage>) -> wasmtime::Result<String> {
-        self.stage_id(&stage)
-    }
-
-    fn path(&mut self, stage: Resource<Stage>) -> wasmtime::Result<String> {
-        self.stage_path(&stage)
-    }
-
-    fn dir(&mut self, stage: Resource<Stage>) -> Result<Resource<Descriptor>, HostError> {
-        self.stage_dir(&stage)
-    }
-
-    fn commit(
-        &mut self,
-        stage: Resource<Stage>,
-        dest_dir: Resource<Descriptor>,
-        dest: String,
-        replace: bool,
-    ) -> Result<(), CommitFailure> {
-        let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
-        commit(stage, dir, dest, CommitOptions::new().replace(replace))
-    }
-
-    fn commit_with(
-        &mut self,
-        stage: Resource<Stage>,
-        dest_dir: Resource<Descriptor>,
-        dest: String,
-        with: sync::staging::CommitOptions,
-    ) -> Result<(), CommitFailure> {
-        let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
-        commit(stage, dir, dest, options(with.into()))
-    }
-
-    fn abort(&mut self, stage: Resource<Stage>) -> Result<(), HostError> {
-        Ok(self.unhold(stage)?.abort()?)
-    }
-
-    fn drop(&mut self, stage: Resource<Stage>) -> wasmtime::Result<()> {
-        drop(self.unhold(stage)?); // aborts the stage
-        Ok(())
-    }
-}
+staging_async!(crate::bindings::staging);
+staging_async!(crate::bindings::v0_1::staging);
+staging_sync!(crate::bindings::sync::staging);
+staging_sync!(crate::bindings::v0_1::sync::staging);
