@@ -8,14 +8,10 @@ use anyhow::Result;
 use stagelock::StagingLock;
 use stagelock_tests::guests::*;
 use stagelock_tests::{
-    GuestRun, Holder, Scratch, Taken, assert_test_exists, busy, component, engine,
-    foreach_component, lockable_by_other_process, run_guest, wait_until,
+    GuestRun, Holder, Scratch, Taken, assert_test_exists, busy, foreach_component,
+    lockable_by_other_process, run_guest, wait_until,
 };
-use stagelock_wasmtime::plugin::PluginState;
-use wasmtime::Store;
-use wasmtime::component::Linker;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime_wasi::FsPerms;
 
 foreach_component!(assert_test_exists);
 
@@ -418,27 +414,17 @@ fn component_demo() -> Result<()> {
 /// Async embedders link the same interface.
 #[test]
 fn component_async_embedder() -> Result<()> {
-    use wasmtime_wasi::p2::bindings::Command as AsyncCommand;
     let s = Scratch::new()?;
-    let engine = engine(); // wasmtime 48 supports async calls on any engine
-    let component = component(COMPONENT_ASYNC_EMBEDDER);
-    let mut linker = Linker::<PluginState>::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-    stagelock_wasmtime::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-    let stdout = MemoryOutputPipe::new(1 << 16);
-    let mut wasi = WasiCtxBuilder::new();
-    wasi.stdout(stdout.clone()).arg("guest");
-    wasi.preopened_dir(s.path(), "/work", FsPerms::ReadWrite)
-        .map_err(anyhow::Error::from)?;
-    let mut store = Store::new(engine, PluginState::new(wasi.build()));
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-    let result = runtime.block_on(async {
-        let command = AsyncCommand::instantiate_async(&mut store, &component, &linker).await?;
-        command.wasi_cli_run().call_run(&mut store).await
-    });
-    assert_eq!(result.map_err(|e| format!("{e:?}")), Ok(Ok(())));
-    let out = String::from_utf8_lossy(&stdout.contents()).into_owned();
-    let lines: Vec<&str> = out.lines().collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let done = runtime.block_on(
+        GuestRun::new(&[])
+            .work(s.path())
+            .run_async(COMPONENT_ASYNC_EMBEDDER),
+    );
+    let done = done.succeeded();
+    let lines = done.lines();
     assert_eq!(lines[0], "ok try a.lock");
     assert!(lines[1].starts_with("ok create lock-"));
     assert_eq!(lines[2..], ["ok unlock", "ok unlock"]);

@@ -36,6 +36,7 @@ type Slot = std::sync::Arc<OnceLock<wasmtime::component::Component>>;
 struct Host {
     engine: wasmtime::Engine,
     linker: wasmtime::component::Linker<stagelock_wasmtime::plugin::PluginState>,
+    linker_async: wasmtime::component::Linker<stagelock_wasmtime::plugin::PluginState>,
     components: Mutex<std::collections::HashMap<&'static str, Slot>>,
 }
 
@@ -51,9 +52,12 @@ fn host() -> &'static Host {
         let engine = wasmtime::Engine::new(&config).expect("an engine");
         let linker =
             stagelock_wasmtime::plugin::plugin_linker(&engine).expect("link WASI and locks");
+        let linker_async = stagelock_wasmtime::plugin::plugin_linker_async(&engine)
+            .expect("link WASI and locks for async stores");
         Host {
             engine,
             linker,
+            linker_async,
             components: Mutex::default(),
         }
     })
@@ -122,17 +126,45 @@ impl GuestRun {
         linker: &wasmtime::component::Linker<stagelock_wasmtime::plugin::PluginState>,
         path: &'static str,
     ) -> Finished {
-        let host = host();
         let component = component(path);
+        let mut store = self.store();
+        let command =
+            wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, &component, linker)
+                .expect("instantiate the guest");
+        let ran = command.wasi_cli_run().call_run(&mut store);
+        self.finish(ran, store)
+    }
+
+    /// [`run`](Self::run) in an async store (`plugin_linker_async`), as a future for the
+    /// caller's tokio runtime.
+    pub async fn run_async(mut self, path: &'static str) -> Finished {
+        let component = component(path);
+        let mut store = self.store();
+        let command = wasmtime_wasi::p2::bindings::Command::instantiate_async(
+            &mut store,
+            &component,
+            &host().linker_async,
+        )
+        .await
+        .expect("instantiate the guest");
+        let ran = command.wasi_cli_run().call_run(&mut store).await;
+        self.finish(ran, store)
+    }
+
+    fn store(&mut self) -> wasmtime::Store<stagelock_wasmtime::plugin::PluginState> {
         let mut state = stagelock_wasmtime::plugin::PluginState::new(self.wasi.build());
         if let Some(max) = self.max_held {
             state.locks.set_max_held(max);
         }
-        let mut store = wasmtime::Store::new(&host.engine, state);
-        let command =
-            wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, &component, linker)
-                .expect("instantiate the guest");
-        let outcome = match command.wasi_cli_run().call_run(&mut store) {
+        wasmtime::Store::new(&host().engine, state)
+    }
+
+    fn finish(
+        self,
+        ran: wasmtime::Result<std::result::Result<(), ()>>,
+        store: wasmtime::Store<stagelock_wasmtime::plugin::PluginState>,
+    ) -> Finished {
+        let outcome = match ran {
             Ok(Ok(())) => Ok(()),
             Ok(Err(())) => Err("run returned an error".to_owned()),
             Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
