@@ -69,7 +69,7 @@ fn an_independent_parser_reads_the_package_name_version_and_worlds() -> Result<(
     let mut resolve = wit_parser::Resolve::new();
     let (id, sources) = resolve.push_dir(repo().join("wit"))?;
     let package = &resolve.packages[id];
-    assert_eq!(package.name.to_string(), "stagelock:staging@0.1.0");
+    assert_eq!(package.name.to_string(), "stagelock:staging@0.2.0");
     let interfaces: Vec<&str> = package.interfaces.keys().map(String::as_str).collect();
     assert_eq!(interfaces, ["locks", "staging"]);
     let worlds: Vec<&str> = package.worlds.keys().map(String::as_str).collect();
@@ -115,6 +115,41 @@ fn wkg_toml_declares_every_dependency_in_wit_deps() -> Result<()> {
         assert_eq!(entry["path"].as_str(), Some(path.as_str()), "{name}");
         let version = version.map(|v| v.to_string());
         assert_eq!(entry["version"].as_str(), version.as_deref(), "{name}");
+    }
+    Ok(())
+}
+
+/// The host keeps serving `stagelock:staging@0.1.0` from a frozen copy: it must stay 0.1.0,
+/// and 0.2.0 may only add to it, so that a guest moving to 0.2.0 changes nothing but the
+/// version: in each file, the frozen copy's lines (docs, blank lines and the package line
+/// aside) appear in the current file, in order.
+#[test]
+fn the_frozen_0_1_0_is_a_subset_of_the_current_package() -> Result<()> {
+    let frozen = repo().join("host/stagelock-wasmtime/wit-compat/0.1.0");
+    let mut resolve = wit_parser::Resolve::new();
+    resolve.push_dir(repo().join("wit"))?;
+    let (old, _) = resolve.push_dir(&frozen)?;
+    assert_eq!(
+        resolve.packages[old].name.to_string(),
+        "stagelock:staging@0.1.0"
+    );
+    let code = |text: String| -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("//") && !l.starts_with("package "))
+            .map(str::to_owned)
+            .collect()
+    };
+    for file in ["locks.wit", "staging.wit", "world.wit"] {
+        let then = code(std::fs::read_to_string(frozen.join(file))?);
+        let now = code(std::fs::read_to_string(repo().join("wit").join(file))?);
+        let mut rest = now.iter();
+        for line in &then {
+            ensure!(
+                rest.any(|l| l == line),
+                "wit/{file} changed or dropped this line of 0.1.0: {line}"
+            );
+        }
     }
     Ok(())
 }
