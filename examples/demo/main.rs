@@ -8,7 +8,8 @@
 //! lock) and unlock-and-delete.
 //!
 //! `stagelock-demo second`: wait for the builder's announcement, try to take its lock (and be
-//! refused), then check in.
+//! refused), wait 300 ms for it (in vain: the builder holds it until second checks in), then
+//! check in.
 //!
 //! Both see only the directory granted as `/work`.
 
@@ -117,6 +118,15 @@ fn second() -> Result<()> {
         Err(e) if e.kind() == ErrorKind::WouldBlock => {
             say(format!("refused, as it should be: {e}"))
         }
+        Err(e) => return Err(e.into()),
+        Ok(lock) => {
+            drop(lock);
+            return Err(format!("took staging/{name} while the builder held it").into());
+        }
+    }
+    let patience = Some(Duration::from_millis(300));
+    match StagingLock::lock_path(&work, &format!("staging/{name}"), patience) {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => say(format!("waited, in vain: {e}")),
         Err(e) => return Err(e.into()),
         Ok(lock) => {
             drop(lock);
