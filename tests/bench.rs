@@ -699,9 +699,12 @@ fn main() {
             let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum;
             let most = hard.map_or(usize::MAX, |h| h.saturating_sub(1_000) as usize);
             let most = most / 1_000 * 1_000;
-            if most >= 2 * counts[0] {
-                eprintln!("  held: {why}; holding {most} locks instead of {}", counts[1]);
-                counts[1] = most;
+            if most >= 2_000 {
+                eprintln!(
+                    "  held: {why}; holding {most} locks instead of {}",
+                    counts[1]
+                );
+                counts = [most / 10, most]; // the same tenfold step
                 raised = raise_nofile(most as u64 + 1_000);
             }
         }
@@ -768,10 +771,14 @@ fn main() {
         };
         let rounds = if quick { 1 } else { 3 };
         let rd = scratch(&base, "recover");
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // The default (one thread per core), or `STAGELOCK_BENCH_RECOVER_JOBS` threads.
+        let jobs = std::env::var("STAGELOCK_BENCH_RECOVER_JOBS").ok();
+        let jobs = jobs.map(|j| j.parse::<usize>().expect("STAGELOCK_BENCH_RECOVER_JOBS"));
+        let parallel = jobs.map_or(RecoverOptions::new(), |j| RecoverOptions::new().jobs(j));
+        let cores = parallel.jobs_or_default();
         // `jobs(1)` is the sequential recovery as it was before `jobs` existed: the same
         // per-stage code, one stage after the other on the calling thread, no thread started.
-        let variants = [RecoverOptions::new().jobs(1), RecoverOptions::new()];
+        let variants = [RecoverOptions::new().jobs(1), parallel];
         let mut medians = Vec::new();
         for &count in &sizes {
             let mut samples = [Vec::new(), Vec::new()];

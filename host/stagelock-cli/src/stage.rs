@@ -78,8 +78,8 @@ pub(super) struct RecoverArgs {
     /// Print nothing but failures (on stderr); the exit status says whether any.
     #[arg(short, long)]
     quiet: bool,
-    /// Work on at most N stages at a time, each on its own thread [default: the available
-    /// cores]. 1 recovers one stage after the other.
+    /// Work on at most N stages at a time, each on its own thread [default: 4 per core, at
+    /// most 64: recovery mostly waits on the disk]. 1 recovers one stage after the other.
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
 }
