@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use stagelock_guest::filesystem::{DescriptorFlags, OpenFlags, PathFlags};
-use stagelock_guest::{ErrorKind, Layout, StagingArea, StagingLock, preopened_dir};
+use stagelock_guest::{ErrorKind, Layout, StagingArea, StagingLock, Wait, preopened_dir};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -124,7 +124,7 @@ fn second() -> Result<()> {
             return Err(format!("took staging/{name} while the builder held it").into());
         }
     }
-    let patience = Some(Duration::from_millis(300));
+    let patience = Wait::For(Duration::from_millis(300));
     match StagingLock::lock_path(&work, &format!("staging/{name}"), patience) {
         Err(e) if e.kind() == ErrorKind::WouldBlock => say(format!("waited, in vain: {e}")),
         Err(e) => return Err(e.into()),

@@ -174,14 +174,14 @@ impl StagingLock {
     }
 
     /// Locks the file at `path` beneath `dir` like [`try_lock_path`](Self::try_lock_path), but
-    /// if someone else holds it, waits for them to release it: at most `timeout`, or without
-    /// limit for `None`. The component blocks in `wasi:io/poll` meanwhile; the host does not
+    /// if someone else holds it, waits for them to release it as `wait` says: [`Wait::No`],
+    /// [`Wait::For`] a duration, or [`Wait::Forever`]. The component blocks in `wasi:io/poll` meanwhile; the host does not
     /// (in an async host, other work runs). To wait for several things at once, use
     /// [`request`](Self::request).
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::WouldBlock`] if it is still held when the timeout passes (the message says
+    /// [`ErrorKind::WouldBlock`] if it is still held when the wait runs out (the message says
     /// how long it waited); otherwise as [`try_lock_path`](Self::try_lock_path) and
     /// [`request`](Self::request), at once.
     ///
@@ -189,19 +189,15 @@ impl StagingLock {
     ///
     /// ```no_run
     /// use std::time::Duration;
-    /// use stagelock_guest::{preopened_dir, StagingLock};
+    /// use stagelock_guest::{preopened_dir, StagingLock, Wait};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let work = preopened_dir("/work").ok_or("the host did not grant /work")?;
-    /// let lock = StagingLock::lock_path(&work, "layer.lock", Some(Duration::from_secs(5)))?;
+    /// let lock = StagingLock::lock_path(&work, "layer.lock", Wait::For(Duration::from_secs(5)))?;
     /// lock.unlock_and_delete()?;
     /// # Ok(()) }
     /// ```
-    pub fn lock_path(
-        dir: &Descriptor,
-        path: &str,
-        timeout: Option<Duration>,
-    ) -> Result<StagingLock, Error> {
-        let request = StagingLock::request(dir, path, timeout)?;
+    pub fn lock_path(dir: &Descriptor, path: &str, wait: Wait) -> Result<StagingLock, Error> {
+        let request = StagingLock::request(dir, path, wait)?;
         loop {
             if let Some(outcome) = request.get() {
                 return outcome;
@@ -211,7 +207,7 @@ impl StagingLock {
     }
 
     /// Starts waiting for the lock on `path` beneath `dir` (created if missing, as
-    /// [`try_lock_path`](Self::try_lock_path) does), for at most `timeout` (`None`: no limit).
+    /// [`try_lock_path`](Self::try_lock_path) does), as long as `wait` says.
     /// The first attempt is made at once. Poll [`LockRequest::subscribe`] with
     /// [`poll::poll`] together with other requests or a [`monotonic_clock`] timer, then call
     /// [`LockRequest::get`].
@@ -226,11 +222,11 @@ impl StagingLock {
     /// # Examples
     ///
     /// ```no_run
-    /// use stagelock_guest::{monotonic_clock, poll, preopened_dir, StagingLock};
+    /// use stagelock_guest::{monotonic_clock, poll, preopened_dir, StagingLock, Wait};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let work = preopened_dir("/work").ok_or("the host did not grant /work")?;
-    /// let a = StagingLock::request(&work, "a.lock", None)?;
-    /// let b = StagingLock::request(&work, "b.lock", None)?;
+    /// let a = StagingLock::request(&work, "a.lock", Wait::Forever)?;
+    /// let b = StagingLock::request(&work, "b.lock", Wait::Forever)?;
     /// let give_up = monotonic_clock::subscribe_duration(10_000_000_000); // 10 s
     /// let ready = poll::poll(&[&a.subscribe(), &b.subscribe(), &give_up]);
     /// if ready.contains(&0) {
@@ -239,13 +235,14 @@ impl StagingLock {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn request(
-        dir: &Descriptor,
-        path: &str,
-        timeout: Option<Duration>,
-    ) -> Result<LockRequest, Error> {
-        let nanos = timeout.map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
-        Ok(LockRequest(locks::request_lock(dir, path, nanos)?))
+    pub fn request(dir: &Descriptor, path: &str, wait: Wait) -> Result<LockRequest, Error> {
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let timeout = match wait {
+            Wait::No => Some(0),
+            Wait::For(d) => Some(nanos(d)),
+            Wait::Forever => None,
+        };
+        Ok(LockRequest(locks::request_lock(dir, path, timeout)?))
     }
 
     /// Deletes the lock file while still holding the lock, then releases it. The lock is
@@ -261,6 +258,24 @@ impl StagingLock {
     /// The lock file's path, relative to the directory it was locked in.
     pub fn path(&self) -> String {
         self.0.path()
+    }
+}
+
+/// How long [`StagingLock::lock_path`] and [`StagingLock::request`] wait for a lock that
+/// someone else holds (the native crate's `stagelock::Wait`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Wait {
+    /// Not at all: a busy lock fails at once.
+    No,
+    /// At most this long.
+    For(Duration),
+    /// Until the lock is free, however long that takes.
+    Forever,
+}
+
+impl From<Duration> for Wait {
+    fn from(d: Duration) -> Self {
+        Wait::For(d)
     }
 }
 

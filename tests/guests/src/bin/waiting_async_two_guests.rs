@@ -7,7 +7,7 @@ fn main() {
     let dir = work();
     match args()[0].as_str() {
         "wait" => {
-            let request = StagingLock::request(&dir, "w.lock", None).expect("a request");
+            let request = StagingLock::request(&dir, "w.lock", Wait::Forever).expect("a request");
             assert!(request.get().is_none(), "w.lock is held");
             touch(&dir, "waiting");
             let lock = loop {

@@ -4,8 +4,8 @@ use stagelock_test_guests::*;
 
 fn main() {
     let dir = work();
-    let a = StagingLock::request(&dir, "a.lock", None).expect("request a");
-    let b = StagingLock::request(&dir, "b.lock", None).expect("request b");
+    let a = StagingLock::request(&dir, "a.lock", Wait::Forever).expect("request a");
+    let b = StagingLock::request(&dir, "b.lock", Wait::Forever).expect("request b");
     assert!(a.get().is_none() && b.get().is_none(), "both are held");
     touch(&dir, "waiting");
     let ready = {

@@ -6,14 +6,14 @@ use stagelock_test_guests::*;
 
 fn main() {
     let dir = work();
-    let timeout = Some(Duration::from_millis(300));
+    let timeout = Wait::For(Duration::from_millis(300));
     let refused = StagingLock::lock_path(&dir, "held.lock", timeout);
     show("wait held.lock", refused, |l| l.path());
     let free = StagingLock::lock_path(&dir, "free.lock", timeout);
     if let Some(lock) = show("wait free.lock", free, |l| l.path()) {
         unlock(lock);
     }
-    let request = StagingLock::request(&dir, "missing/x.lock", None).expect("a request");
+    let request = StagingLock::request(&dir, "missing/x.lock", Wait::Forever).expect("a request");
     request.subscribe().block();
     for _ in 0..2 {
         let outcome = request.get().expect("ready after block");
