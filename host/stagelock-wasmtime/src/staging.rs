@@ -155,9 +155,10 @@ fn recover(area: StagingArea, dry_run: bool) -> Result<staging::Report, HostErro
 // The impls are written once per kind of store and generated for each WIT version: their
 // records convert into and from the 0.2.0 async bindings' ones (`.into()` is the identity there).
 
-/// `staging` for async stores: blocking work on a blocking thread.
-macro_rules! staging_async {
-    ($m:path) => {
+/// `staging` for the bindings at `$m`: what both kinds of store share, plus the methods that
+/// differ (`$area` for `staging-area`, `$stage` for `stage`).
+macro_rules! staging {
+    ($m:path, area: { $($area:tt)* }, stage: { $($stage:tt)* }) => {
         #[allow(clippy::useless_conversion)]
         const _: () = {
             use $m as m;
@@ -180,28 +181,12 @@ macro_rules! staging_async {
                     self.open_area(root, layout.into())
                 }
 
-                async fn stage(
-                    &mut self,
-                    area: Resource<StagingArea>,
-                ) -> Result<Resource<Stage>, HostError> {
-                    let area = self.area_for_stage(&area)?;
-                    let stage = spawn_blocking(move || area.stage()).await?;
-                    Ok(self.hold(stage)?)
-                }
-
-                async fn recover_stale(
-                    &mut self,
-                    area: Resource<StagingArea>,
-                    dry_run: bool,
-                ) -> Result<m::Report, HostError> {
-                    let area = self.area(&area)?;
-                    Ok(spawn_blocking(move || recover(area, dry_run)).await?.into())
-                }
-
                 fn drop(&mut self, area: Resource<StagingArea>) -> wasmtime::Result<()> {
                     self.table.delete(area)?;
                     Ok(())
                 }
+
+                $($area)*
             }
 
             impl m::HostStage for StagingLockCtxView<'_> {
@@ -213,146 +198,124 @@ macro_rules! staging_async {
                     self.stage_path(&stage)
                 }
 
-                fn dir(
-                    &mut self,
-                    stage: Resource<Stage>,
-                ) -> Result<Resource<Descriptor>, HostError> {
+                fn dir(&mut self, stage: Resource<Stage>) -> Result<Resource<Descriptor>, HostError> {
                     self.stage_dir(&stage)
                 }
 
-                async fn commit(
-                    &mut self,
-                    stage: Resource<Stage>,
-                    dest_dir: Resource<Descriptor>,
-                    dest: String,
-                    replace: bool,
-                ) -> Result<(), CommitFailure> {
-                    let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
-                    let options = CommitOptions::new().replace(replace);
-                    spawn_blocking(move || commit(stage, dir, dest, options)).await
-                }
-
-                async fn commit_with(
-                    &mut self,
-                    stage: Resource<Stage>,
-                    dest_dir: Resource<Descriptor>,
-                    dest: String,
-                    with: m::CommitOptions,
-                ) -> Result<(), CommitFailure> {
-                    let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
-                    let options = options(with.into());
-                    spawn_blocking(move || commit(stage, dir, dest, options)).await
-                }
-
-                async fn abort(&mut self, stage: Resource<Stage>) -> Result<(), HostError> {
-                    let stage = self.unhold(stage)?;
-                    Ok(spawn_blocking(move || stage.abort()).await?)
-                }
-
-                async fn drop(&mut self, stage: Resource<Stage>) -> wasmtime::Result<()> {
-                    let stage = self.unhold(stage)?;
-                    spawn_blocking(move || drop(stage)).await; // aborts the stage
-                    Ok(())
-                }
+                $($stage)*
             }
         };
+    };
+}
+
+/// `staging` for async stores: blocking work on a blocking thread.
+macro_rules! staging_async {
+    ($m:path) => {
+        staging!($m, area: {
+            async fn stage(
+                &mut self,
+                area: Resource<StagingArea>,
+            ) -> Result<Resource<Stage>, HostError> {
+                let area = self.area_for_stage(&area)?;
+                let stage = spawn_blocking(move || area.stage()).await?;
+                Ok(self.hold(stage)?)
+            }
+
+            async fn recover_stale(
+                &mut self,
+                area: Resource<StagingArea>,
+                dry_run: bool,
+            ) -> Result<m::Report, HostError> {
+                let area = self.area(&area)?;
+                Ok(spawn_blocking(move || recover(area, dry_run)).await?.into())
+            }
+        }, stage: {
+            async fn commit(
+                &mut self,
+                stage: Resource<Stage>,
+                dest_dir: Resource<Descriptor>,
+                dest: String,
+                replace: bool,
+            ) -> Result<(), CommitFailure> {
+                let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
+                let options = CommitOptions::new().replace(replace);
+                spawn_blocking(move || commit(stage, dir, dest, options)).await
+            }
+
+            async fn commit_with(
+                &mut self,
+                stage: Resource<Stage>,
+                dest_dir: Resource<Descriptor>,
+                dest: String,
+                with: m::CommitOptions,
+            ) -> Result<(), CommitFailure> {
+                let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
+                let options = options(with.into());
+                spawn_blocking(move || commit(stage, dir, dest, options)).await
+            }
+
+            async fn abort(&mut self, stage: Resource<Stage>) -> Result<(), HostError> {
+                let stage = self.unhold(stage)?;
+                Ok(spawn_blocking(move || stage.abort()).await?)
+            }
+
+            async fn drop(&mut self, stage: Resource<Stage>) -> wasmtime::Result<()> {
+                let stage = self.unhold(stage)?;
+                spawn_blocking(move || drop(stage)).await; // aborts the stage
+                Ok(())
+            }
+        });
     };
 }
 
 /// `staging` for sync stores: inline.
 macro_rules! staging_sync {
     ($m:path) => {
-        const _: () = {
-            use $m as m;
-
-            impl m::Host for StagingLockCtxView<'_> {
-                fn convert_commit_error(
-                    &mut self,
-                    err: CommitFailure,
-                ) -> wasmtime::Result<m::CommitError> {
-                    Ok(self.convert_commit_failure(err)?.into())
-                }
+        staging!($m, area: {
+            fn stage(&mut self, area: Resource<StagingArea>) -> Result<Resource<Stage>, HostError> {
+                let stage = self.area_for_stage(&area)?.stage()?;
+                Ok(self.hold(stage)?)
             }
 
-            impl m::HostStagingArea for StagingLockCtxView<'_> {
-                fn open(
-                    &mut self,
-                    root: Resource<Descriptor>,
-                    layout: m::Layout,
-                ) -> Result<Resource<StagingArea>, HostError> {
-                    self.open_area(root, layout.into())
-                }
-
-                fn stage(
-                    &mut self,
-                    area: Resource<StagingArea>,
-                ) -> Result<Resource<Stage>, HostError> {
-                    let stage = self.area_for_stage(&area)?.stage()?;
-                    Ok(self.hold(stage)?)
-                }
-
-                fn recover_stale(
-                    &mut self,
-                    area: Resource<StagingArea>,
-                    dry_run: bool,
-                ) -> Result<m::Report, HostError> {
-                    Ok(recover(self.area(&area)?, dry_run)?.into())
-                }
-
-                fn drop(&mut self, area: Resource<StagingArea>) -> wasmtime::Result<()> {
-                    self.table.delete(area)?;
-                    Ok(())
-                }
+            fn recover_stale(
+                &mut self,
+                area: Resource<StagingArea>,
+                dry_run: bool,
+            ) -> Result<m::Report, HostError> {
+                Ok(recover(self.area(&area)?, dry_run)?.into())
+            }
+        }, stage: {
+            fn commit(
+                &mut self,
+                stage: Resource<Stage>,
+                dest_dir: Resource<Descriptor>,
+                dest: String,
+                replace: bool,
+            ) -> Result<(), CommitFailure> {
+                let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
+                commit(stage, dir, dest, CommitOptions::new().replace(replace))
             }
 
-            impl m::HostStage for StagingLockCtxView<'_> {
-                fn id(&mut self, stage: Resource<Stage>) -> wasmtime::Result<String> {
-                    self.stage_id(&stage)
-                }
-
-                fn path(&mut self, stage: Resource<Stage>) -> wasmtime::Result<String> {
-                    self.stage_path(&stage)
-                }
-
-                fn dir(
-                    &mut self,
-                    stage: Resource<Stage>,
-                ) -> Result<Resource<Descriptor>, HostError> {
-                    self.stage_dir(&stage)
-                }
-
-                fn commit(
-                    &mut self,
-                    stage: Resource<Stage>,
-                    dest_dir: Resource<Descriptor>,
-                    dest: String,
-                    replace: bool,
-                ) -> Result<(), CommitFailure> {
-                    let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
-                    commit(stage, dir, dest, CommitOptions::new().replace(replace))
-                }
-
-                fn commit_with(
-                    &mut self,
-                    stage: Resource<Stage>,
-                    dest_dir: Resource<Descriptor>,
-                    dest: String,
-                    with: m::CommitOptions,
-                ) -> Result<(), CommitFailure> {
-                    let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
-                    commit(stage, dir, dest, options(with.into()))
-                }
-
-                fn abort(&mut self, stage: Resource<Stage>) -> Result<(), HostError> {
-                    Ok(self.unhold(stage)?.abort()?)
-                }
-
-                fn drop(&mut self, stage: Resource<Stage>) -> wasmtime::Result<()> {
-                    drop(self.unhold(stage)?); // aborts the stage
-                    Ok(())
-                }
+            fn commit_with(
+                &mut self,
+                stage: Resource<Stage>,
+                dest_dir: Resource<Descriptor>,
+                dest: String,
+                with: m::CommitOptions,
+            ) -> Result<(), CommitFailure> {
+                let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
+                commit(stage, dir, dest, options(with.into()))
             }
-        };
+
+            fn abort(&mut self, stage: Resource<Stage>) -> Result<(), HostError> {
+                Ok(self.unhold(stage)?.abort()?)
+            }
+
+            fn drop(&mut self, stage: Resource<Stage>) -> wasmtime::Result<()> {
+                drop(self.unhold(stage)?); // aborts the stage
+                Ok(())
+            }
+        });
     };
 }
 
