@@ -4,7 +4,6 @@
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use stagelock::{LockDir, Op, StagingLock, Wait};
