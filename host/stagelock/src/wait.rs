@@ -97,6 +97,10 @@ pub enum Attempt {
 
 impl LockWait {
     pub(crate) fn new(dir: SharedDir, path: &Path, wait: Wait) -> Self {
+        let wait = match wait {
+            Wait::For(d) if d.is_zero() => Wait::No,
+            wait => wait,
+        };
         LockWait {
             dir,
             path: path.to_owned(),
@@ -158,5 +162,27 @@ impl LockWait {
             _ => "held by another lock holder".to_owned(),
         };
         Error::new(ErrorKind::WouldBlock, Op::LockPath, &self.path, why)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LockDir;
+
+    #[test]
+    fn a_zero_wait_is_no_wait_and_a_timed_one_says_how_long() {
+        let tmp = tempfile::tempdir().unwrap();
+        let locks = LockDir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
+        let _held = locks.try_lock_path("x.lock").unwrap();
+        for wait in [Wait::No, Wait::For(Duration::ZERO)] {
+            let e = locks.lock_path("x.lock", wait).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::WouldBlock);
+            assert!(!e.to_string().contains("after waiting"), "{wait:?}: {e}");
+        }
+        let e = locks
+            .lock_path("x.lock", Wait::For(Duration::from_millis(3)))
+            .unwrap_err();
+        assert!(e.to_string().ends_with("after waiting 3ms"), "{e}");
     }
 }
