@@ -137,3 +137,38 @@ fn waiting_async_two_guests() -> Result<()> {
     assert_eq!(s.names()?, ["waiting"]);
     Ok(())
 }
+
+/// A pending request counts against the store's cap on held locks until it is dropped or its
+/// lock taken (the lock then counts instead).
+#[test]
+fn waiting_cap() -> Result<()> {
+    let s = Scratch::new()?;
+    let held = [
+        StagingLock::try_lock_path(s.dir(), "held1.lock")?,
+        StagingLock::try_lock_path(s.dir(), "held2.lock")?,
+    ];
+    let done = GuestRun::new(&[])
+        .work(s.path())
+        .max_held(3)
+        .run(WAITING_CAP)
+        .succeeded();
+    let lines = done.lines();
+    assert_eq!(
+        lines[0],
+        "err request 4 LimitReached: lock-path \"x.lock\": this instance already holds 3 \
+         locks, the host's limit",
+        "{}",
+        done.stdout
+    );
+    assert!(
+        lines[1].starts_with("err request 4 again LimitReached"),
+        "{}",
+        done.stdout
+    );
+    assert_eq!(lines[2..], ["ok request 4 after a drop", "ok unlock"]);
+    assert_eq!(done.store.data().locks.held(), 0);
+    for lock in held {
+        lock.unlock_and_delete()?;
+    }
+    Ok(())
+}
