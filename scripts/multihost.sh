@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Staging locks across hosts: one JuiceFS volume (metadata in Redis, data in a local directory),
 # mounted twice by two independent JuiceFS clients, plays two hosts sharing a filesystem. Runs
-# tests/multihost.rs across the two mounts, then the JuiceFS-vs-local benchmark
-# (tests/bench_multihost.rs), and tears everything down on exit, failure or Ctrl-C.
+# the core's race tests and tests/multihost.rs across the two mounts, then the JuiceFS-vs-local
+# benchmark (tests/bench_multihost.rs), and tears everything down on exit, failure or Ctrl-C.
 #
 #   scripts/multihost.sh [TEST_FILTER...]    extra arguments go to the test binary
 #   MULTIHOST_BENCH=0 scripts/multihost.sh   skips the benchmark
@@ -156,8 +156,10 @@ export STAGELOCK_MULTIHOST_REMOUNT_A="$(mount_cmd a)"
 export STAGELOCK_MULTIHOST_CLIENT_A="--cache-dir $run/cache-a"
 export STAGELOCK_MULTIHOST_HEARTBEAT=$HEARTBEAT
 suite_started=$SECONDS
+# The core's race tests across the mounts first (its test hooks make them deterministic).
+cargo test --locked -p stagelock --lib multihost -- --nocapture 2>&1 | tee "$suite_log"
 cargo test --locked -p stagelock-tests --test multihost -- --test-threads=1 --nocapture "$@" 2>&1 |
-    tee "$suite_log"
+    tee -a "$suite_log"
 say "suite took $((SECONDS - suite_started))s"
 
 if [ "${MULTIHOST_BENCH:-1}" != 0 ]; then

@@ -1,16 +1,26 @@
 //! Per-store state ([`StagingLockCtx`]) and how the host functions reach it from the store
 //! ([`StagingLockView`], [`StagingLockCtxView`], [`HasStagingLock`]).
 
+use std::fs::File;
+use std::sync::Arc;
+
+use stagelock::LockDir;
 use wasmtime::component::{HasData, ResourceTable};
 
 /// The default cap on locks one store may hold at once.
 pub const DEFAULT_MAX_HELD: usize = 1024;
 
 /// Per-store staging-lock state: the cap on held locks, and how many are held.
+///
+/// It also keeps the directory the guest last took a lock in open (one descriptor, until the
+/// guest locks in another directory or the store is dropped), so that locking in one directory
+/// over and over asks its filesystem what it guarantees only once.
 #[derive(Debug)]
 pub struct StagingLockCtx {
     pub(crate) max_held: usize,
     pub(crate) held: usize,
+    /// The last guest directory locked in (the descriptor's handle), as a [`LockDir`].
+    pub(crate) last_dir: Option<(Arc<File>, LockDir)>,
 }
 
 impl Default for StagingLockCtx {
@@ -25,6 +35,7 @@ impl StagingLockCtx {
         StagingLockCtx {
             max_held: DEFAULT_MAX_HELD,
             held: 0,
+            last_dir: None,
         }
     }
 

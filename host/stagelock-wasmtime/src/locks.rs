@@ -23,7 +23,7 @@ impl locks::Host for StagingLockCtxView<'_> {
     ) -> Result<(Resource<StagingLock>, String), HostError> {
         let op = Op::CreateAndLock;
         self.check_limit(op, Path::new(&pattern))?;
-        let dir = LockDir::from_shared(self.writable_dir(&dir, op, Path::new(&pattern))?);
+        let dir = self.lock_dir(&dir, op, Path::new(&pattern))?;
         let (lock, name) = dir.create_and_lock(&pattern)?;
         Ok((self.hold(lock)?, name))
     }
@@ -35,7 +35,7 @@ impl locks::Host for StagingLockCtxView<'_> {
     ) -> Result<Resource<StagingLock>, HostError> {
         let (op, path) = (Op::TryLockPath, Path::new(&path));
         self.check_limit(op, path)?;
-        let lock = LockDir::from_shared(self.writable_dir(&dir, op, path)?).try_lock_path(path)?;
+        let lock = self.lock_dir(&dir, op, path)?.try_lock_path(path)?;
         Ok(self.hold(lock)?)
     }
 
@@ -47,7 +47,7 @@ impl locks::Host for StagingLockCtxView<'_> {
     ) -> Result<Resource<LockRequest>, HostError> {
         let (op, path) = (Op::LockPath, Path::new(&path));
         self.check_limit(op, path)?;
-        let dir = LockDir::from_shared(self.writable_dir(&dir, op, path)?);
+        let dir = self.lock_dir(&dir, op, path)?;
         let wait = timeout.map_or(Wait::Forever, |ns| Wait::For(Duration::from_nanos(ns)));
         // Counted as held from now: it may hold the lock before the guest takes it.
         Ok(self.hold(LockRequest::start(dir.start_wait(path, wait)))?)
@@ -182,6 +182,26 @@ impl StagingLockCtxView<'_> {
                 "the descriptor is a file, not a directory",
             )),
         }
+    }
+
+    /// [`writable_dir`](Self::writable_dir) as a [`LockDir`]. The last one is kept, so a guest
+    /// locking in one directory pays for making it (an `fstatfs`) once.
+    fn lock_dir(
+        &mut self,
+        dir: &Resource<Descriptor>,
+        op: Op,
+        path: &Path,
+    ) -> Result<LockDir, HostError> {
+        let file = self.writable_dir(dir, op, path)?;
+        // The cache holds the handle, so its allocation cannot be reused by another one.
+        if let Some((last, locks)) = &self.ctx.last_dir
+            && Arc::ptr_eq(last, &file)
+        {
+            return Ok(locks.clone());
+        }
+        let locks = LockDir::from_shared(Arc::clone(&file));
+        self.ctx.last_dir = Some((file, locks.clone()));
+        Ok(locks)
     }
 
     /// Moves something that holds a lock (a lock, a stage) into the table and counts it.

@@ -25,7 +25,41 @@ const NAME_ATTEMPTS: u32 = 10_000;
 
 /// The directory a lock lives beneath. Shared, so that locks in one directory (for example all
 /// those of one sandboxed guest) cost no descriptor beyond their own file.
-pub(crate) type SharedDir = Arc<fs::File>;
+///
+/// One pointer wide, since every held lock carries one; cloning it is a reference count.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedDir(Arc<DirHandle>);
+
+#[derive(Debug)]
+struct DirHandle {
+    file: Arc<fs::File>,
+    /// Whether the link count `fstat` gives for a file opened here is current, so that one link
+    /// proves a lock file opened by a plain name still has that name (see [`still_names`]).
+    links_current: bool,
+}
+
+impl SharedDir {
+    /// Shares `file` and asks its filesystem once what link counts are worth there.
+    pub(crate) fn new(file: Arc<fs::File>) -> Self {
+        let links_current = sys::link_count_is_current(&file);
+        SharedDir(Arc::new(DirHandle {
+            file,
+            links_current,
+        }))
+    }
+
+    fn links_current(&self) -> bool {
+        self.0.links_current
+    }
+}
+
+impl std::ops::Deref for SharedDir {
+    type Target = fs::File;
+
+    fn deref(&self) -> &fs::File {
+        &self.0.file
+    }
+}
 
 /// An exclusive advisory lock on a file beneath a directory, compatible with containers/storage's
 /// staging lock files.
@@ -51,6 +85,17 @@ pub(crate) type SharedDir = Arc<fs::File>;
 ///
 /// Classic POSIX `fcntl` locks plus an in-process registry, as in the Go original: code in this
 /// process that opens and closes a locked file behind stagelock's back drops the lock.
+///
+/// ## Network and FUSE filesystems
+///
+/// A lock is taken on an open file, and the file's holder may have deleted it in the meantime,
+/// so every new lock is checked against the path. On local filesystems (ext4, XFS, Btrfs, tmpfs
+/// and a few more) one `fstat` decides it: a file with one link still has its name. Elsewhere
+/// that is not trusted, because a client may report one link for a file another host deleted
+/// (JuiceFS does, with its caches off), and the path is looked up again: one `fstatat` more per
+/// lock. That lookup, and [`verify`](Self::verify), see another host's change only when the
+/// mount caches no metadata (for JuiceFS: `--attr-cache 0 --entry-cache 0
+/// --dir-entry-cache 0`).
 ///
 /// # Non-guarantees
 ///
@@ -481,7 +526,7 @@ impl StagingLock {
             Some(file) => {
                 let lock = StagingLock {
                     file,
-                    dir: Arc::clone(dir),
+                    dir: dir.clone(),
                     path: PathBuf::from(&name),
                 };
                 Ok((lock, name))
@@ -509,7 +554,7 @@ impl StagingLock {
         path: &Path,
         wait: Wait,
     ) -> Result<StagingLock, Error> {
-        let mut waiting = LockWait::new(Arc::clone(dir), path, wait);
+        let mut waiting = LockWait::new(dir.clone(), path, wait);
         loop {
             match waiting.attempt()? {
                 Attempt::Locked(lock) => return Ok(lock),
@@ -558,7 +603,7 @@ impl StagingLock {
         match held {
             Some(file) => Ok(StagingLock {
                 file,
-                dir: Arc::clone(dir),
+                dir: dir.clone(),
                 path: path.to_path_buf(),
             }),
             None => Err(Error::new(
@@ -600,10 +645,12 @@ pub struct LockDir {
 
 impl LockDir {
     /// Takes `dir` over (no duplicate is made).
+    ///
+    /// Asks `dir`'s filesystem once (`fstatfs`) whether link counts there are current; see
+    /// [`StagingLock`]'s notes on network filesystems. Make one `LockDir` and keep it, rather
+    /// than one per lock.
     pub fn new(dir: Dir) -> Self {
-        LockDir {
-            dir: Arc::new(dir.into_std_file()),
-        }
+        LockDir::from_shared(Arc::new(dir.into_std_file()))
     }
 
     /// Shares an open directory handle that others keep too (no duplicate is made); for hosts
@@ -611,9 +658,11 @@ impl LockDir {
     ///
     /// Paths are resolved beneath `dir` exactly as beneath a [`Dir`]. A handle that is not a
     /// directory is not refused here: every operation on it then fails with
-    /// [`ErrorKind::NotFound`].
+    /// [`ErrorKind::NotFound`]. Like [`new`](Self::new), it asks the filesystem once.
     pub fn from_shared(dir: Arc<fs::File>) -> Self {
-        LockDir { dir }
+        LockDir {
+            dir: SharedDir::new(dir),
+        }
     }
 
     /// The shared handle.
@@ -664,7 +713,7 @@ impl LockDir {
     /// own pausing between attempts (an async runtime, an event loop); see [`LockWait`]. Nothing
     /// is tried yet; a [`Wait::For`] limit counts from now.
     pub fn start_wait(&self, path: impl AsRef<Path>, wait: Wait) -> LockWait {
-        LockWait::new(Arc::clone(&self.dir), path.as_ref(), wait)
+        LockWait::new(self.dir.clone(), path.as_ref(), wait)
     }
 
     /// [`StagingLock::status`] beneath this directory: whether `path` is locked, and by whom.
@@ -680,7 +729,7 @@ impl LockDir {
 /// A shared handle to `dir` (one `dup`).
 fn share(dir: &Dir, op: Op, path: &Path) -> Result<SharedDir, Error> {
     let dup = dir.try_clone().map_err(|e| Error::io(op, path, e))?;
-    Ok(Arc::new(dup.into_std_file()))
+    Ok(SharedDir::new(Arc::new(dup.into_std_file())))
 }
 
 /// Opens the ambient directory `dir` for `op` on `shown` (the path errors name).
@@ -691,7 +740,7 @@ fn open_ambient_dir(
     ambient: AmbientAuthority,
 ) -> Result<SharedDir, Error> {
     let handle = Dir::open_ambient_dir(dir, ambient).map_err(|e| Error::io(op, shown, e))?;
-    Ok(Arc::new(handle.into_std_file()))
+    Ok(SharedDir::new(Arc::new(handle.into_std_file())))
 }
 
 /// Opens the parent directory of the ambient path `path` for `op`; returns it, the last
@@ -799,14 +848,16 @@ pub(crate) fn check_path(path: &Path, op: Op) -> Result<(), Error> {
 /// was not deleted (and maybe re-created) between our open and our lock.
 ///
 /// Lock files are created, locked and deleted, never renamed or linked, so a file with no name
-/// was deleted, and a file with exactly one name, opened by a plain name in `dir`, still has
-/// that name: the common case costs no syscall beyond the `fstat` after locking. Anything else
-/// (a hard-linked file, or a path through subdirectories, which could have been renamed) gets
-/// the full check: the path is looked up again and compared by device and inode.
-fn still_names(dir: &fs::File, path: &Path, stat: &sys::FileStat) -> io::Result<bool> {
+/// was deleted, and, where link counts are current (local filesystems), a file with exactly one
+/// name, opened by a plain name in `dir`, still has that name: the common case costs no syscall
+/// beyond the `fstat` after locking. Anything else gets the full check: the path is looked up
+/// again and compared by device and inode. That covers a hard-linked file, a path through
+/// subdirectories (which could have been renamed), and every file on a network or FUSE
+/// filesystem, whose client may report one link for a file another host has deleted.
+fn still_names(dir: &SharedDir, path: &Path, stat: &sys::FileStat) -> io::Result<bool> {
     match stat.nlink {
         0 => Ok(false),
-        1 if sys::single_name(path) => Ok(true),
+        1 if dir.links_current() && sys::single_name(path) => Ok(true),
         _ => match sys::stat_at(dir, path) {
             Ok(id) => Ok(id == stat.id),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -879,7 +930,7 @@ mod tests {
     fn scratch() -> (tempfile::TempDir, SharedDir) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
-        (tmp, Arc::new(dir.into_std_file()))
+        (tmp, SharedDir::new(Arc::new(dir.into_std_file())))
     }
 
     /// Runs `recover` at the first open-to-lock window only; counts the windows seen.
@@ -937,6 +988,55 @@ mod tests {
         assert_eq!(locked.file().metadata().unwrap().nlink(), 0);
         let stat = sys::stat_fd(locked.file()).unwrap();
         assert!(!still_names(&dir, Path::new("x"), &stat).unwrap());
+    }
+
+    /// The race across two hosts, on the two JuiceFS mounts of `scripts/multihost.sh` (skipped
+    /// without them): B opens the lock file; through A, the file is deleted, made anew and
+    /// locked; B locks the old file. B's client still reports one link for it, so only looking
+    /// the path up again shows that B holds a deleted file: B must be refused, not handed a
+    /// second lock on a path A holds.
+    #[test]
+    fn multihost_a_file_deleted_through_another_mount_is_not_held() {
+        let var = |name| std::env::var_os(name).map(std::path::PathBuf::from);
+        let (Some(a), Some(b)) = (var("STAGELOCK_MULTIHOST_A"), var("STAGELOCK_MULTIHOST_B"))
+        else {
+            println!("skipped: run scripts/multihost.sh");
+            return;
+        };
+        let rel = format!("unit-race-{}", std::process::id());
+        std::fs::create_dir(a.join(&rel)).unwrap();
+        let open = |mount: &Path| {
+            let dir = Dir::open_ambient_dir(mount.join(&rel), cap_std::ambient_authority());
+            SharedDir::new(Arc::new(dir.unwrap().into_std_file()))
+        };
+        let (dir_a, dir_b) = (open(&a), open(&b));
+        assert!(
+            !dir_b.links_current(),
+            "a FUSE mount must not be trusted for link counts"
+        );
+        let path = Path::new("x.lock");
+        std::fs::write(a.join(&rel).join(path), "").unwrap();
+        let held_by_a = Rc::new(Cell::new(None));
+        let (held, on_a) = (Rc::clone(&held_by_a), dir_a.clone());
+        let windows = Rc::new(Cell::new(0));
+        let seen = Rc::clone(&windows);
+        let guard = hooks::set_before_lock(move |_dir, path| {
+            seen.set(seen.get() + 1);
+            if seen.get() == 1 {
+                cap_primitives::fs::remove_file(&on_a, path).unwrap();
+                held.set(Some(
+                    StagingLock::try_lock_path_shared(&on_a, path).unwrap(),
+                ));
+            }
+        });
+        let got = StagingLock::try_lock_path_shared(&dir_b, path);
+        drop(guard);
+        let lock_a = held_by_a.take().expect("A took the new file");
+        let err = got.expect_err("B was handed a lock on x.lock while A holds it");
+        assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err}");
+        assert_eq!(windows.get(), 2, "B opened the path again");
+        lock_a.unlock_and_delete().unwrap();
+        std::fs::remove_dir(a.join(&rel)).unwrap();
     }
 
     #[test]

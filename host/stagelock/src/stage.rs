@@ -123,7 +123,10 @@ impl StagingArea {
     /// [`ErrorKind::LimitReached`] if `root` cannot be duplicated (out of descriptors).
     pub fn with_layout(root: &Dir, layout: Layout) -> Result<Self, Error> {
         let dup = root.try_clone().map_err(|e| Error::io(Op::Stage, ".", e))?;
-        Ok(Self::from_shared(Arc::new(dup.into_std_file()), layout))
+        Ok(Self::from_shared(
+            SharedDir::new(Arc::new(dup.into_std_file())),
+            layout,
+        ))
     }
 
     /// A staging area in the directory at the ambient path `root`.
@@ -139,14 +142,17 @@ impl StagingArea {
         let root = root.as_ref();
         let dir =
             Dir::open_ambient_dir(root, ambient).map_err(|e| Error::io(Op::Stage, root, e))?;
-        Ok(Self::from_shared(Arc::new(dir.into_std_file()), layout))
+        Ok(Self::from_shared(
+            SharedDir::new(Arc::new(dir.into_std_file())),
+            layout,
+        ))
     }
 
     /// A staging area in the directory of `root`, sharing its handle (no duplicate is made).
     ///
     /// For hosts that already keep a directory handle, for example a WASI descriptor's.
     pub fn in_lock_dir(root: &LockDir, layout: Layout) -> Self {
-        Self::from_shared(Arc::clone(root.shared()), layout)
+        Self::from_shared(root.shared().clone(), layout)
     }
 
     fn from_shared(root: SharedDir, layout: Layout) -> Self {
@@ -567,7 +573,7 @@ pub struct Stage {
 impl Stage {
     fn new(area: &StagingArea, id: String, lock: StagingLock) -> Self {
         Stage {
-            root: Arc::clone(&area.root),
+            root: area.root.clone(),
             layout: area.layout,
             id,
             lock: Some(lock),

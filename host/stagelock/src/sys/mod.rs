@@ -320,6 +320,40 @@ pub(crate) fn stat_fd(file: &File) -> io::Result<FileStat> {
     })
 }
 
+/// Whether the link count `fstat` reports for a file open beneath `dir` is the file's current
+/// one, whoever changed it: true only on local kernel filesystems, whose inodes all processes
+/// share (ext2/3/4, XFS, Btrfs, F2FS, bcachefs, ZFS, tmpfs, ramfs).
+///
+/// Network and FUSE filesystems may answer `fstat` from their client's view of an open file:
+/// JuiceFS 1.4.2, with every metadata cache off, keeps reporting one link for a file that
+/// another client has deleted. Any other filesystem, and an `fstatfs` that fails, count as
+/// not current: the caller then looks the path up again.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn link_count_is_current(dir: &File) -> bool {
+    // From <linux/magic.h> (ZFS's from OpenZFS); all are 32-bit, whatever `f_type`'s width.
+    const LOCAL: [u32; 8] = [
+        0x0000_EF53, // ext2, ext3, ext4
+        0x5846_5342, // XFS
+        0x9123_683E, // Btrfs
+        0xF2F5_2010, // F2FS
+        0xCA45_1A4E, // bcachefs
+        0x2FC1_2FC1, // ZFS
+        0x0102_1994, // tmpfs
+        0x8584_58F6, // ramfs
+    ];
+    match rustix::fs::fstatfs(dir) {
+        // Truncation on purpose: magic numbers are 32-bit; `f_type` is signed on some targets.
+        Ok(fs) => LOCAL.contains(&(fs.f_type as u32)),
+        Err(_) => false,
+    }
+}
+
+/// Whether link counts are current, where we do not know how to ask: never.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn link_count_is_current(_dir: &File) -> bool {
+    false
+}
+
 /// The identity of what `path` names beneath `dir`, not following a final symlink. A single
 /// plain name is looked up with one `fstatat`; longer paths go through cap-std's sandboxed
 /// resolution.
