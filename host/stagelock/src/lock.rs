@@ -1014,6 +1014,19 @@ mod tests {
             !dir_b.links_current(),
             "a FUSE mount must not be trusted for link counts"
         );
+        // The premise: B's client keeps one link for a file deleted through A.
+        let (on_a, on_b) = (a.join(&rel).join("premise"), b.join(&rel).join("premise"));
+        std::fs::write(&on_a, "").unwrap();
+        let opened_on_b = std::fs::File::open(&on_b).unwrap();
+        std::fs::remove_file(&on_a).unwrap();
+        assert!(!on_b.exists(), "B still sees the deleted file's name");
+        let nlink = opened_on_b.metadata().unwrap().nlink();
+        assert_eq!(
+            nlink, 1,
+            "JuiceFS now reports a deleted file's links: update the docs"
+        );
+        drop(opened_on_b);
+
         let path = Path::new("x.lock");
         std::fs::write(a.join(&rel).join(path), "").unwrap();
         let held_by_a = Rc::new(Cell::new(None));
