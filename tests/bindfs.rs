@@ -10,7 +10,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, ensure};
 use cap_std::fs::Dir;
-use stagelock::{CommitOptions, Durability, ErrorKind, Layout, StagingArea};
+use stagelock::{CommitOptions, Durability, ErrorKind, Layout, LockDir, StagingArea};
 use stagelock_tests::{FuseMount, fuse_missing, stagelock_bin};
 
 /// A bindfs mount with `staging/` and `out/` in it, or `None` (said on stderr) if impossible.
@@ -158,4 +158,44 @@ fn the_cli_commits_refuses_and_replaces_on_bindfs() -> Result<()> {
         only(&staging, &[])?;
     }
     Ok(())
+}
+
+/// On a filesystem that is not local, try-lock-path opens a path again after `EPERM` (JuiceFS
+/// says so when another host deletes the file during the open), but only a few times: an
+/// immutable lock file (`chattr +i` beneath the bindfs mount) is still refused with the OS's
+/// own error, at once, on the mount as on the local disk.
+#[test]
+fn a_lasting_eperm_is_reported_on_fuse_as_on_a_local_disk() -> Result<()> {
+    let Some(mount) = bindfs()? else {
+        return Ok(());
+    };
+    let file = mount.backing.path().join("x.lock");
+    std::fs::write(&file, "")?;
+    let chattr = |flag: &str| Command::new("chattr").arg(flag).arg(&file).output();
+    match chattr("+i") {
+        Ok(out) if out.status.success() => {}
+        other => {
+            eprintln!("SKIPPED: chattr +i needs CAP_LINUX_IMMUTABLE and ext4 or alike: {other:?}");
+            return Ok(());
+        }
+    }
+    let outcome = (|| -> Result<()> {
+        for dir in [mount.path(), mount.backing.path()] {
+            let locks = LockDir::open_ambient_dir(dir, cap_std::ambient_authority())?;
+            let started = std::time::Instant::now();
+            let err = locks.try_lock_path("x.lock").unwrap_err();
+            ensure!(
+                err.kind() == ErrorKind::PermissionDenied
+                    && err.to_string()
+                        == "try-lock-path \"x.lock\": Operation not permitted (os error 1)",
+                "{}: {err} ({:?})",
+                dir.display(),
+                err.kind()
+            );
+            println!("{}: refused in {:?}", dir.display(), started.elapsed());
+        }
+        Ok(())
+    })();
+    chattr("-i")?;
+    outcome
 }

@@ -19,6 +19,10 @@ use crate::wait::{Attempt, LockWait, Wait};
 /// them first (the Go original's limit).
 const LOCK_ATTEMPTS: u32 = 1000;
 
+/// How many times try-lock-path opens a path again after an `EPERM` on a network filesystem,
+/// where that can mean the file was deleted by another host during the open.
+const RACED_OPEN_ATTEMPTS: u32 = 16;
+
 /// How many random names create-and-lock tries per file before giving up on collisions
 /// (Go's `os.CreateTemp` limit).
 const NAME_ATTEMPTS: u32 = 10_000;
@@ -33,23 +37,21 @@ pub(crate) struct SharedDir(Arc<DirHandle>);
 #[derive(Debug)]
 struct DirHandle {
     file: Arc<fs::File>,
-    /// Whether the link count `fstat` gives for a file opened here is current, so that one link
-    /// proves a lock file opened by a plain name still has that name (see [`still_names`]).
-    links_current: bool,
+    /// Whether the directory is on a local filesystem ([`sys::is_local_filesystem`]): then one
+    /// link proves a lock file opened by a plain name still has that name (see
+    /// [`still_names`]), and an `EPERM` from `open` is never a race with another host.
+    local: bool,
 }
 
 impl SharedDir {
-    /// Shares `file` and asks its filesystem once what link counts are worth there.
+    /// Shares `file` and asks once (`fstatfs`) whether it is on a local filesystem.
     pub(crate) fn new(file: Arc<fs::File>) -> Self {
-        let links_current = sys::link_count_is_current(&file);
-        SharedDir(Arc::new(DirHandle {
-            file,
-            links_current,
-        }))
+        let local = sys::is_local_filesystem(&file);
+        SharedDir(Arc::new(DirHandle { file, local }))
     }
 
-    fn links_current(&self) -> bool {
-        self.0.links_current
+    fn local(&self) -> bool {
+        self.0.local
     }
 }
 
@@ -95,7 +97,9 @@ impl std::ops::Deref for SharedDir {
 /// (JuiceFS does, with its caches off), and the path is looked up again: one `fstatat` more per
 /// lock. That lookup, and [`verify`](Self::verify), see another host's change only when the
 /// mount caches no metadata (for JuiceFS: `--attr-cache 0 --entry-cache 0
-/// --dir-entry-cache 0`).
+/// --dir-entry-cache 0`). There, too, an `EPERM` from opening the path can mean that another
+/// host deleted the file during the open (JuiceFS says so), and the path is opened again, up
+/// to 16 times.
 ///
 /// # Non-guarantees
 ///
@@ -585,8 +589,23 @@ impl StagingLock {
         } else {
             sys::Create::No
         };
+        let mut raced_opens = 0;
         let held = retry(LOCK_ATTEMPTS, || {
-            let file = sys::open_beneath(dir, path, how, 0o644).map_err(err)?;
+            let file = match sys::open_beneath(dir, path, how, 0o644) {
+                Ok(file) => file,
+                // On a network filesystem the file may be deleted by another host between the
+                // kernel's lookup and its open, and JuiceFS then says EPERM: open the path
+                // again. A lasting EPERM (an immutable file) is reported after a few tries.
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EPERM)
+                        && !dir.local()
+                        && raced_opens < RACED_OPEN_ATTEMPTS =>
+                {
+                    raced_opens += 1;
+                    return Ok(None);
+                }
+                Err(e) => return Err(err(e)),
+            };
             match lock_verified(dir, path, file, op)? {
                 Verified::Held(file) => Ok(Some(file)),
                 Verified::Busy => Err(Error::new(
@@ -646,8 +665,8 @@ pub struct LockDir {
 impl LockDir {
     /// Takes `dir` over (no duplicate is made).
     ///
-    /// Asks `dir`'s filesystem once (`fstatfs`) whether link counts there are current; see
-    /// [`StagingLock`]'s notes on network filesystems. Make one `LockDir` and keep it, rather
+    /// Asks once (`fstatfs`) whether `dir` is on a local filesystem; see [`StagingLock`]'s
+    /// notes on network filesystems. Make one `LockDir` and keep it, rather
     /// than one per lock.
     pub fn new(dir: Dir) -> Self {
         LockDir::from_shared(Arc::new(dir.into_std_file()))
@@ -857,7 +876,7 @@ pub(crate) fn check_path(path: &Path, op: Op) -> Result<(), Error> {
 fn still_names(dir: &SharedDir, path: &Path, stat: &sys::FileStat) -> io::Result<bool> {
     match stat.nlink {
         0 => Ok(false),
-        1 if dir.links_current() && sys::single_name(path) => Ok(true),
+        1 if dir.local() && sys::single_name(path) => Ok(true),
         _ => match sys::stat_at(dir, path) {
             Ok(id) => Ok(id == stat.id),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -1011,8 +1030,8 @@ mod tests {
         };
         let (dir_a, dir_b) = (open(&a), open(&b));
         assert!(
-            !dir_b.links_current(),
-            "a FUSE mount must not be trusted for link counts"
+            !dir_b.local(),
+            "a FUSE mount must not count as a local filesystem"
         );
         // The premise: B's client keeps one link for a file deleted through A.
         let (on_a, on_b) = (a.join(&rel).join("premise"), b.join(&rel).join("premise"));

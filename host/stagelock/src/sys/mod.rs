@@ -320,16 +320,17 @@ pub(crate) fn stat_fd(file: &File) -> io::Result<FileStat> {
     })
 }
 
-/// Whether the link count `fstat` reports for a file open beneath `dir` is the file's current
-/// one, whoever changed it: true only on local kernel filesystems, whose inodes all processes
-/// share (ext2/3/4, XFS, Btrfs, F2FS, bcachefs, ZFS, tmpfs, ramfs).
+/// Whether `dir` is on a local kernel filesystem, whose inodes all processes share (ext2/3/4,
+/// XFS, Btrfs, F2FS, bcachefs, ZFS, tmpfs, ramfs). There, the link count `fstat` reports for an
+/// open file is its current one, whoever changed it, and an `open` fails only for reasons that
+/// last.
 ///
-/// Network and FUSE filesystems may answer `fstat` from their client's view of an open file:
-/// JuiceFS 1.4.2, with every metadata cache off, keeps reporting one link for a file that
-/// another client has deleted. Any other filesystem, and an `fstatfs` that fails, count as
-/// not current: the caller then looks the path up again.
+/// Network and FUSE filesystems answer from their client's view. JuiceFS 1.4.2, with every
+/// metadata cache off, keeps reporting one link for a file another client has deleted, and
+/// answers `EPERM` to the `open` of a file another client deleted between the kernel's lookup
+/// and its open. Any other filesystem, and an `fstatfs` that fails, count as not local.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn link_count_is_current(dir: &File) -> bool {
+pub(crate) fn is_local_filesystem(dir: &File) -> bool {
     // From <linux/magic.h> (ZFS's from OpenZFS); all are 32-bit, whatever `f_type`'s width.
     const LOCAL: [u32; 8] = [
         0x0000_EF53, // ext2, ext3, ext4
@@ -348,9 +349,9 @@ pub(crate) fn link_count_is_current(dir: &File) -> bool {
     }
 }
 
-/// Whether link counts are current, where we do not know how to ask: never.
+/// Whether a filesystem is local, where we do not know how to ask: never assumed.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) fn link_count_is_current(_dir: &File) -> bool {
+pub(crate) fn is_local_filesystem(_dir: &File) -> bool {
     false
 }
 
