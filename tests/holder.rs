@@ -16,9 +16,6 @@
 //!   each printing `TAG PATH ACQUIRE_NS RELEASE_NS` stamped while held.
 //! - `lock-holder stress-cli STAGELOCK DIR K M TAG`: the same through `STAGELOCK lock`, whose
 //!   command (`lock-holder stamp`) prints the stamps while the CLI holds the lock.
-//! - With `STAGELOCK_STRESS_TOLERATE_EPERM` set, both count a try-lock-path refused with
-//!   `EPERM` as a refusal (JuiceFS answers so when another client unlinks the file during the
-//!   open) and print `TAG eperm N` on stderr at the end.
 //! - `lock-holder stamp TAG PATH`: prints `TAG PATH NOW NOW'` (run under a held lock).
 //! - `lock-holder churn DIR`: create-and-lock + unlock-and-delete forever (to be SIGKILLed).
 //! - `lock-holder exhaust DIR NOFILE`: lowers RLIMIT_NOFILE to NOFILE, creates locks until the
@@ -174,7 +171,6 @@ fn stress(args: &[String]) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut i = 0;
     let mut refused = 0u64;
-    let mut eperm = 0u64;
     while i < m {
         let path = format!("s{}.lock", (i + std::process::id() as usize) % k);
         let lock = match locks.try_lock_path(&path) {
@@ -182,10 +178,6 @@ fn stress(args: &[String]) -> Result<()> {
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 refused += 1;
                 std::thread::yield_now();
-                continue;
-            }
-            Err(e) if tolerate_eperm() && e.kind() == ErrorKind::PermissionDenied => {
-                eperm += 1;
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -199,14 +191,7 @@ fn stress(args: &[String]) -> Result<()> {
     }
     out.flush()?;
     eprintln!("{tag}: {m} acquisitions, {refused} refusals");
-    if tolerate_eperm() {
-        eprintln!("{tag} eperm {eperm}");
-    }
     Ok(())
-}
-
-fn tolerate_eperm() -> bool {
-    std::env::var_os("STAGELOCK_STRESS_TOLERATE_EPERM").is_some()
 }
 
 fn stress_cli(args: &[String]) -> Result<()> {
@@ -216,7 +201,6 @@ fn stress_cli(args: &[String]) -> Result<()> {
     let (k, m): (usize, usize) = (k.parse()?, m.parse()?);
     let me = std::env::current_exe()?;
     let mut i = 0;
-    let mut eperm = 0u64;
     while i < m {
         let path = format!("s{}.lock", i % k);
         let out = std::process::Command::new(bin)
@@ -231,12 +215,8 @@ fn stress_cli(args: &[String]) -> Result<()> {
         match out.status.code() {
             Some(0) => i += 1,
             Some(75) => std::thread::yield_now(),
-            Some(1) if tolerate_eperm() && stderr.contains("(os error 1)") => eperm += 1,
             _ => bail!("stagelock lock exited {}: {stderr}", out.status),
         }
-    }
-    if tolerate_eperm() {
-        eprintln!("{tag} eperm {eperm}");
     }
     Ok(())
 }

@@ -346,22 +346,17 @@ fn guest_on_a_against_native_holder_on_b() -> Result<()> {
     Ok(())
 }
 
-/// Native threads of this process hammering K paths through `dir`, stamping each hold; returns
-/// how many try-locks JuiceFS refused with `EPERM` (see [`mixed_stress_across_mounts`]).
-fn stress_threads(dir: &Path, k: usize, m: usize, tag: &str, log: File) -> Result<u64> {
+/// Native threads of this process hammering K paths through `dir`, stamping each hold.
+fn stress_threads(dir: &Path, k: usize, m: usize, tag: &str, log: File) -> Result<()> {
     let locks = LockDir::open_ambient_dir(dir, cap_std::ambient_authority())?;
     let mut out = std::io::BufWriter::new(log);
-    let (mut i, mut eperm) = (0, 0);
+    let mut i = 0;
     while i < m {
         let path = format!("s{}.lock", (i + tag.len()) % k);
         let lock = match locks.try_lock_path(&path) {
             Ok(lock) => lock,
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 std::thread::yield_now();
-                continue;
-            }
-            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-                eperm += 1;
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -374,22 +369,15 @@ fn stress_threads(dir: &Path, k: usize, m: usize, tag: &str, log: File) -> Resul
         i += 1;
     }
     out.flush()?;
-    Ok(eperm)
-}
-
-/// The `TAG eperm N` counts in `text`, added up.
-fn eperm_counts(text: &str) -> u64 {
-    text.lines()
-        .filter_map(|l| l.split_once(" eperm ")?.1.trim().parse::<u64>().ok())
-        .sum()
+    Ok(())
 }
 
 /// Threads, processes and guests on both mounts contend for a few shared paths: no two holds
-/// of one path overlap, and no lock file is left.
+/// of one path overlap, no lock file is left, and no holder sees an error.
 ///
-/// JuiceFS (1.4.2) sometimes answers the `open(O_CREAT)` of try-lock-path with `EPERM` when
-/// another client unlink-and-deletes that file at the same moment: every holder here counts
-/// those as refusals (a retry succeeds), and the total is printed.
+/// JuiceFS (1.4.2) answers the `open` of a file that another client deleted between the
+/// kernel's lookup and its open with `EPERM`; try-lock-path opens the path again instead of
+/// passing that on (before it did, 134-160 of this test's try-locks failed so in every run).
 #[test]
 fn mixed_stress_across_mounts() -> Result<()> {
     let Some(hosts) = hosts() else { return Ok(()) };
@@ -418,7 +406,6 @@ fn mixed_stress_across_mounts() -> Result<()> {
                 &native.to_string(),
                 tag,
             ])
-            .env("STAGELOCK_STRESS_TOLERATE_EPERM", "1")
             .stdout(log(tag)?)
             .stderr(err(tag)?)
             .spawn()?;
@@ -440,14 +427,14 @@ fn mixed_stress_across_mounts() -> Result<()> {
     let child = Command::new(bin)
         .args(["run", CONTENTION_STRESS, "--dir"])
         .arg(format!("{}::/work", dir_b.display()))
-        .args(["--", &k, &run.to_string(), "run-b", "tolerate-eperm"])
+        .args(["--", &k, &run.to_string(), "run-b"])
         .env("STAGELOCK_CACHE_DIR", scratch.join("cache"))
         .stdout(log("run-b")?)
         .stderr(err("run-b")?)
         .spawn()?;
     children.push(("run-b", child));
 
-    let in_process = std::thread::scope(|scope| -> Result<u64> {
+    std::thread::scope(|scope| -> Result<()> {
         let mut workers = Vec::new();
         for (tag, dir) in [("thread-a", &dir_a), ("thread-b", &dir_b)] {
             let log = log(tag)?;
@@ -456,33 +443,29 @@ fn mixed_stress_across_mounts() -> Result<()> {
         for (tag, dir) in [("guest-a", &dir_a), ("guest-b", &dir_b)] {
             let (log, k) = (log(tag)?, &k);
             workers.push(scope.spawn(move || {
-                let done = GuestRun::new(&[k, &guests.to_string(), tag, "tolerate-eperm"])
+                let done = GuestRun::new(&[k, &guests.to_string(), tag])
                     .work(dir)
                     .stdout_to(log)
                     .run(CONTENTION_STRESS);
                 match done.outcome {
-                    Ok(()) => Ok(eperm_counts(&done.stderr)),
+                    Ok(()) => Ok(()),
                     Err(e) => bail!("guest {tag}: {e}\n{}", done.stderr),
                 }
             }));
         }
-        let mut eperm = 0;
         for worker in workers {
-            eperm += worker.join().unwrap()?;
+            worker.join().unwrap()?;
         }
-        Ok(eperm)
+        Ok(())
     })?;
     for (tag, mut child) in children {
         let status = child.wait()?;
-        ensure!(status.success(), "{tag} exited {status}");
+        let stderr = std::fs::read_to_string(errs.join(tag))?;
+        ensure!(status.success(), "{tag} exited {status}: {stderr}");
     }
     let elapsed = started.elapsed();
     let expected = 2 * native + 2 * threads + 2 * guests + run + cli;
     let total = check_holds(&logs, expected).context("overlapping holds")?;
-    let mut eperm = in_process;
-    for entry in std::fs::read_dir(&errs)? {
-        eperm += eperm_counts(&std::fs::read_to_string(entry?.path())?);
-    }
     assert!(
         case.names_b("locks")?.is_empty(),
         "left: {:?}",
@@ -495,8 +478,7 @@ fn mixed_stress_across_mounts() -> Result<()> {
     println!(
         "stress across mounts: {total} acquisitions of {PATHS} paths (processes 2x{native}, \
          threads 2x{threads}, guests 2x{guests}, stagelock run on B {run}, stagelock lock on A \
-         {cli}) in {elapsed:.1?}: no overlap, no file left; {eperm} try-locks refused by \
-         JuiceFS with EPERM and retried"
+         {cli}) in {elapsed:.1?}: no overlap, no file left, no error"
     );
     std::fs::remove_dir_all(&case.b)?;
     Ok(())
