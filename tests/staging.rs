@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use stagelock::{ErrorKind, Layout, RecoverOptions, SkipReason, StagingArea};
-use stagelock_tests::{Holder, STAGE_FILES, Scratch, Taken, stage_fill_check_commit, wait_until};
+use stagelock_tests::{
+    Holder, STAGE_FILES, Scratch, StopOnDrop, Taken, stage_fill_check_commit, wait_until,
+};
 
 const LAYOUTS: [(Layout, &str); 2] = [(Layout::Pairs, "pairs"), (Layout::PerDirectory, "per-dir")];
 
@@ -554,16 +556,6 @@ fn recovery_racing_stagers_never_removes_live_work() -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Sets its flag when dropped, so a recoverer looping until the flag stops however its scope is
-/// left (a panic included: the scope would otherwise wait for it forever).
-struct StopOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
 }
 
 /// `(id, had_lock, had_resource)` of each stage `report` removed, sorted.

@@ -221,6 +221,16 @@ pub fn stage_fill_check_commit(
     Ok(())
 }
 
+/// Sets its flag when dropped, so a recoverer looping until the flag stops however its scope is
+/// left (a panic included: the scope would otherwise wait for it forever).
+pub struct StopOnDrop<'a>(pub &'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// One hold, as stamped by its holder.
 struct Hold {
     tag: String,
