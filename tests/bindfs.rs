@@ -183,7 +183,9 @@ fn a_lasting_eperm_is_reported_on_fuse_as_on_a_local_disk() -> Result<()> {
         for dir in [mount.path(), mount.backing.path()] {
             let locks = LockDir::open_ambient_dir(dir, cap_std::ambient_authority())?;
             let started = std::time::Instant::now();
-            let err = locks.try_lock_path("x.lock").unwrap_err();
+            let Err(err) = locks.try_lock_path("x.lock") else {
+                anyhow::bail!("{}: an immutable file was locked", dir.display());
+            };
             ensure!(
                 err.kind() == ErrorKind::PermissionDenied
                     && err.to_string()

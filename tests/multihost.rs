@@ -555,6 +555,8 @@ fn recovery_racing_stagers_across_mounts_never_removes_live_work() -> Result<()>
         let started = Instant::now();
         let stop = AtomicBool::new(false);
         let (dead, passes) = std::thread::scope(|scope| -> Result<(usize, usize)> {
+            // However the scope is left, the recoverers stop (it waits for them).
+            let _stop = StopOnDrop(&stop);
             let recoverers: Vec<_> = [case.a("staging"), case.b("staging")]
                 .into_iter()
                 .map(|root| {
@@ -598,7 +600,6 @@ fn recovery_racing_stagers_across_mounts_never_removes_live_work() -> Result<()>
                 let (holder, _id) = stager(&["stage", name], &case.a("staging"))?;
                 holder.kill()?;
             }
-            let _stop = StopOnDrop(&stop);
             for child in stagers {
                 let out = child.wait_with_output()?;
                 ensure!(
