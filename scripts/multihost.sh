@@ -4,7 +4,9 @@
 # the core's race tests and tests/multihost.rs across the two mounts, then the JuiceFS-vs-local
 # benchmark (tests/bench_multihost.rs), and tears everything down on exit, failure or Ctrl-C.
 #
-#   scripts/multihost.sh [TEST_FILTER...]    extra arguments go to the test binary
+#   scripts/multihost.sh [TEST_FILTER...]    extra arguments go to tests/multihost.rs's binary
+#                                            (the core's race test and the races on the
+#                                            volume without trash always run)
 #   MULTIHOST_BENCH=0 scripts/multihost.sh   skips the benchmark
 #
 # Installs what it needs: redis-server and fuse3 (apt, only when missing) and the JuiceFS
@@ -127,28 +129,39 @@ done
 meta=redis://127.0.0.1:$port/1
 say "redis on 127.0.0.1:$port"
 
-"$juicefs" format --storage file --bucket "$run/objects/" "$meta" stagelock-multihost \
-    >"$run/format.log" 2>&1 || { cat "$run/format.log" >&2; exit 1; }
+# Two volumes. The suite's, with JuiceFS's trash on as by default (a deleted file moves into
+# .trash and keeps one link there); and one without trash (a deleted file is forgotten at
+# once), on which the races run again: the two answer a racing open or fstat differently.
+"$juicefs" format --storage file --bucket "$run/objects/" --trash-days 1 "$meta" \
+    stagelock-multihost >"$run/format.log" 2>&1 || { cat "$run/format.log" >&2; exit 1; }
+meta_notrash=redis://127.0.0.1:$port/2
+"$juicefs" format --storage file --bucket "$run/objects-notrash/" --trash-days 0 \
+    "$meta_notrash" stagelock-multihost-notrash >>"$run/format.log" 2>&1 ||
+    { cat "$run/format.log" >&2; exit 1; }
 
 # Metadata caches off: a lock file deleted or replaced through one mount must be seen at once
 # through the other (lost-lock detection compares the path's inode with the locked one).
 mount_opts=(-d --heartbeat "$HEARTBEAT" --no-usage-report --metrics 127.0.0.1:0
     --attr-cache 0 --entry-cache 0 --dir-entry-cache 0)
-# The command that (re)mounts a mount point: the suite runs it again after killing client A.
+# The command that (re)mounts a mount point (of the volume at $2, by default the suite's): the
+# suite runs it again after killing client A.
 mount_cmd() {
-    local name=$1
+    local name=$1 volume=${2:-$meta}
     printf '%q ' umount -l "$run/$name"
     printf '2>/dev/null; '
     # The cache dir first: JuiceFS rewrites its command line (hiding the metadata URL) and
     # truncates it; the suite finds A's client by it.
     printf '%q ' "$juicefs" mount --cache-dir "$run/cache-$name" "${mount_opts[@]}" \
-        --log "$run/client-$name.log" "$meta" "$run/$name"
+        --log "$run/client-$name.log" "$volume" "$run/$name"
 }
-for name in a b; do
-    bash -c "$(mount_cmd "$name")" >"$run/mount-$name.log" 2>&1 ||
+for name in a b c d; do
+    volume=$meta
+    case $name in c | d) volume=$meta_notrash ;; esac
+    bash -c "$(mount_cmd "$name" "$volume")" >"$run/mount-$name.log" 2>&1 ||
         { cat "$run/mount-$name.log" >&2; exit 1; }
 done
 say "JuiceFS mounted twice: $run/a and $run/b (heartbeat ${HEARTBEAT}s)"
+say "and its volume without trash: $run/c and $run/d"
 
 # --- the suite ----------------------------------------------------------------------------
 export STAGELOCK_MULTIHOST_A=$run/a STAGELOCK_MULTIHOST_B=$run/b
@@ -161,6 +174,18 @@ cargo test --locked -p stagelock --lib multihost -- --nocapture 2>&1 | tee "$sui
 cargo test --locked -p stagelock-tests --test multihost -- --test-threads=1 --nocapture "$@" 2>&1 |
     tee -a "$suite_log"
 say "suite took $((SECONDS - suite_started))s"
+
+# The races again, on the volume without trash.
+notrash_started=$SECONDS
+(
+    export STAGELOCK_MULTIHOST_A=$run/c STAGELOCK_MULTIHOST_B=$run/d STAGELOCK_MULTIHOST_TRASH=0
+    export STAGELOCK_MULTIHOST_REMOUNT_A="$(mount_cmd c "$meta_notrash")"
+    export STAGELOCK_MULTIHOST_CLIENT_A="--cache-dir $run/cache-c"
+    cargo test --locked -p stagelock --lib multihost -- --nocapture 2>&1 | tee -a "$suite_log"
+    cargo test --locked -p stagelock-tests --test multihost -- --test-threads=1 --nocapture \
+        mixed_stress recovery_racing 2>&1 | tee -a "$suite_log"
+)
+say "the races without trash took $((SECONDS - notrash_started))s"
 
 if [ "${MULTIHOST_BENCH:-1}" != 0 ]; then
     # Without the `components` feature: the benchmark needs only the core (no wasmtime build).

@@ -19,8 +19,8 @@ use crate::wait::{Attempt, LockWait, Wait};
 /// them first (the Go original's limit).
 const LOCK_ATTEMPTS: u32 = 1000;
 
-/// How many times try-lock-path opens a path again after an `EPERM` on a network filesystem,
-/// where that can mean the file was deleted by another host during the open.
+/// How many times try-lock-path opens a path again after an `EPERM` (or, when creating, an
+/// `ENOENT`) on a network filesystem, where that can mean the file was deleted during the open.
 const RACED_OPEN_ATTEMPTS: u32 = 16;
 
 /// How many random names create-and-lock tries per file before giving up on collisions
@@ -91,15 +91,15 @@ impl std::ops::Deref for SharedDir {
 /// ## Network and FUSE filesystems
 ///
 /// A lock is taken on an open file, and the file's holder may have deleted it in the meantime,
-/// so every new lock is checked against the path. On local filesystems (ext4, XFS, Btrfs, tmpfs
-/// and a few more) one `fstat` decides it: a file with one link still has its name. Elsewhere
-/// that is not trusted, because a client may report one link for a file another host deleted
-/// (JuiceFS does, with its caches off), and the path is looked up again: one `fstatat` more per
-/// lock. That lookup, and [`verify`](Self::verify), see another host's change only when the
+/// so every new lock is checked against the path. On Linux, on local filesystems (ext4, XFS,
+/// Btrfs, tmpfs and a few more), one `fstat` decides it: a file with one link still has its
+/// name. Elsewhere that is not trusted, because a deleted file may keep its link (JuiceFS moves
+/// it into its trash), and the path is looked up again: one `fstatat` more per lock. That lookup, and [`verify`](Self::verify), see another host's change only when the
 /// mount caches no metadata (for JuiceFS: `--attr-cache 0 --entry-cache 0
-/// --dir-entry-cache 0`). There, too, an `EPERM` from opening the path can mean that another
-/// host deleted the file during the open (JuiceFS says so), and the path is opened again, up
-/// to 16 times.
+/// --dir-entry-cache 0`). There, too, an `EPERM` from opening the path can mean that the file
+/// was deleted during the open (JuiceFS refuses to open a trashed file for writing; without a
+/// trash it says `ENOENT`, even to a create), and the path is opened again, up to 16 times. A
+/// held file that the filesystem no longer knows at all counts as deleted.
 ///
 /// # Non-guarantees
 ///
@@ -124,10 +124,10 @@ impl StagingLock {
     ///
     /// Unlike the Go original, the lock is only returned once the name is checked to still point
     /// at the locked file, so a concurrent recoverer that deleted the file between its creation
-    /// and the lock cannot leave us holding a lock on a deleted file. (The check is one `fstat`
-    /// after locking: lock files are never renamed, so one link means the name is still ours and
-    /// none means deleted; a hard-linked file, or one reached through subdirectories, has its
-    /// path compared by device and inode.)
+    /// and the lock cannot leave us holding a lock on a deleted file. (On a local filesystem
+    /// the check is one `fstat` after locking: lock files are never renamed, so one link means
+    /// the name is still ours and none means deleted. Anywhere else, and for a hard-linked
+    /// file, the path is compared by device and inode; see the notes on network filesystems.)
     ///
     /// This corresponds to containers/storage's `CreateAndLock`, but only creates files directly
     /// in `dir`. It never blocks. The lock keeps a duplicate of `dir`'s handle (for the delete);
@@ -455,10 +455,13 @@ impl StagingLock {
         let err = |e| Error::io(Op::Verify, &self.path, e);
         let lost =
             |why: &'static str| Err(Error::new(ErrorKind::LockLost, Op::Verify, &self.path, why));
-        let held = sys::stat_fd(self.file.file()).map_err(err)?;
-        if held.nlink == 0 {
-            return lost("lock lost: the locked file was deleted");
-        }
+        let held = match sys::stat_fd(self.file.file()) {
+            Ok(held) if held.nlink > 0 => held,
+            // No links, or (on a network filesystem) the file is no longer known at all.
+            Ok(_) => return lost("lock lost: the locked file was deleted"),
+            Err(e) if gone(&e) => return lost("lock lost: the locked file was deleted"),
+            Err(e) => return Err(err(e)),
+        };
         match sys::stat_at(&self.dir, &self.path) {
             Ok(id) if id == held.id => {}
             Ok(_) => return lost("lock lost: the path names another file now"),
@@ -593,11 +596,12 @@ impl StagingLock {
         let held = retry(LOCK_ATTEMPTS, || {
             let file = match sys::open_beneath(dir, path, how, 0o644) {
                 Ok(file) => file,
-                // On a network filesystem the file may be deleted by another host between the
-                // kernel's lookup and its open, and JuiceFS then says EPERM: open the path
-                // again. A lasting EPERM (an immutable file) is reported after a few tries.
+                // On a network filesystem the file may be deleted between the kernel's lookup
+                // and its open: JuiceFS then says EPERM (the file is in its trash), or ENOENT
+                // without a trash, even to O_CREAT. Open the path again; a lasting error (an
+                // immutable file, a missing parent) is reported after a few tries.
                 Err(e)
-                    if e.raw_os_error() == Some(libc::EPERM)
+                    if raced_open(&e, create)
                         && !dir.local()
                         && raced_opens < RACED_OPEN_ATTEMPTS =>
                 {
@@ -831,10 +835,19 @@ fn lock_verified(dir: &SharedDir, path: &Path, file: fs::File, op: Op) -> Result
     let err = |e| Error::io(op, path, e);
     #[cfg(test)]
     hooks::before_lock(dir, path);
-    let Some(locked) = sys::try_lock(file).map_err(err)? else {
-        return Ok(Verified::Busy);
+    // A file we hold open that is "not found" was deleted: some network filesystems (JuiceFS
+    // without its trash) forget a file another client deleted, open or not.
+    let locked = match sys::try_lock(file) {
+        Ok(Some(locked)) => locked,
+        Ok(None) => return Ok(Verified::Busy),
+        Err(e) if gone(&e) => return Ok(Verified::Replaced),
+        Err(e) => return Err(err(e)),
     };
-    let stat = sys::stat_fd(locked.file()).map_err(err)?;
+    let stat = match sys::stat_fd(locked.file()) {
+        Ok(stat) => stat,
+        Err(e) if gone(&e) => return Ok(Verified::Replaced),
+        Err(e) => return Err(err(e)),
+    };
     if stat.kind != sys::FileKind::Regular {
         return Err(Error::new(
             ErrorKind::NotAFile,
@@ -848,6 +861,21 @@ fn lock_verified(dir: &SharedDir, path: &Path, file: fs::File, op: Op) -> Result
     } else {
         Verified::Replaced
     })
+}
+
+/// Whether an `open` of a lock path (creating it if `create`) may have failed only because the
+/// file was deleted during the open, on a filesystem that is not local.
+fn raced_open(e: &io::Error, create: bool) -> bool {
+    match e.raw_os_error() {
+        Some(libc::EPERM) => true,
+        Some(libc::ENOENT) => create,
+        _ => false,
+    }
+}
+
+/// Whether an error about a file we hold open says that the file no longer exists.
+fn gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
 }
 
 /// Refuses paths that can never name a lock file, before touching the filesystem.
@@ -872,7 +900,7 @@ pub(crate) fn check_path(path: &Path, op: Op) -> Result<(), Error> {
 /// beyond the `fstat` after locking. Anything else gets the full check: the path is looked up
 /// again and compared by device and inode. That covers a hard-linked file, a path through
 /// subdirectories (which could have been renamed), and every file on a network or FUSE
-/// filesystem, whose client may report one link for a file another host has deleted.
+/// filesystem, where a deleted file may keep its link (JuiceFS's trash).
 fn still_names(dir: &SharedDir, path: &Path, stat: &sys::FileStat) -> io::Result<bool> {
     match stat.nlink {
         0 => Ok(false),
@@ -1011,9 +1039,9 @@ mod tests {
 
     /// The race across two hosts, on the two JuiceFS mounts of `scripts/multihost.sh` (skipped
     /// without them): B opens the lock file; through A, the file is deleted, made anew and
-    /// locked; B locks the old file. B's client still reports one link for it, so only looking
-    /// the path up again shows that B holds a deleted file: B must be refused, not handed a
-    /// second lock on a path A holds.
+    /// locked; B locks the old file. JuiceFS keeps the deleted file in its trash with one link,
+    /// so only looking the path up again shows that B holds a deleted file: B must be refused,
+    /// not handed a second lock on a path A holds.
     #[test]
     fn multihost_a_file_deleted_through_another_mount_is_not_held() {
         let var = |name| std::env::var_os(name).map(std::path::PathBuf::from);
@@ -1033,17 +1061,27 @@ mod tests {
             !dir_b.local(),
             "a FUSE mount must not count as a local filesystem"
         );
-        // The premise: B's client keeps one link for a file deleted through A.
+        // The premise: a file deleted through A keeps one link in JuiceFS's trash, seen
+        // through B too; without a trash (`STAGELOCK_MULTIHOST_TRASH=0`), B cannot even `fstat`
+        // it any more.
         let (on_a, on_b) = (a.join(&rel).join("premise"), b.join(&rel).join("premise"));
         std::fs::write(&on_a, "").unwrap();
         let opened_on_b = std::fs::File::open(&on_b).unwrap();
         std::fs::remove_file(&on_a).unwrap();
         assert!(!on_b.exists(), "B still sees the deleted file's name");
-        let nlink = opened_on_b.metadata().unwrap().nlink();
-        assert_eq!(
-            nlink, 1,
-            "JuiceFS now reports a deleted file's links: update the docs"
-        );
+        let seen = opened_on_b
+            .metadata()
+            .map(|m| m.nlink())
+            .map_err(|e| e.kind());
+        if std::env::var_os("STAGELOCK_MULTIHOST_TRASH").is_some_and(|t| t == "0") {
+            assert_eq!(seen, Err(io::ErrorKind::NotFound), "without a trash");
+        } else {
+            assert_eq!(
+                seen,
+                Ok(1),
+                "a deleted file lost its link: is JuiceFS's trash off?"
+            );
+        }
         drop(opened_on_b);
 
         let path = Path::new("x.lock");

@@ -325,10 +325,11 @@ pub(crate) fn stat_fd(file: &File) -> io::Result<FileStat> {
 /// open file is its current one, whoever changed it, and an `open` fails only for reasons that
 /// last.
 ///
-/// Network and FUSE filesystems answer from their client's view. JuiceFS 1.4.2, with every
-/// metadata cache off, keeps reporting one link for a file another client has deleted, and
-/// answers `EPERM` to the `open` of a file another client deleted between the kernel's lookup
-/// and its open. Any other filesystem, and an `fstatfs` that fails, count as not local.
+/// Network and FUSE filesystems may keep a deleted file in ways a local one does not. JuiceFS
+/// 1.4.2 with its trash on (the default, `--trash-days 1`) moves a deleted file into `.trash`,
+/// where it keeps one link, whichever client or process deleted it, and refuses to open it
+/// for writing (`EPERM`): what an `open` that raced a delete runs into. Any other filesystem,
+/// and an `fstatfs` that fails, count as not local.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn is_local_filesystem(dir: &File) -> bool {
     // From <linux/magic.h> (ZFS's from OpenZFS); all are 32-bit, whatever `f_type`'s width.
