@@ -328,8 +328,10 @@ pub(crate) fn stat_fd(file: &File) -> io::Result<FileStat> {
 /// Network and FUSE filesystems may keep a deleted file in ways a local one does not. JuiceFS
 /// 1.4.2 with its trash on (the default, `--trash-days 1`) moves a deleted file into `.trash`,
 /// where it keeps one link, whichever client or process deleted it, and refuses to open it
-/// for writing (`EPERM`): what an `open` that raced a delete runs into. Any other filesystem,
-/// and an `fstatfs` that fails, count as not local.
+/// for writing (`EPERM`): what an `open` that raced a delete runs into. Without its trash
+/// (`--trash-days 0`) it forgets a deleted file at once, and the racing `open` (even a create)
+/// and an `fstat` of the file held open say `ENOENT`. Any other filesystem, and an `fstatfs`
+/// that fails, count as not local.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn is_local_filesystem(dir: &File) -> bool {
     // From <linux/magic.h> (ZFS's from OpenZFS); all are 32-bit, whatever `f_type`'s width.
