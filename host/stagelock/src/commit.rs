@@ -1,5 +1,6 @@
-//! Moving a finished stage into place: how durable ([`Durability`]), and how, on filesystems that
-//! have `renameat2`'s flags and on those that do not.
+//! Committing a stage: moving the finished resource into place while its lock is held, how
+//! durably ([`Durability`]), and how, on filesystems that have `renameat2`'s flags and on those
+//! that do not. A failed commit says how far it got ([`CommitError`]).
 //!
 //! With the flags (Linux on ext4, xfs, btrfs, tmpfs, ...), a commit is one
 //! `renameat2(RENAME_NOREPLACE)`, and a replacing commit one `renameat2(RENAME_EXCHANGE)`.
@@ -8,10 +9,15 @@
 //! `rename(2)` steps, ordered so that a crash between any two of them loses nothing: see
 //! [`Stage::commit_replacing`](crate::Stage::commit_replacing) for each crash state.
 
+use std::fmt;
 use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
+use cap_std::fs::Dir;
+use cap_std::io_lifetimes::AsFilelike;
+
+use crate::area::{STAGE_RESOURCE, Stage};
 use crate::error::{Error, ErrorKind, Op};
 use crate::sys::{self, RenameMode};
 
@@ -30,11 +36,10 @@ pub enum Durability {
     /// # Cost
     ///
     /// One `fsync` per file and directory (after starting every file's writeback at once on
-    /// Linux), each waiting for the disk: for a 100-file, 10 MB stage on the project's ext4
-    /// machine about 16 ms against 37 µs for the bare rename, 3.3x the time of writing and
-    /// committing without it (BENCHMARKS.md). `syncfs` was measured as an alternative (0.41x
-    /// on ext4) and is not used: it does not reach FUSE filesystems (on LazyFS every trial
-    /// lost its data) and it waits for every other writer of the filesystem.
+    /// Linux), each waiting for the disk: milliseconds where a bare rename takes microseconds
+    /// (BENCHMARKS.md has the figures). `syncfs` would be cheaper on a local disk and is not
+    /// used: it does not reach FUSE filesystems (on LazyFS every trial lost its data) and it
+    /// waits for every other writer of the filesystem.
     #[default]
     Full,
     /// Rename only. The result is in place at once for every reader, but after a power cut
@@ -89,6 +94,290 @@ impl CommitOptions {
     /// The durability these options ask for.
     pub fn durability_level(&self) -> Durability {
         self.durability
+    }
+}
+
+// A failed commit hands the stage back by value (as tempfile's `PersistError` hands back the
+// file): the error is large on purpose.
+#[allow(clippy::result_large_err)]
+impl Stage {
+    /// Moves the resource to `dest` beneath `dest_dir` while still holding the lock, durably
+    /// ([`Durability::Full`]), then unlock-and-deletes. Refuses to overwrite an existing `dest`.
+    ///
+    /// The same as [`commit_with`](Self::commit_with) with the default [`CommitOptions`].
+    ///
+    /// # Errors
+    ///
+    /// On failure the stage is handed back in the [`CommitError`], still locked, to retry or
+    /// abort, except for [`ErrorKind::LockLost`]. [`ErrorKind::AlreadyExists`] if `dest` exists; [`ErrorKind::NotFound`] if its
+    /// parent does not; [`ErrorKind::PermissionDenied`] if `dest` escapes `dest_dir`;
+    /// [`ErrorKind::InvalidInput`] if `dest` has no final name; [`ErrorKind::Other`] if it is
+    /// on another filesystem (`EXDEV`), or if syncing failed (see
+    /// [`commit_with`](Self::commit_with)).
+    ///
+    /// [`ErrorKind::LockLost`] if, right before the rename, [`StagingLock::verify`] finds the
+    /// stage's lock is no longer ours (someone deleted its file, or locked a new file at its
+    /// path): nothing is moved, no stage is handed back, the lock is released with its file
+    /// kept and the resource is left in place for [`StagingArea::recover_stale`]. (A failure
+    /// of the check itself is treated the same way, with its own kind.)
+    pub fn commit(self, dest_dir: &Dir, dest: impl AsRef<Path>) -> Result<(), CommitError> {
+        self.commit_with(dest_dir, dest, CommitOptions::new())
+    }
+
+    /// Like [`commit`](Self::commit), but replaces an existing `dest`: the old one is removed
+    /// while the lock is held, once the result is in its place.
+    ///
+    /// The same as [`commit_with`](Self::commit_with) with
+    /// [`CommitOptions::replace`]`(true)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`commit`](Self::commit). If the old destination cannot be removed after the swap,
+    /// the result is in place and no stage is handed back: the lock is released with its file
+    /// kept, so [`StagingArea::recover_stale`] removes the old one later.
+    ///
+    /// # Crash safety
+    ///
+    /// Where the filesystem has `renameat2(RENAME_EXCHANGE)` (Linux on ext4, xfs, btrfs,
+    /// tmpfs, ...) the new result and the old destination swap names in one step; a crash
+    /// after it leaves the old one in the stage, where recovery removes it.
+    ///
+    /// Elsewhere (FUSE filesystems such as bindfs and LazyFS give `EINVAL`; other Unix systems
+    /// have no such call) it takes four renames, so that the old destination and the new
+    /// result always have a name outside the staging area until the new one is at `dest`.
+    /// `NAME` is `dest`'s final name, `ID` the stage's [`id`](Self::id); the aside names are
+    /// reserved by an exclusive `mkdir` and never overwrite anything. A crash:
+    ///
+    /// | after | what is where | what recovery does, what you do |
+    /// |---|---|---|
+    /// | 0. reserving an aside name (`mkdir`) | an empty directory `.NAME.stagelock-ID.new` beside `dest`; `dest` and the stage unchanged | recovery removes the stage (it was not committed); remove the empty directory |
+    /// | 1. the new result went aside | the complete result at `.NAME.stagelock-ID.new`; old `dest` unchanged; the stage has no resource | recovery removes only the stage's lock file; rename `.new` to `dest` (after moving `dest` away) or remove it |
+    /// | 2. the old `dest` went aside (an empty `.old` directory if the crash came between its `mkdir` and rename) | `dest` absent; the result at `.NAME.stagelock-ID.new`, the old one at `.NAME.stagelock-ID.old` | recovery removes only the lock file; rename `.new` to `dest` and remove `.old` (or rename `.old` back) |
+    /// | 3. the new result is at `dest` | done, but the old one is still at `.NAME.stagelock-ID.old` | recovery removes only the lock file; remove `.old` |
+    /// | 4. the old one is in the stage | done; the old one in the stage | recovery removes it |
+    ///
+    /// Recovery never touches the aside names (they are not in the staging area), so it never
+    /// removes the old destination or a result that left the stage.
+    ///
+    /// # Platform Notes
+    ///
+    /// On every Unix; the single-step swap needs Linux and a filesystem with
+    /// `RENAME_EXCHANGE`.
+    pub fn commit_replacing(
+        self,
+        dest_dir: &Dir,
+        dest: impl AsRef<Path>,
+    ) -> Result<(), CommitError> {
+        self.commit_with(dest_dir, dest, CommitOptions::new().replace(true))
+    }
+
+    /// Commits as `options` say: whether to replace an existing `dest`
+    /// ([`CommitOptions::replace`]), and how durably ([`CommitOptions::durability`]).
+    ///
+    /// With [`Durability::Full`] (the default), every regular file and directory of the
+    /// resource is `fsync`ed before the rename, and the directories it left and entered after
+    /// it: once this returns `Ok`, a power cut loses nothing of the result. Symbolic links are
+    /// never followed; FIFOs, sockets and devices are not opened.
+    ///
+    /// Where the filesystem has no `renameat2` flags (`EINVAL`, `ENOSYS`, `EOPNOTSUPP`: FUSE
+    /// filesystems, network filesystems, Unix systems other than Linux), a non-replacing commit
+    /// reserves `dest` with an exclusive `mkdir` and renames the resource over that empty
+    /// placeholder, which POSIX `rename` replaces atomically; nothing existing is ever
+    /// overwritten. A crash between the two leaves an **empty directory at `dest`** and the
+    /// uncommitted stage, which recovery removes: remove the empty directory before committing
+    /// again. Replacing commits: see [`commit_replacing`](Self::commit_replacing).
+    ///
+    /// # Errors
+    ///
+    /// As [`commit`](Self::commit). With [`Durability::Full`], a failed sync before the rename
+    /// hands the stage back; a failed sync of the directories after it gives
+    /// [`ErrorKind::Other`] ("committed, but syncing ... failed") with no stage: the result is
+    /// in place but maybe not on disk. A replacing fallback that fails midway and cannot put
+    /// the result back gives no stage and says in its message where the result is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stagelock::{CommitOptions, Durability, StagingArea};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let root = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
+    /// root.create_dir("staging")?;
+    /// let area = StagingArea::new(&root.open_dir("staging")?)?;
+    /// let stage = area.stage()?;
+    /// stage.dir().write("cache.bin", b"cheap to rebuild")?;
+    /// let fast = CommitOptions::new().durability(Durability::None);
+    /// stage.commit_with(&root, "cache", fast)?;
+    /// assert_eq!(root.read("cache/cache.bin")?, b"cheap to rebuild");
+    /// # Ok(()) }
+    /// ```
+    pub fn commit_with(
+        mut self,
+        dest_dir: &Dir,
+        dest: impl AsRef<Path>,
+        options: CommitOptions,
+    ) -> Result<(), CommitError> {
+        let dest = dest.as_ref();
+        let dest_dir = dest_dir.as_filelike_view::<File>();
+        match self.move_into_place(&dest_dir, dest, options) {
+            Ok(()) => self
+                .release()
+                .map_err(|error| CommitError { error, stage: None }),
+            Err(Moved::No(error)) => Err(CommitError {
+                error,
+                stage: Some(self),
+            }),
+            Err(Moved::LockLost(error)) => {
+                // Nothing moved, and the stage may no longer be ours. Release the lock keeping
+                // its file (the file at that path may be someone else's now) and leave the
+                // resource where it is: recovery removes it once no one holds its lock.
+                self.dir = None;
+                self.lock = None;
+                Err(CommitError { error, stage: None })
+            }
+            Err(Moved::ButNotSynced(error)) => {
+                // In place and the stage is empty; only the sync failed.
+                let _ = self.release();
+                Err(CommitError { error, stage: None })
+            }
+            Err(Moved::ButOldRemains(error) | Moved::Aside(error)) => {
+                // The result left the stage; what is still there (the replaced destination) is
+                // removed by recovery. Release the lock, keeping its file.
+                self.dir = None;
+                self.lock = None;
+                Err(CommitError { error, stage: None })
+            }
+            #[cfg(test)]
+            Err(Moved::Crashed) => {
+                // As a dead process: the lock released with its file kept, nothing else done.
+                self.dir = None;
+                self.lock = None;
+                Err(CommitError {
+                    error: Error::new(ErrorKind::Other, Op::Commit, dest, "simulated crash"),
+                    stage: None,
+                })
+            }
+        }
+    }
+
+    fn move_into_place(
+        &mut self,
+        dest_dir: &File,
+        dest: &Path,
+        options: CommitOptions,
+    ) -> Result<(), Moved> {
+        let err = |e| Moved::No(Error::io(Op::Commit, dest, e));
+        let Some(Component::Normal(name)) = dest.components().next_back() else {
+            return Err(Moved::No(Error::new(
+                ErrorKind::InvalidInput,
+                Op::Commit,
+                dest,
+                "destination has no final name",
+            )));
+        };
+        let name = Path::new(name);
+        let opened_parent;
+        let dest_parent = match dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(parent) => {
+                opened_parent = cap_primitives::fs::open_dir(dest_dir, parent).map_err(err)?;
+                &opened_parent
+            }
+            None => dest_dir,
+        };
+        let opened_src;
+        let (src_parent, src_name): (&File, PathBuf) = match self.layout.stage_dir(&self.id) {
+            None => (&self.root, self.path()),
+            Some(stage_dir) => {
+                opened_src = cap_primitives::fs::open_dir(&self.root, stage_dir).map_err(err)?;
+                (&opened_src, PathBuf::from(STAGE_RESOURCE))
+            }
+        };
+        let durable = options.durability_level() == Durability::Full;
+        if durable {
+            let resource = self.dir().as_filelike_view::<File>();
+            sys::sync_tree(&resource).map_err(|e| {
+                let kind = ErrorKind::of_io(&e);
+                Moved::No(Error::new(
+                    kind,
+                    Op::Commit,
+                    dest,
+                    format!("syncing the stage failed: {e}"),
+                ))
+            })?;
+        }
+        // The last moment the stage can still be left alone: is the lock still ours?
+        self.lock()
+            .verify()
+            .map_err(|e| Moved::LockLost(lost_at_commit(dest, e)))?;
+        let places = Places {
+            src_parent,
+            src_name: &src_name,
+            dest_parent,
+            name,
+            dest,
+            id: &self.id,
+        };
+        let placed = match place(&places, options.replaces()) {
+            Err(Moved::No(e))
+                if e.io_error().and_then(io::Error::raw_os_error) == Some(libc::EXDEV) =>
+            {
+                return Err(Moved::No(Error::new(
+                    ErrorKind::Other,
+                    Op::Commit,
+                    dest,
+                    "destination is on another filesystem than the staging area",
+                )));
+            }
+            other => other?,
+        };
+        self.dir = None;
+        let synced = if durable {
+            sync_parents(&places)
+        } else {
+            Ok(())
+        };
+        if placed == Placed::Replaced {
+            // The old destination now sits where the resource was; we still hold the lock.
+            let old = self.path();
+            sys::remove_all(&self.root, &old)
+                .map_err(|e| Moved::ButOldRemains(Error::io(Op::Commit, &old, e)))?;
+        }
+        synced.map_err(Moved::ButNotSynced)
+    }
+}
+
+/// The commit error for a lock that [`StagingLock::verify`] could not confirm.
+#[cold]
+fn lost_at_commit(dest: &Path, e: Error) -> Error {
+    Error::new(
+        e.kind(),
+        Op::Commit,
+        dest,
+        format!("{e}; nothing was moved, the stage is left for recovery"),
+    )
+}
+
+/// A failed [`Stage::commit`]: the error, and the stage (still locked) unless the failure came
+/// after the resource was already in place.
+#[derive(Debug)]
+pub struct CommitError {
+    /// What went wrong.
+    pub error: Error,
+    /// The stage, handed back to retry or abort; dropping it aborts.
+    pub stage: Option<Stage>,
+}
+
+impl fmt::Display for CommitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for CommitError {}
+
+impl From<CommitError> for Error {
+    fn from(e: CommitError) -> Self {
+        e.error
     }
 }
 
@@ -333,7 +622,7 @@ fn move_aside(dir: &File, name: &Path, aside: &Path) -> Result<(), Stop> {
         Err(Stop::Io(e)) if sys::kind_mismatch(&e) => {
             // Not a directory: a second name first (exclusive), then the first one goes.
             sys::link_exclusive(dir, name, aside)?;
-            sys::unlink(dir, name)?;
+            sys::remove_beneath(dir, name)?;
             Ok(())
         }
         other => other,

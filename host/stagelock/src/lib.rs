@@ -60,24 +60,29 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
-mod commit;
-mod error;
-mod lock;
-mod pattern;
+// The rooms, from the bottom up (each only uses those above it):
+mod area; // StagingArea, Layout, Stage: staging, aborting
+mod commit; // committing a stage: options, durability, renames and their fallback
+mod dir; // directory handles locks share, ambient directories, path checks
+mod entry; // StagingLock's entry points on a &Dir or an ambient path, over LockDir
+mod error; // Error, ErrorKind, Op: what failed, in which operation, on which path
+mod lock; // StagingLock, a held lock: unlock-and-delete, verify, inherit
+mod lock_dir; // LockDir: the one implementation of taking a lock
+mod pattern; // CreateTemp-style name patterns
 pub mod process;
-mod retry;
-mod stage;
-mod status;
+mod recover; // recovering dead stages, and nothing else
+mod retry; // the one "try again with something fresh" loop
+mod status; // LockStatus: who holds a lock, without disturbing them
 #[allow(unsafe_code)]
-mod sys;
-mod wait;
+mod sys; // the platform layer: lock backends and syscalls, one file per concern
+mod wait; // Wait and LockWait: waiting for a lock someone holds // running a child while holding a lock
 
-pub use commit::{CommitOptions, Durability};
+pub use area::{Layout, Stage, StagingArea};
+pub use commit::{CommitError, CommitOptions, Durability};
 pub use error::{Error, ErrorKind, Op};
-pub use lock::{LockDir, StagingLock};
-pub use stage::{
-    CommitError, Layout, RecoverOptions, Recovered, Report, SkipReason, Skipped, Stage, StagingArea,
-};
+pub use lock::StagingLock;
+pub use lock_dir::LockDir;
+pub use recover::{RecoverOptions, Recovered, Report, SkipReason, Skipped};
 pub use status::{Holder, LockKind, LockStatus};
 pub use wait::{Attempt, LockWait, Wait};
 

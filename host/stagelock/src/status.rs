@@ -4,8 +4,9 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
+use crate::dir::check_path;
 use crate::error::{Error, ErrorKind, Op};
-use crate::lock::check_path;
+use crate::lock_dir::LockDir;
 use crate::sys;
 
 /// What [`StagingLock::status`](crate::StagingLock::status) found at a path.
@@ -59,6 +60,18 @@ impl Holder {
     fn new(kind: LockKind, pid: Option<u32>) -> Self {
         let command = pid.and_then(sys::cmdline);
         Holder { kind, pid, command }
+    }
+}
+
+impl LockDir {
+    /// [`StagingLock::status`](crate::StagingLock::status) beneath this directory: whether
+    /// `path` is locked, and by whom.
+    ///
+    /// # Errors
+    ///
+    /// As [`StagingLock::status`](crate::StagingLock::status).
+    pub fn status(&self, path: impl AsRef<Path>) -> Result<LockStatus, Error> {
+        status_at(self.handle(), path.as_ref())
     }
 }
 

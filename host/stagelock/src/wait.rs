@@ -1,12 +1,13 @@
 //! Waiting for a lock someone else holds: [`Wait`] says how long, [`LockWait`] is one wait in
-//! progress, driven by its caller (a sleeping thread in [`StagingLock::lock_path`], a timer in
-//! an async host).
+//! progress, driven by its caller (a sleeping thread in [`LockDir::lock_path`], a timer in an
+//! async host).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Op};
-use crate::lock::{SharedDir, StagingLock};
+use crate::lock::StagingLock;
+use crate::lock_dir::LockDir;
 use crate::sys;
 
 /// The first pause of a waiting lock between two attempts; each pause doubles up to
@@ -18,8 +19,8 @@ const FIRST_NAP: Duration = Duration::from_micros(500);
 /// on average), at a cost of about a hundred failed attempts a second, each a few microseconds.
 const MAX_NAP: Duration = Duration::from_millis(10);
 
-/// How long [`StagingLock::lock_path`] and [`LockDir::lock_path`](crate::LockDir::lock_path)
-/// wait for a lock that someone else holds.
+/// How long [`StagingLock::lock_path`] and [`LockDir::lock_path`] wait for a lock that someone
+/// else holds.
 ///
 /// # Examples
 ///
@@ -50,11 +51,11 @@ impl From<Duration> for Wait {
 /// [`try_lock_path`](StagingLock::try_lock_path) does, without blocking. While someone else
 /// holds it, the attempt says how long to pause before the next one: an exponential backoff
 /// from 0.5 ms up to 10 ms, jittered so that waiters do not retry in lockstep. Who pauses is
-/// up to the caller: [`LockDir::lock_path`](crate::LockDir::lock_path) sleeps its thread, an
+/// up to the caller: [`LockDir::lock_path`] sleeps its thread, an
 /// async runtime sets a timer (that is how `stagelock-wasmtime` lets components wait without
 /// blocking the host).
 ///
-/// The time limit counts from [`LockDir::start_wait`](crate::LockDir::start_wait). Once an
+/// The time limit counts from [`LockDir::start_wait`]. Once an
 /// attempt returned the lock or an error, the wait is over; attempting again starts over with
 /// the same deadline.
 ///
@@ -78,7 +79,7 @@ impl From<Duration> for Wait {
 /// ```
 #[derive(Debug)]
 pub struct LockWait {
-    dir: SharedDir,
+    dir: LockDir,
     path: PathBuf,
     wait: Wait,
     deadline: Option<Instant>,
@@ -95,8 +96,33 @@ pub enum Attempt {
     Retry(Duration),
 }
 
+impl LockDir {
+    /// [`StagingLock::lock_path`] beneath this directory, sharing its handle: waits as `wait`
+    /// says for a lock someone else holds, sleeping the calling thread between attempts.
+    ///
+    /// # Errors
+    ///
+    /// As [`StagingLock::lock_path`]: [`ErrorKind::WouldBlock`] when the wait ran out.
+    pub fn lock_path(&self, path: impl AsRef<Path>, wait: Wait) -> Result<StagingLock, Error> {
+        let mut waiting = self.start_wait(path, wait);
+        loop {
+            match waiting.attempt()? {
+                Attempt::Locked(lock) => return Ok(lock),
+                Attempt::Retry(pause) => std::thread::sleep(pause),
+            }
+        }
+    }
+
+    /// Starts waiting for the lock on `path` beneath this directory, for a caller that does its
+    /// own pausing between attempts (an async runtime, an event loop); see [`LockWait`]. Nothing
+    /// is tried yet; a [`Wait::For`] limit counts from now.
+    pub fn start_wait(&self, path: impl AsRef<Path>, wait: Wait) -> LockWait {
+        LockWait::new(self.clone(), path.as_ref(), wait)
+    }
+}
+
 impl LockWait {
-    pub(crate) fn new(dir: SharedDir, path: &Path, wait: Wait) -> Self {
+    fn new(dir: LockDir, path: &Path, wait: Wait) -> Self {
         let wait = match wait {
             Wait::For(d) if d.is_zero() => Wait::No,
             wait => wait,
@@ -133,8 +159,8 @@ impl LockWait {
     pub fn attempt(&mut self) -> Result<Attempt, Error> {
         // The fallback's registry parks every refused descriptor of a file this process
         // holds: wait for our own holder without opening it again and again.
-        if !sys::held_here(&self.dir, &self.path) {
-            match StagingLock::try_lock_at(&self.dir, &self.path, true, Op::LockPath) {
+        if !sys::held_here(self.dir.handle(), &self.path) {
+            match self.dir.acquire(&self.path, true, Op::LockPath) {
                 Err(e) if e.kind() == ErrorKind::WouldBlock && self.wait != Wait::No => {}
                 done => return done.map(Attempt::Locked),
             }
@@ -168,7 +194,6 @@ impl LockWait {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::LockDir;
 
     #[test]
     fn a_zero_wait_is_no_wait_and_a_timed_one_says_how_long() {

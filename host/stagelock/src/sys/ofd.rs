@@ -1,13 +1,10 @@
-//! Linux: open-file-description locks.
+//! Linux: open-file-description locks (`F_OFD_SETLK`), the backend of Linux and Android.
 
 use std::fs::File;
 use std::io;
+use std::path::Path;
 
-/// `fcntl` command that asks for a conflicting lock held through another open file description.
-pub(crate) const GETLK: libc::c_int = libc::F_OFD_GETLK;
-/// `fcntl` command that sets (or clears) our lock.
-#[cfg(test)]
-pub(crate) const SETLK: libc::c_int = libc::F_OFD_SETLK;
+use super::fcntl::{self, Probe};
 
 /// An open file holding an exclusive OFD lock; dropping it closes the file, which releases the
 /// lock (the lock belongs to this open file description only, so no other descriptor matters).
@@ -22,33 +19,34 @@ impl LockedFile {
 
 /// Tries to lock `file` without waiting; `Ok(None)` when another holder has it (`file` is closed).
 pub(crate) fn try_lock(file: File) -> io::Result<Option<LockedFile>> {
-    Ok(super::fcntl_try_lock(&file, libc::F_OFD_SETLK)?.then_some(LockedFile(file)))
-}
-
-/// What [`probe`] saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Probe {
-    /// No conflicting lock.
-    Free,
-    /// A lock of this very process that the OS cannot show (the fallback's registry); never
-    /// seen with OFD locks, whose holders in this process are reported like any other.
-    #[allow(dead_code)]
-    HeldHere,
-    /// Another holder's lock, with the `l_pid` the OS reported (`-1` for an OFD lock).
-    Held(i32),
+    Ok(fcntl::try_write_lock(&file, libc::F_OFD_SETLK)?.then_some(LockedFile(file)))
 }
 
 /// Looks at the locks on `file` (opened only to look) and closes it. Takes no lock.
 pub(crate) fn probe(file: File) -> io::Result<Probe> {
-    Ok(match super::conflicting_lock(&file)? {
+    Ok(match fcntl::conflicting_lock(&file, libc::F_OFD_GETLK)? {
         None => Probe::Free,
         Some(pid) => Probe::Held(pid),
     })
 }
 
+/// Whether some *other* open file description has a lock on `file` that conflicts with ours.
+///
+/// While we hold our lock no one else can; a conflicting holder therefore means our lock was
+/// lost (expired by a network filesystem, say).
+pub(crate) fn locked_by_other(file: &File) -> io::Result<bool> {
+    Ok(fcntl::conflicting_lock(file, libc::F_OFD_GETLK)?.is_some())
+}
+
 /// Whether this process holds the lock on `path` beneath `dir` through the fallback's registry:
 /// never with OFD locks (a waiter simply tries again).
 #[inline]
-pub(crate) fn held_here(_dir: &File, _path: &std::path::Path) -> bool {
+pub(crate) fn held_here(_dir: &File, _path: &Path) -> bool {
     false
+}
+
+/// Releases our lock on `file` without closing it, as a lost lock would be (tests only).
+#[cfg(test)]
+pub(crate) fn drop_lock_keeping_file(file: &File) -> io::Result<()> {
+    fcntl::unlock(file, libc::F_OFD_SETLK)
 }

@@ -15,15 +15,13 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-type Key = (u64, u64);
+use super::fcntl::{self, Probe};
+use super::fs::stat_at;
 
-/// `fcntl` command that asks for a conflicting lock held by another process.
-pub(crate) const GETLK: libc::c_int = libc::F_GETLK;
-/// `fcntl` command that sets (or clears) our lock.
-#[cfg(test)]
-pub(crate) const SETLK: libc::c_int = libc::F_SETLK;
+type Key = (u64, u64);
 
 /// Held locks of this process: for each locked file, the descriptors parked until it is released.
 fn registry() -> MutexGuard<'static, HashMap<Key, Vec<File>>> {
@@ -67,7 +65,7 @@ pub(crate) fn try_lock(file: File) -> io::Result<Option<LockedFile>> {
         parked.push(file);
         return Ok(None);
     }
-    if super::fcntl_try_lock(&file, libc::F_SETLK)? {
+    if fcntl::try_write_lock(&file, libc::F_SETLK)? {
         held.insert(key, Vec::new());
         Ok(Some(LockedFile {
             file: Some(file),
@@ -78,20 +76,9 @@ pub(crate) fn try_lock(file: File) -> io::Result<Option<LockedFile>> {
     }
 }
 
-/// What [`probe`] saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Probe {
-    /// No conflicting lock.
-    Free,
-    /// This process holds it (in the registry): `F_GETLK` cannot show our own locks.
-    HeldHere,
-    /// Another process's lock, with the `l_pid` the OS reported.
-    Held(i32),
-}
-
 /// Looks at the locks on `file` (opened only to look) and closes it, without dropping a lock of
-/// this process: if this process holds the file, the descriptor is parked until it releases
-/// (closing it would drop the lock). The registry stays locked throughout, so no thread of this
+/// this process: if this process holds the file ([`Probe::HeldHere`]: `F_GETLK` cannot show our
+/// own locks), the descriptor is parked until it releases (closing it would drop the lock). The registry stays locked throughout, so no thread of this
 /// process can lock the file between the look and the close.
 pub(crate) fn probe(file: File) -> io::Result<Probe> {
     let meta = file.metadata()?;
@@ -101,7 +88,7 @@ pub(crate) fn probe(file: File) -> io::Result<Probe> {
         parked.push(file);
         return Ok(Probe::HeldHere);
     }
-    let seen = super::conflicting_lock(&file)?;
+    let seen = fcntl::conflicting_lock(&file, libc::F_GETLK)?;
     drop(file);
     drop(held);
     Ok(match seen {
@@ -112,9 +99,24 @@ pub(crate) fn probe(file: File) -> io::Result<Probe> {
 
 /// Whether this process holds the lock on `path` beneath `dir` (it is in the registry): a
 /// waiter then waits without opening the file, since every refused open would be parked.
-pub(crate) fn held_here(dir: &File, path: &std::path::Path) -> bool {
-    match super::stat_at(dir, path) {
+pub(crate) fn held_here(dir: &File, path: &Path) -> bool {
+    match stat_at(dir, path) {
         Ok(id) => registry().contains_key(&(id.dev, id.ino)),
         Err(_) => false,
     }
+}
+
+/// Whether another process has a lock on `file` that conflicts with ours.
+///
+/// While we hold our lock no other process can; a conflicting holder therefore means our lock
+/// was lost (dropped by a close elsewhere in this process, or expired by a network
+/// filesystem).
+pub(crate) fn locked_by_other(file: &File) -> io::Result<bool> {
+    Ok(fcntl::conflicting_lock(file, libc::F_GETLK)?.is_some())
+}
+
+/// Releases our lock on `file` without closing it, as a lost lock would be (tests only).
+#[cfg(test)]
+pub(crate) fn drop_lock_keeping_file(file: &File) -> io::Result<()> {
+    fcntl::unlock(file, libc::F_SETLK)
 }

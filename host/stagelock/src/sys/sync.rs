@@ -1,73 +1,12 @@
-//! The filesystem calls of a commit that the portable `renameat2` flags cannot do for us: plain
-//! renames, exclusive reservations, hard links, and the syncs that make a commit durable.
-//!
-//! Every name here is a single component looked up in a directory handle (`*at` calls), and
-//! nothing follows a final symbolic link.
+//! Durability: the `fsync`s that put a committed tree and its directory entries on disk.
 
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
 use std::rc::Rc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
-
-/// Whether a failed `renameat2` with flags means "this filesystem does not do these flags" (not
-/// "the rename itself is wrong"): `EINVAL` from FUSE (bindfs, LazyFS) and filesystems that
-/// implement no flags, `ENOSYS` from kernels without the call (and our non-Linux `rename`),
-/// `EOPNOTSUPP` from some network filesystems.
-pub(crate) fn rename_flags_unsupported(err: &io::Error) -> bool {
-    matches!(
-        err.raw_os_error(),
-        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
-    )
-}
-
-/// Whether `err` says a directory was not empty (`ENOTEMPTY`, or `EEXIST`, which POSIX allows
-/// for the same case).
-pub(crate) fn not_empty(err: &io::Error) -> bool {
-    matches!(err.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST))
-}
-
-/// Whether `err` says a directory and a non-directory were mixed up in a rename (`ENOTDIR`,
-/// `EISDIR`).
-pub(crate) fn kind_mismatch(err: &io::Error) -> bool {
-    matches!(err.raw_os_error(), Some(libc::ENOTDIR | libc::EISDIR))
-}
-
-/// `renameat(old_dir, old, new_dir, new)` without flags: replaces `new` if it is an empty
-/// directory (and `old` a directory) or a non-directory (and `old` one too), atomically.
-pub(crate) fn rename_plain(
-    old_dir: impl AsFd,
-    old: &Path,
-    new_dir: impl AsFd,
-    new: &Path,
-) -> io::Result<()> {
-    Ok(rustix::fs::renameat(old_dir, old, new_dir, new)?)
-}
-
-/// `mkdirat(dir, name, 0700)`: reserves `name` exclusively (`EEXIST` if anything has it).
-pub(crate) fn reserve_dir(dir: impl AsFd, name: &Path) -> io::Result<()> {
-    Ok(rustix::fs::mkdirat(dir, name, Mode::RWXU)?)
-}
-
-/// `unlinkat(dir, name, AT_REMOVEDIR)`: removes `name` only if it is an empty directory.
-pub(crate) fn remove_empty_dir(dir: impl AsFd, name: &Path) -> io::Result<()> {
-    Ok(rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?)
-}
-
-/// `linkat(dir, old, dir, new, 0)`: a second name for a non-directory (a symbolic link itself,
-/// not its target), exclusively (`EEXIST` if `new` exists).
-pub(crate) fn link_exclusive(dir: impl AsFd, old: &Path, new: &Path) -> io::Result<()> {
-    let dir = dir.as_fd();
-    Ok(rustix::fs::linkat(dir, old, dir, new, AtFlags::empty())?)
-}
-
-/// `unlinkat(dir, name, 0)`: removes the non-directory `name`.
-pub(crate) fn unlink(dir: impl AsFd, name: &Path) -> io::Result<()> {
-    Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?)
-}
 
 /// `fsync` of the directory `dir`: its entries reach the disk. The directory is opened again
 /// (`openat(dir, ".")`), as handles from cap-std may be `O_PATH`, which cannot be synced.

@@ -1,0 +1,81 @@
+//! The directories locks are taken beneath: sharing one handle between many locks, opening one
+//! from an ambient path, and refusing paths that can never name a lock file.
+//!
+//! Every lock keeps the handle of the directory it was taken in (for its unlock-and-delete),
+//! so handles are shared: a [`LockDir`](crate::LockDir) and all the locks taken through it hold
+//! one [`SharedDir`] between them.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use cap_std::AmbientAuthority;
+use cap_std::fs::Dir;
+
+use crate::error::{Error, ErrorKind, Op};
+
+/// A directory handle shared by a [`LockDir`](crate::LockDir) and the locks taken in it; one
+/// pointer wide, since every held lock carries one, and cloned by a reference count.
+pub(crate) type SharedDir = Arc<File>;
+
+/// A handle of its own to `dir` (one `dup`), for `op` on `path` (named if it fails).
+pub(crate) fn share(dir: &Dir, op: Op, path: &Path) -> Result<SharedDir, Error> {
+    let dup = dir.try_clone().map_err(|e| Error::io(op, path, e))?;
+    Ok(Arc::new(dup.into_std_file()))
+}
+
+/// Opens the ambient directory `dir` for `op` on `shown` (the path errors name).
+pub(crate) fn open_ambient(
+    dir: &Path,
+    op: Op,
+    shown: &Path,
+    ambient: AmbientAuthority,
+) -> Result<SharedDir, Error> {
+    let handle = Dir::open_ambient_dir(dir, ambient).map_err(|e| Error::io(op, shown, e))?;
+    Ok(Arc::new(handle.into_std_file()))
+}
+
+/// Opens the parent directory of the ambient path `path` for `op`; returns it, the last
+/// component (to lock beneath it) and the parent as given (to prefix error paths with).
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidInput`] when `path` has no last component (`/`, or ends in `..`); else
+/// what opening the parent gives.
+pub(crate) fn open_ambient_parent(
+    path: &Path,
+    op: Op,
+    ambient: AmbientAuthority,
+) -> Result<(SharedDir, &Path, &Path), Error> {
+    let Some(name) = path.file_name() else {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            op,
+            path,
+            "path has no file name to lock",
+        ));
+    };
+    let parent = path.parent().unwrap_or(Path::new(""));
+    let opened = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let handle = open_ambient(opened, op, path, ambient)?;
+    Ok((handle, Path::new(name), parent))
+}
+
+/// Refuses paths that can never name a lock file, before touching the filesystem: empty, or
+/// with a NUL byte ([`ErrorKind::InvalidInput`]). Escapes are refused later, by the sandboxed
+/// resolution every path goes through.
+pub(crate) fn check_path(path: &Path, op: Op) -> Result<(), Error> {
+    let refuse = |why| Err(Error::new(ErrorKind::InvalidInput, op, path, why));
+    let bytes = path.as_os_str().as_encoded_bytes();
+    if bytes.is_empty() {
+        return refuse("path is empty");
+    }
+    if bytes.contains(&0) {
+        return refuse("path contains a NUL byte");
+    }
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! Files beneath a directory handle: opening, looking at (identity, kind, links, the kind of
+//! filesystem) and removing them.
+//!
+//! Every path is resolved beneath the handle it is given. A single plain name (see
+//! [`single_name`]) takes one `*at` syscall, which cannot leave the directory; anything longer
+//! goes through cap-std's sandboxed resolution, which refuses `..` climbing out, absolute paths
+//! and symbolic links leading out. A final symbolic link is never followed.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+use cap_primitives::fs::{FollowSymlinks, OpenOptions, OpenOptionsExt as _};
+use rustix::fs::{AtFlags, Mode, OFlags};
+
+/// A file's identity: device and inode, as `st_dev` / `st_ino`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileId {
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+}
+
+/// What kind of file a descriptor or path is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    Regular,
+    Directory,
+    Symlink,
+    Fifo,
+    Socket,
+    Device,
+    Other,
+}
+
+impl FileKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            FileKind::Regular => "regular file",
+            FileKind::Directory => "directory",
+            FileKind::Symlink => "symbolic link",
+            FileKind::Fifo => "FIFO",
+            FileKind::Socket => "socket",
+            FileKind::Device => "device",
+            FileKind::Other => "special file",
+        }
+    }
+
+    fn of_mode(mode: u32) -> Self {
+        use rustix::fs::FileType as T;
+        match T::from_raw_mode(mode as _) {
+            T::RegularFile => FileKind::Regular,
+            T::Directory => FileKind::Directory,
+            T::Symlink => FileKind::Symlink,
+            T::Fifo => FileKind::Fifo,
+            T::Socket => FileKind::Socket,
+            T::CharacterDevice | T::BlockDevice => FileKind::Device,
+            _ => FileKind::Other,
+        }
+    }
+}
+
+/// What [`stat_fd`] tells about an open file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FileStat {
+    pub(crate) id: FileId,
+    pub(crate) kind: FileKind,
+    /// How many names the file has (0: it was deleted).
+    pub(crate) nlink: u64,
+    /// The mount the file was opened through, by an ID the kernel never gives another mount
+    /// (`STATX_MNT_ID_UNIQUE`, Linux 6.8+); `None` where the kernel does not say.
+    pub(crate) mount: Option<u64>,
+}
+
+/// Identity, kind, link count and mount of an open file: one `statx` on Linux, one `fstat`
+/// elsewhere.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn stat_fd(file: &File) -> io::Result<FileStat> {
+    use rustix::fs::StatxFlags;
+    /// `STATX_MNT_ID_UNIQUE`, which rustix 1.1 does not name.
+    const MNT_ID_UNIQUE: StatxFlags = StatxFlags::from_bits_retain(0x4000);
+    let want = StatxFlags::TYPE | StatxFlags::INO | StatxFlags::NLINK | MNT_ID_UNIQUE;
+    let st = match rustix::fs::statx(file, c"", AtFlags::EMPTY_PATH, want) {
+        Ok(st) => st,
+        // No statx (old kernels, some seccomp filters): what fstat says, without the mount.
+        Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => return fstat(file),
+        Err(e) => return Err(e.into()),
+    };
+    let unique = st.stx_mask & MNT_ID_UNIQUE.bits() != 0;
+    Ok(FileStat {
+        id: FileId {
+            dev: rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor) as u64,
+            ino: st.stx_ino,
+        },
+        kind: FileKind::of_mode(st.stx_mode.into()),
+        nlink: st.stx_nlink.into(),
+        mount: unique.then_some(st.stx_mnt_id),
+    })
+}
+
+/// Identity, kind and link count of an open file: one `fstat`.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn stat_fd(file: &File) -> io::Result<FileStat> {
+    fstat(file)
+}
+
+fn fstat(file: &File) -> io::Result<FileStat> {
+    let st = rustix::fs::fstat(file)?;
+    Ok(FileStat {
+        id: FileId {
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+        },
+        kind: FileKind::of_mode(st.st_mode as u32),
+        nlink: st.st_nlink as u64,
+        mount: None,
+    })
+}
+
+/// The identity of what `path` names beneath `dir`, not following a final symlink. A single
+/// plain name is looked up with one `fstatat`; longer paths go through cap-std's sandboxed
+/// resolution.
+pub(crate) fn stat_at(dir: &File, path: &Path) -> io::Result<FileId> {
+    if single_name(path) {
+        let st = rustix::fs::statat(dir, path, AtFlags::SYMLINK_NOFOLLOW)?;
+        return Ok(FileId {
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+        });
+    }
+    let meta = cap_primitives::fs::stat(dir, path, FollowSymlinks::No)?;
+    Ok(FileId {
+        dev: cap_primitives::fs::MetadataExt::dev(&meta),
+        ino: cap_primitives::fs::MetadataExt::ino(&meta),
+    })
+}
+
+/// Whether `file`, of which [`stat_fd`] said `stat`, is on a local kernel filesystem (see
+/// [`is_local_filesystem`]). Asked once per mount: the answer is kept by the mount's unique
+/// ID, which no other mount ever gets (a mount's filesystem never changes). Where the kernel
+/// gives no such ID, every call asks (`fstatfs`).
+pub(crate) fn on_local_filesystem(file: &File, stat: &FileStat) -> bool {
+    match stat.mount {
+        Some(mount) => mounts::local(mount, || is_local_filesystem(file)),
+        None => is_local_filesystem(file),
+    }
+}
+
+/// What [`is_local_filesystem`] said of the last few mounts seen.
+mod mounts {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    /// Slots by mount ID modulo their number: a few mounts in use at once each keep theirs.
+    const SLOTS: usize = 16;
+
+    /// Each slot is `mount << 1 | local`, or 0 when empty; one atomic word, so a reader sees
+    /// a whole entry or another one, never a mix.
+    static SEEN: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+
+    /// Whether the mount `mount` is local: remembered, or `ask`ed and then remembered.
+    pub(super) fn local(mount: u64, ask: impl FnOnce() -> bool) -> bool {
+        if mount == 0 || mount >= 1 << 63 {
+            return ask(); // cannot be encoded; not expected from the kernel
+        }
+        let slot = &SEEN[(mount % SLOTS as u64) as usize];
+        let seen = slot.load(Relaxed);
+        if seen >> 1 == mount {
+            return seen & 1 == 1;
+        }
+        let local = ask();
+        slot.store(mount << 1 | u64::from(local), Relaxed);
+        local
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::local;
+
+        #[test]
+        fn each_mount_is_asked_once_and_keeps_its_own_answer() {
+            // IDs far from the kernel's (which start at 2^31) so real mounts are not disturbed.
+            let (a, b) = (3 * 16 + 1, 5 * 16 + 1); // the same slot
+            let mut asked = 0;
+            assert!(local(a, || {
+                asked += 1;
+                true
+            }));
+            assert!(
+                local(a, || {
+                    asked += 1;
+                    false
+                }),
+                "remembered"
+            );
+            assert_eq!(asked, 1);
+            assert!(
+                !local(b, || false),
+                "another mount in the same slot is asked"
+            );
+            assert!(
+                local(a, || true),
+                "and then a is asked again, not told b's answer"
+            );
+        }
+    }
+}
+
+/// Whether `file` is on a local kernel filesystem, whose inodes all processes share (ext2/3/4,
+/// XFS, Btrfs, F2FS, bcachefs, ZFS, tmpfs, ramfs). There, the link count `fstat` reports for an
+/// open file is its current one, whoever changed it, and an `open` fails only for reasons that
+/// last.
+///
+/// Network and FUSE filesystems may keep a deleted file in ways a local one does not. JuiceFS
+/// 1.4.2 with its trash on (the default, `--trash-days 1`) moves a deleted file into `.trash`,
+/// where it keeps one link, whichever client or process deleted it, and refuses to open it
+/// for writing (`EPERM`): what an `open` that raced a delete runs into. Without its trash
+/// (`--trash-days 0`) it forgets a deleted file at once, and the racing `open` (even a create)
+/// and an `fstat` of the file held open say `ENOENT`. Any other filesystem, and an `fstatfs`
+/// that fails, count as not local.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn is_local_filesystem(file: &File) -> bool {
+    // From <linux/magic.h> (ZFS's from OpenZFS); all are 32-bit, whatever `f_type`'s width.
+    const LOCAL: [u32; 8] = [
+        0x0000_EF53, // ext2, ext3, ext4
+        0x5846_5342, // XFS
+        0x9123_683E, // Btrfs
+        0xF2F5_2010, // F2FS
+        0xCA45_1A4E, // bcachefs
+        0x2FC1_2FC1, // ZFS
+        0x0102_1994, // tmpfs
+        0x8584_58F6, // ramfs
+    ];
+    match rustix::fs::fstatfs(file) {
+        // Truncation on purpose: magic numbers are 32-bit; `f_type` is signed on some targets.
+        Ok(fs) => LOCAL.contains(&(fs.f_type as u32)),
+        Err(_) => false,
+    }
+}
+
+/// Whether a filesystem is local, where we do not know how to ask: never assumed.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn is_local_filesystem(_file: &File) -> bool {
+    false
+}
+
+/// Whether `path` is one plain name, which cannot leave the directory it is looked up in, so a
+/// plain `*at` syscall is as safe as cap-std's resolution: no `/` byte at all (so nothing like
+/// `x/.`, whose `x` an `openat` would follow), not empty, not `.` or `..`.
+pub(crate) fn single_name(path: &Path) -> bool {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    !bytes.is_empty() && !bytes.contains(&b'/') && bytes != b"." && bytes != b".."
+}
+
+/// How [`open_beneath`] opens a lock file: always read-write, never following a final symlink,
+/// never becoming a controlling terminal, never blocking (on a FIFO), close-on-exec.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Create {
+    /// `O_CREAT | O_EXCL`: a fresh file.
+    New,
+    /// `O_CREAT`: open or create.
+    IfMissing,
+    /// Open an existing file only.
+    No,
+}
+
+/// Opens the lock file `path` beneath `dir` with `mode` for new files.
+pub(crate) fn open_beneath(dir: &File, path: &Path, create: Create, mode: u32) -> io::Result<File> {
+    if single_name(path) {
+        let mut flags = OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NOCTTY;
+        flags |= match create {
+            Create::New => OFlags::CREATE | OFlags::EXCL,
+            Create::IfMissing => OFlags::CREATE | OFlags::NONBLOCK,
+            Create::No => OFlags::NONBLOCK,
+        };
+        let fd = rustix::fs::openat(dir, path, flags, Mode::from_bits_truncate(mode as _))?;
+        return Ok(File::from(fd));
+    }
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).mode(mode);
+    match create {
+        Create::New => options.create_new(true),
+        Create::IfMissing => options
+            .create(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY),
+        Create::No => options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY),
+    };
+    cap_fs_ext::OpenOptionsFollowExt::follow(&mut options, FollowSymlinks::No);
+    cap_primitives::fs::open(dir, path, &options)
+}
+
+/// Opens the existing file `path` beneath `dir` read-only, to look at its locks: never created,
+/// never following a final symlink, never blocking (on a FIFO), close-on-exec.
+pub(crate) fn open_beneath_to_look(dir: &File, path: &Path) -> io::Result<File> {
+    if single_name(path) {
+        let flags =
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::NONBLOCK;
+        return Ok(File::from(rustix::fs::openat(
+            dir,
+            path,
+            flags,
+            Mode::empty(),
+        )?));
+    }
+    let mut options = OpenOptions::new();
+    options
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    cap_fs_ext::OpenOptionsFollowExt::follow(&mut options, FollowSymlinks::No);
+    cap_primitives::fs::open(dir, path, &options)
+}
+
+/// Whether `path` beneath `dir` names anything (not following a final symlink).
+pub(crate) fn exists(dir: &File, path: &Path) -> bool {
+    cap_primitives::fs::stat(dir, path, FollowSymlinks::No).is_ok()
+}
+
+/// Deletes the non-directory `path` beneath `dir` (a symbolic link itself, not its target).
+pub(crate) fn remove_beneath(dir: &File, path: &Path) -> io::Result<()> {
+    if single_name(path) {
+        return Ok(rustix::fs::unlinkat(dir, path, AtFlags::empty())?);
+    }
+    cap_primitives::fs::remove_file(dir, path)
+}
+
+/// Removes `path` beneath `dir` only if it is an empty directory (`rmdir`).
+pub(crate) fn remove_empty_dir(dir: &File, path: &Path) -> io::Result<()> {
+    if single_name(path) {
+        return Ok(rustix::fs::unlinkat(dir, path, AtFlags::REMOVEDIR)?);
+    }
+    cap_primitives::fs::remove_dir(dir, path)
+}
+
+/// Removes the directory tree `path` beneath `dir`; gone is fine, anything but a directory (a
+/// file, a symbolic link) is an error and stays.
+pub(crate) fn remove_dir_tree(dir: &File, path: &Path) -> io::Result<()> {
+    match cap_primitives::fs::remove_dir_all(dir, path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// Removes `path` beneath `dir` whatever it is (a directory tree or a file); gone is fine.
+pub(crate) fn remove_all(dir: &File, path: &Path) -> io::Result<()> {
+    let result = match cap_primitives::fs::stat(dir, path, FollowSymlinks::No) {
+        Ok(meta) if meta.is_dir() => cap_primitives::fs::remove_dir_all(dir, path),
+        Ok(_) => cap_primitives::fs::remove_file(dir, path),
+        Err(e) => Err(e),
+    };
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whether_a_mount_is_local_is_what_fstatfs_says_and_stays_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::create(dir.path().join("x")).unwrap();
+        let stat = stat_fd(&file).unwrap();
+        let local = is_local_filesystem(&file);
+        assert_eq!(on_local_filesystem(&file, &stat), local, "asked");
+        assert_eq!(on_local_filesystem(&file, &stat), local, "remembered");
+        let named = stat_at(&File::open(dir.path()).unwrap(), Path::new("x")).unwrap();
+        assert_eq!(named, stat.id, "statx and fstatat agree on the identity");
+    }
+}
