@@ -20,6 +20,8 @@ use cap_std::io_lifetimes::AsFilelike;
 use crate::area::{STAGE_RESOURCE, Stage};
 use crate::error::{Error, ErrorKind, Op};
 use crate::sys::{self, RenameMode};
+#[cfg(doc)]
+use crate::{area::StagingArea, lock::StagingLock};
 
 /// Whether a commit waits until the result is on disk.
 ///
