@@ -37,7 +37,8 @@ const NAME_ATTEMPTS: u32 = 10_000;
 ///
 /// [`StagingLock::create_and_lock`] and [`StagingLock::try_lock_path`] duplicate the directory
 /// handle they are given, so each lock costs two descriptors. Locks taken through a `LockDir`
-/// share its handle instead: one descriptor per held lock, and one syscall less per operation.
+/// share its handle instead: one descriptor per held lock, and two syscalls less per operation
+/// (the `dup` and its `close`).
 /// Cloning a `LockDir` is cheap (a reference count).
 ///
 /// # Examples
