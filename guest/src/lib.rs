@@ -41,8 +41,18 @@
 //!
 //! # Errors
 //!
-//! Operations return [`Error`]: an [`ErrorKind`] to match on and the host's message, which
-//! names the operation and the path. It converts into [`std::io::Error`].
+//! Operations return [`Error`]: an [`ErrorKind`] to match on, and a one-line message that names
+//! the operation and the path (`try-lock-path "staging/1/staging.lock": held by another lock
+//! holder`). The host sends only the error's code (WIT `error-code`), as WASI's interfaces do:
+//! the message is composed here, from the operation, the path and the code, and only when it is
+//! shown; the host's own text comes along only for failures the code cannot describe
+//! ([`ErrorKind::Other`]). It converts into [`std::io::Error`].
+//!
+//! # Versions
+//!
+//! This crate speaks `stagelock:staging@1.0.0`, which stays compatible through 1.x (additions
+//! only, each with its `@since` gate). Hosts that serve 1.x also serve 0.2.0 and 0.1.0 for
+//! components built before it.
 //!
 //! # Platform Notes
 //!
@@ -60,7 +70,7 @@ mod bindings {
         inline: "
             package stagelock:guest;
             world guest {
-                include stagelock:staging/imports@0.2.0;
+                include stagelock:staging/imports@1.0.0;
                 import wasi:filesystem/preopens@0.2.12;
                 import wasi:clocks/monotonic-clock@0.2.12;
             }
@@ -156,7 +166,8 @@ impl StagingLock {
         dir: &Descriptor,
         pattern: &str,
     ) -> Result<(StagingLock, String), Error> {
-        let (lock, name) = locks::create_and_lock(dir, pattern)?;
+        let (lock, name) =
+            locks::create_and_lock(dir, pattern).map_err(Error::of(Op::CreateAndLock, pattern))?;
         Ok((StagingLock(lock), name))
     }
 
@@ -170,7 +181,10 @@ impl StagingLock {
     /// out) or the grant is read-only; [`ErrorKind::NotAFile`] for directories, FIFOs, sockets,
     /// devices and symlinks.
     pub fn try_lock_path(dir: &Descriptor, path: &str) -> Result<StagingLock, Error> {
-        Ok(StagingLock(locks::try_lock_path(dir, path)?))
+        match locks::try_lock_path(dir, path) {
+            Ok(lock) => Ok(StagingLock(lock)),
+            Err(code) => Err(Error::new(code, Op::TryLockPath, path)),
+        }
     }
 
     /// Locks the file at `path` beneath `dir` like [`try_lock_path`](Self::try_lock_path), but
@@ -242,7 +256,13 @@ impl StagingLock {
             Wait::For(d) => Some(nanos(d)),
             Wait::Forever => None,
         };
-        Ok(LockRequest(locks::request_lock(dir, path, timeout)?))
+        let request =
+            locks::request_lock(dir, path, timeout).map_err(Error::of(Op::LockPath, path))?;
+        Ok(LockRequest {
+            request,
+            path: path.to_owned(),
+            wait,
+        })
     }
 
     /// Deletes the lock file while still holding the lock, then releases it. The lock is
@@ -252,7 +272,8 @@ impl StagingLock {
     ///
     /// Any failure to delete other than "not found", for example [`ErrorKind::AccessDenied`].
     pub fn unlock_and_delete(self) -> Result<(), Error> {
-        Ok(locks::StagingLock::unlock_and_delete(self.0)?)
+        let path = self.0.path();
+        locks::StagingLock::unlock_and_delete(self.0).map_err(Error::of(Op::UnlockAndDelete, &path))
     }
 
     /// The lock file's path, relative to the directory it was locked in.
@@ -286,13 +307,17 @@ impl From<Duration> for Wait {
 /// stops the wait (a lock taken but not fetched with [`get`](Self::get) is released and its
 /// file kept).
 #[derive(Debug)]
-pub struct LockRequest(locks::LockRequest);
+pub struct LockRequest {
+    request: locks::LockRequest,
+    path: String,
+    wait: Wait,
+}
 
 impl LockRequest {
     /// A pollable that is ready once [`get`](Self::get) has the outcome. Drop it before the
     /// request.
     pub fn subscribe(&self) -> Pollable {
-        self.0.subscribe()
+        self.request.subscribe()
     }
 
     /// The outcome if there is one yet (one more attempt is made first, without blocking):
@@ -304,9 +329,24 @@ impl LockRequest {
     /// [`StagingLock::try_lock_path`] returns. After the outcome was taken,
     /// [`ErrorKind::InvalidInput`].
     pub fn get(&self) -> Option<Result<StagingLock, Error>> {
-        self.0
-            .get()
-            .map(|outcome| outcome.map(StagingLock).map_err(Error::from))
+        Some(match self.request.get()? {
+            Ok(Ok(lock)) => Ok(StagingLock(lock)),
+            Ok(Err(code)) => {
+                let mut e = Error::new(code, Op::LockPath, &self.path);
+                if let (ErrorKind::WouldBlock, Wait::For(d)) = (e.kind, self.wait) {
+                    if !d.is_zero() {
+                        e.detail = Detail::Waited(d);
+                    }
+                }
+                Err(e)
+            }
+            Err(()) => Err(Error {
+                kind: ErrorKind::InvalidInput,
+                op: Op::LockPath,
+                path: self.path.clone(),
+                detail: Detail::Text("the outcome was already taken by an earlier get"),
+            }),
+        })
     }
 }
 
@@ -351,7 +391,8 @@ impl StagingArea {
             Layout::Pairs => staging::Layout::Pairs,
             Layout::PerDirectory => staging::Layout::PerDirectory,
         };
-        Ok(StagingArea(staging::StagingArea::open(root, layout)?))
+        let area = staging::StagingArea::open(root, layout).map_err(Error::of(Op::Stage, "."))?;
+        Ok(StagingArea(area))
     }
 
     /// Starts a stage: takes a fresh lock, then creates the resource directory it guards.
@@ -360,17 +401,19 @@ impl StagingArea {
     ///
     /// [`ErrorKind::LimitReached`] past the host's cap on held locks; I/O errors.
     pub fn stage(&self) -> Result<Stage, Error> {
-        Ok(Stage(self.0.stage()?))
+        Ok(Stage(self.0.stage().map_err(Error::of(Op::Stage, "."))?))
     }
 
     /// Removes every stage whose builder is gone (and orphans); skips held ones.
     pub fn recover_stale(&self) -> Result<Report, Error> {
-        Ok(self.0.recover_stale(false)?.into())
+        let report = self.0.recover_stale(false);
+        Ok(report.map_err(Error::of(Op::Recover, "."))?.into())
     }
 
     /// What [`recover_stale`](Self::recover_stale) would do, changing nothing.
     pub fn recover_stale_dry_run(&self) -> Result<Report, Error> {
-        Ok(self.0.recover_stale(true)?.into())
+        let report = self.0.recover_stale(true);
+        Ok(report.map_err(Error::of(Op::Recover, "."))?.into())
     }
 }
 
@@ -391,7 +434,7 @@ impl Stage {
 
     /// A new descriptor for the resource directory, to build in.
     pub fn dir(&self) -> Result<Descriptor, Error> {
-        Ok(self.0.dir()?)
+        self.0.dir().map_err(Error::of(Op::Stage, &self.path()))
     }
 
     /// Moves the resource to `dest` beneath `dest_dir` (atomically) under the lock, then
@@ -435,14 +478,15 @@ impl Stage {
             },
         };
         staging::Stage::commit_with(self.0, dest_dir, dest, options).map_err(|e| CommitError {
-            error: e.error.into(),
+            error: Error::new(e.code, Op::Commit, dest),
             stage: e.stage.map(Stage),
         })
     }
 
     /// Removes the resource under the lock, then unlock-and-deletes.
     pub fn abort(self) -> Result<(), Error> {
-        Ok(staging::Stage::abort(self.0)?)
+        let path = self.0.path();
+        staging::Stage::abort(self.0).map_err(Error::of(Op::Abort, &path))
     }
 }
 
@@ -488,81 +532,193 @@ impl From<staging::Report> for Report {
     }
 }
 
-/// The class of an [`Error`]; mirrors the WIT `error-code`.
+/// The class of an [`Error`]; one per case of the WIT `error-code` (named in each).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// Held by someone else (`EWOULDBLOCK`).
+    /// Held by someone else, or still held when the wait ran out (`would-block`;
+    /// `EWOULDBLOCK`).
     WouldBlock,
-    /// A parent directory is missing (`ENOENT`).
+    /// A parent directory, or a file that must exist, is missing (`no-entry`; `ENOENT`).
     NotFound,
-    /// A malformed pattern or path (`EINVAL`, `ENAMETOOLONG`).
+    /// A malformed pattern or path (`invalid`; `EINVAL`, `ENAMETOOLONG`).
     InvalidInput,
-    /// The path escapes the directory, the grant is read-only, or the OS refused (`EACCES`).
+    /// The host's filesystem refused access (`access`; `EACCES`).
     AccessDenied,
-    /// Not a regular file (`EISDIR`, `ELOOP`, `ENXIO`).
+    /// The path escapes the directory (`..`, absolute, a symlink out), or the host refused the
+    /// operation (`not-permitted`; `EPERM`).
+    NotPermitted,
+    /// The directory was granted read-only, or its filesystem is read-only (`read-only`;
+    /// `EROFS`).
+    ReadOnly,
+    /// Not a regular file: a directory, FIFO, socket, device or symlink (`not-a-file`).
     NotAFile,
-    /// The descriptor is not a directory (`ENOTDIR`).
+    /// The descriptor is not a directory (`not-directory`; `ENOTDIR`).
     NotADirectory,
-    /// Too many locks held (`EMFILE`, or the host's cap).
+    /// Too many locks held: the host's cap, or its descriptors (`limit-reached`; `EMFILE`).
     LimitReached,
-    /// The destination exists (`EEXIST`).
+    /// The destination exists (`exist`; `EEXIST`).
     AlreadyExists,
-    /// Another I/O failure on the host.
-    Io,
+    /// The destination is on another filesystem than the staging area (`cross-device`;
+    /// `EXDEV`).
+    CrossDevice,
     /// The lock was lost while held (its file was deleted or taken over): nothing was
-    /// committed.
+    /// committed (`lock-lost`).
     LockLost,
+    /// Any other failure on the host, such as an I/O error (`other`); the message is the
+    /// host's.
+    Other,
 }
 
-/// A failed staging-lock operation: its [`ErrorKind`] and the host's message, which names the
-/// operation and the path.
+/// A staging-lock operation, as messages name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    CreateAndLock,
+    TryLockPath,
+    LockPath,
+    UnlockAndDelete,
+    Stage,
+    Commit,
+    Abort,
+    Recover,
+}
+
+impl Op {
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::CreateAndLock => "create-and-lock",
+            Op::TryLockPath => "try-lock-path",
+            Op::LockPath => "lock-path",
+            Op::UnlockAndDelete => "unlock-and-delete",
+            Op::Stage => "stage",
+            Op::Commit => "commit",
+            Op::Abort => "abort",
+            Op::Recover => "recover",
+        }
+    }
+}
+
+/// What a message says beyond what its kind says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Detail {
+    /// Nothing: the kind's own words.
+    None,
+    /// A wait that ran out after this long.
+    Waited(Duration),
+    /// Words of this crate's.
+    Text(&'static str),
+    /// The host's whole message (it names the operation and the path itself).
+    Host(String),
+}
+
+/// A failed staging-lock operation: its [`ErrorKind`], and a one-line message that names the
+/// operation and the path, for example
+/// `try-lock-path "staging/1/staging.lock": held by another lock holder`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
     kind: ErrorKind,
-    message: String,
+    op: Op,
+    path: String,
+    detail: Detail,
 }
 
 impl Error {
+    /// The error `code` of `op` on `path`.
+    #[cold]
+    fn new(code: locks::ErrorCode, op: Op, path: &str) -> Self {
+        use locks::ErrorCode as C;
+        let mut detail = Detail::None;
+        let kind = match code {
+            C::WouldBlock => ErrorKind::WouldBlock,
+            C::NoEntry => ErrorKind::NotFound,
+            C::Invalid => ErrorKind::InvalidInput,
+            C::Access => ErrorKind::AccessDenied,
+            C::NotPermitted => ErrorKind::NotPermitted,
+            C::ReadOnly => ErrorKind::ReadOnly,
+            C::NotAFile => ErrorKind::NotAFile,
+            C::NotDirectory => ErrorKind::NotADirectory,
+            C::LimitReached => ErrorKind::LimitReached,
+            C::Exist => ErrorKind::AlreadyExists,
+            C::CrossDevice => ErrorKind::CrossDevice,
+            C::LockLost => ErrorKind::LockLost,
+            C::Other(text) => {
+                if let Some(text) = text {
+                    detail = Detail::Host(text);
+                }
+                ErrorKind::Other
+            }
+        };
+        Error {
+            kind,
+            op,
+            path: path.to_owned(),
+            detail,
+        }
+    }
+
+    /// [`Error::new`] for `map_err`.
+    fn of(op: Op, path: &str) -> impl FnOnce(locks::ErrorCode) -> Self + '_ {
+        move |code| Error::new(code, op, path)
+    }
+
     /// The class of failure.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
-    /// The host's message.
-    pub fn message(&self) -> &str {
-        &self.message
+    /// The one-line message, as [`Display`](fmt::Display) writes it.
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+
+    /// What the kind says, in the words of the host's messages.
+    fn why(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::WouldBlock => "held by another lock holder",
+            ErrorKind::NotFound => "no such file or directory",
+            ErrorKind::InvalidInput => {
+                "invalid argument (an empty path, a NUL byte, a `/` in a pattern, or too long)"
+            }
+            ErrorKind::AccessDenied => "permission denied",
+            ErrorKind::NotPermitted => {
+                "path escapes the directory it is resolved in, or the host does not permit it"
+            }
+            ErrorKind::ReadOnly => {
+                "the directory was granted read-only, or is on a read-only filesystem"
+            }
+            ErrorKind::NotAFile => {
+                "not a regular file (a directory, FIFO, socket, device or symlink)"
+            }
+            ErrorKind::NotADirectory => "the descriptor is not a directory",
+            ErrorKind::LimitReached => {
+                "too many locks held: the host's limit, or its file descriptors"
+            }
+            ErrorKind::AlreadyExists => "destination exists",
+            ErrorKind::CrossDevice => "destination is on another filesystem than the staging area",
+            ErrorKind::LockLost if self.op == Op::Commit => {
+                "lock lost; nothing was moved, the stage is left for recovery"
+            }
+            ErrorKind::LockLost => "lock lost: its file was deleted or taken over",
+            ErrorKind::Other => "failed on the host",
+        }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        if let Detail::Host(text) = &self.detail {
+            return f.write_str(text);
+        }
+        write!(f, "{} {:?}: ", self.op.as_str(), self.path)?;
+        match &self.detail {
+            Detail::Waited(d) => write!(f, "still held by another lock holder after waiting {d:?}"),
+            Detail::Text(text) => f.write_str(text),
+            Detail::None | Detail::Host(_) => f.write_str(self.why()),
+        }
     }
 }
 
 impl std::error::Error for Error {}
-
-impl From<locks::Error> for Error {
-    fn from(e: locks::Error) -> Self {
-        let kind = match e.code {
-            locks::ErrorCode::WouldBlock => ErrorKind::WouldBlock,
-            locks::ErrorCode::NotFound => ErrorKind::NotFound,
-            locks::ErrorCode::InvalidInput => ErrorKind::InvalidInput,
-            locks::ErrorCode::AccessDenied => ErrorKind::AccessDenied,
-            locks::ErrorCode::NotAFile => ErrorKind::NotAFile,
-            locks::ErrorCode::NotADirectory => ErrorKind::NotADirectory,
-            locks::ErrorCode::LimitReached => ErrorKind::LimitReached,
-            locks::ErrorCode::AlreadyExists => ErrorKind::AlreadyExists,
-            locks::ErrorCode::Io => ErrorKind::Io,
-            locks::ErrorCode::LockLost => ErrorKind::LockLost,
-        };
-        Error {
-            kind,
-            message: e.message,
-        }
-    }
-}
 
 impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
@@ -570,12 +726,64 @@ impl From<Error> for io::Error {
             ErrorKind::WouldBlock => io::ErrorKind::WouldBlock,
             ErrorKind::NotFound => io::ErrorKind::NotFound,
             ErrorKind::InvalidInput | ErrorKind::NotAFile => io::ErrorKind::InvalidInput,
-            ErrorKind::AccessDenied => io::ErrorKind::PermissionDenied,
+            ErrorKind::AccessDenied | ErrorKind::NotPermitted => io::ErrorKind::PermissionDenied,
+            ErrorKind::ReadOnly => io::ErrorKind::ReadOnlyFilesystem,
             ErrorKind::NotADirectory => io::ErrorKind::NotADirectory,
             ErrorKind::LimitReached => io::ErrorKind::QuotaExceeded,
             ErrorKind::AlreadyExists => io::ErrorKind::AlreadyExists,
-            ErrorKind::Io | ErrorKind::LockLost => io::ErrorKind::Other,
+            ErrorKind::CrossDevice => io::ErrorKind::CrossesDevices,
+            ErrorKind::LockLost | ErrorKind::Other => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The messages composed here from a code must read as the host's did when it sent them.
+    use super::*;
+    use locks::ErrorCode as C;
+
+    #[test]
+    fn messages_name_the_operation_and_the_path_in_one_line() {
+        let busy = Error::new(C::WouldBlock, Op::TryLockPath, "staging/1/staging.lock");
+        assert_eq!(
+            busy.to_string(),
+            "try-lock-path \"staging/1/staging.lock\": held by another lock holder"
+        );
+        let mut waited = Error::new(C::WouldBlock, Op::LockPath, "x.lock");
+        waited.detail = Detail::Waited(Duration::from_millis(300));
+        assert_eq!(
+            waited.to_string(),
+            "lock-path \"x.lock\": still held by another lock holder after waiting 300ms"
+        );
+        let host = "commit \"out\": No space left on device (os error 28)";
+        let io = Error::new(C::Other(Some(host.to_owned())), Op::Commit, "out");
+        assert_eq!(
+            (io.kind(), io.to_string()),
+            (ErrorKind::Other, host.to_owned())
+        );
+        for code in [
+            C::NoEntry,
+            C::Invalid,
+            C::Access,
+            C::NotPermitted,
+            C::ReadOnly,
+            C::NotAFile,
+            C::NotDirectory,
+            C::LimitReached,
+            C::Exist,
+            C::CrossDevice,
+            C::LockLost,
+            C::Other(None),
+        ] {
+            let e = Error::new(code, Op::Commit, "dest\n\"x\"");
+            let message = e.to_string();
+            assert!(
+                message.starts_with("commit \"dest\\n\\\"x\\\"\": "),
+                "{message}"
+            );
+            assert!(!message.contains('\n'), "{message}");
+        }
     }
 }
