@@ -2,22 +2,39 @@
 
 Run with /work granted while another process holds b.lock: locks a.lock, waits 200 ms for
 b.lock (in vain), waits for the free c.lock, waits for d.lock and a clock at once, and
-releases what it took. Prints one line per step: `ok STEP DETAIL` or `err STEP CODE: MESSAGE`.
+releases what it took. Prints one line per step: `ok STEP DETAIL` or `err STEP CODE`.
+
+Errors are WIT 1.0.0's `error-code` variant: a bare case for every common failure, so a
+refusal carries no string; only `other` brings the host's text.
 """
+
+import re
+
 
 from componentize_py_types import Err, Ok
 from wit_world import exports
 from wit_world.imports import locks, monotonic_clock, poll, preopens
 
 
+def case(code):
+    """The WIT name of an error-code case (`ErrorCode_WouldBlock` is `would-block`), with the
+    host's text for `other`."""
+    name = type(code).__name__.removeprefix("ErrorCode_")
+    name = re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+    text = getattr(code, "value", None)
+    return f"{name}: {text}" if text else name
+
+
 def report(step, outcome):
-    """Prints the outcome of a lock-request's get() and hands back the lock, if any."""
-    if isinstance(outcome, Ok):
-        print(f"ok {step} {outcome.value.path()}")
-        return outcome.value
-    if isinstance(outcome, Err):
-        code = outcome.value.code.name.lower().replace("_", "-")
-        print(f"err {step} {code}: {outcome.value.message}")
+    """Prints the outcome of a lock-request's get() and hands back the lock, if any.
+
+    The outcome is `option<result<result<staging-lock, error-code>>>`: None while waiting,
+    Err(None) if already taken, else the lock or why not."""
+    if isinstance(outcome, Ok) and isinstance(outcome.value, Ok):
+        print(f"ok {step} {outcome.value.value.path()}")
+        return outcome.value.value
+    if isinstance(outcome, Ok) and isinstance(outcome.value, Err):
+        print(f"err {step} {case(outcome.value.value)}")
         return None
     raise AssertionError(f"{step}: unexpected outcome {outcome!r}")
 
