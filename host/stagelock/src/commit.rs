@@ -111,11 +111,11 @@ impl Stage {
     /// # Errors
     ///
     /// On failure the stage is handed back in the [`CommitError`], still locked, to retry or
-    /// abort, except for [`ErrorKind::LockLost`]. [`ErrorKind::AlreadyExists`] if `dest` exists; [`ErrorKind::NotFound`] if its
-    /// parent does not; [`ErrorKind::PermissionDenied`] if `dest` escapes `dest_dir`;
-    /// [`ErrorKind::InvalidInput`] if `dest` has no final name; [`ErrorKind::Other`] if it is
-    /// on another filesystem (`EXDEV`), or if syncing failed (see
-    /// [`commit_with`](Self::commit_with)).
+    /// abort, except for [`ErrorKind::LockLost`]. [`ErrorKind::AlreadyExists`] if `dest`
+    /// exists; [`ErrorKind::NotFound`] if its parent does not; [`ErrorKind::PermissionDenied`]
+    /// if `dest` escapes `dest_dir`; [`ErrorKind::InvalidInput`] if `dest` has no final name;
+    /// [`ErrorKind::CrossDevice`] if it is on another filesystem (`EXDEV`);
+    /// [`ErrorKind::Other`] if syncing failed (see [`commit_with`](Self::commit_with)).
     ///
     /// [`ErrorKind::LockLost`] if, right before the rename, [`StagingLock::verify`] finds the
     /// stage's lock is no longer ours (someone deleted its file, or locked a new file at its
@@ -324,7 +324,7 @@ impl Stage {
                 if e.io_error().and_then(io::Error::raw_os_error) == Some(libc::EXDEV) =>
             {
                 return Err(Moved::No(Error::new(
-                    ErrorKind::Other,
+                    ErrorKind::CrossDevice,
                     Op::Commit,
                     dest,
                     "destination is on another filesystem than the staging area",

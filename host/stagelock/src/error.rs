@@ -28,6 +28,9 @@ pub enum ErrorKind {
     LimitReached,
     /// The destination exists and overwriting it was not asked for (`EEXIST`).
     AlreadyExists,
+    /// The destination of a commit is on another filesystem than the staging area (`EXDEV`): a
+    /// commit is a rename, which cannot cross filesystems.
+    CrossDevice,
     /// A lock we held is no longer ours: its file was deleted (and maybe made anew, maybe
     /// locked by someone else), or another holder has a lock on it. See
     /// [`StagingLock::verify`](crate::StagingLock::verify).
@@ -44,6 +47,7 @@ impl ErrorKind {
             Some(libc::EMFILE | libc::ENFILE) => return Self::LimitReached,
             Some(libc::EROFS | libc::EPERM) => return Self::PermissionDenied,
             Some(libc::ENAMETOOLONG) => return Self::InvalidInput,
+            Some(libc::EXDEV) => return Self::CrossDevice,
             _ => {}
         }
         match err.kind() {
@@ -64,6 +68,7 @@ impl ErrorKind {
             Self::PermissionDenied => io::ErrorKind::PermissionDenied,
             Self::LimitReached => io::ErrorKind::QuotaExceeded,
             Self::AlreadyExists => io::ErrorKind::AlreadyExists,
+            Self::CrossDevice => io::ErrorKind::CrossesDevices,
             Self::LockLost | Self::Other => io::ErrorKind::Other,
         }
     }
