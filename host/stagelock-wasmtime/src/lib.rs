@@ -85,10 +85,10 @@
 //! # A fresh sandbox per request
 //!
 //! Compile once and pre-link with [`Linker::instantiate_pre`](wasmtime::component::Linker::instantiate_pre);
-//! then each request costs a new `Store` and
-//! [`InstancePre::instantiate`](wasmtime::component::InstancePre::instantiate) (about 16 µs here,
-//! 11 µs with `Config::allocation_strategy(InstanceAllocationStrategy::pooling())`; see
-//! BENCHMARKS.md):
+//! then each request costs only a new `Store` and
+//! [`InstancePre::instantiate`](wasmtime::component::InstancePre::instantiate), less still with
+//! `Config::allocation_strategy(InstanceAllocationStrategy::pooling())` (for the figures, see
+//! [BENCHMARKS.md](https://github.com/stagelock/stagelock/blob/main/BENCHMARKS.md)):
 //!
 //! ```no_run
 //! # use stagelock_wasmtime::plugin::{plugin_linker, PluginState};
