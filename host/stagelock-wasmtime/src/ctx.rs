@@ -1,11 +1,16 @@
-//! Per-store state ([`StagingLockCtx`]) and how the host functions reach it from the store
-//! ([`StagingLockView`], [`StagingLockCtxView`], [`HasStagingLock`]).
+//! Per-store state ([`StagingLockCtx`]), how the host functions reach it from the store
+//! ([`StagingLockView`], [`StagingLockCtxView`], [`HasStagingLock`]), and the checks they all
+//! make with it: the cap on held locks, the grant behind a guest's directory, the count.
 
 use std::fs::File;
+use std::path::Path;
 use std::sync::Arc;
 
-use stagelock::LockDir;
-use wasmtime::component::{HasData, ResourceTable};
+use stagelock::{LockDir, Op};
+use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime_wasi::filesystem::Descriptor;
+
+use crate::error::HostError;
 
 /// The default cap on locks one store may hold at once.
 pub const DEFAULT_MAX_HELD: usize = 1024;
@@ -85,4 +90,67 @@ pub struct HasStagingLock;
 
 impl HasData for HasStagingLock {
     type Data<'a> = StagingLockCtxView<'a>;
+}
+
+/// The checks and the bookkeeping every host function shares.
+impl StagingLockCtxView<'_> {
+    /// Refuses a new lock when the store already holds its cap.
+    pub(crate) fn check_limit(&self, op: Op, path: &Path) -> Result<(), HostError> {
+        if self.ctx.held < self.ctx.max_held {
+            return Ok(());
+        }
+        Err(HostError::limit_reached(op, path, self.ctx.held))
+    }
+
+    /// The directory behind a guest's descriptor, if the guest may change things beneath it
+    /// (the rule wasi:filesystem applies to its own mutations: a read-write grant). A bad
+    /// handle traps.
+    pub(crate) fn writable_dir(
+        &self,
+        dir: &Resource<Descriptor>,
+        op: Op,
+        path: &Path,
+    ) -> Result<Arc<File>, HostError> {
+        match self.table.get(dir)? {
+            Descriptor::Dir(dir) if dir.perms.write_not_permitted() => {
+                Err(HostError::read_only(op, path))
+            }
+            Descriptor::Dir(dir) => Ok(Arc::clone(&dir.dir)),
+            Descriptor::File(_) => Err(HostError::not_a_directory(op, path)),
+        }
+    }
+
+    /// [`writable_dir`](Self::writable_dir) as a [`LockDir`]. The last one is kept, so a guest
+    /// locking in one directory pays for making it (an `fstatfs`) once.
+    pub(crate) fn lock_dir(
+        &mut self,
+        dir: &Resource<Descriptor>,
+        op: Op,
+        path: &Path,
+    ) -> Result<LockDir, HostError> {
+        let file = self.writable_dir(dir, op, path)?;
+        // The cache holds the handle, so its allocation cannot be reused by another one.
+        if let Some((last, locks)) = &self.ctx.last_dir
+            && Arc::ptr_eq(last, &file)
+        {
+            return Ok(locks.clone());
+        }
+        let locks = LockDir::from_shared(Arc::clone(&file));
+        self.ctx.last_dir = Some((file, locks.clone()));
+        Ok(locks)
+    }
+
+    /// Moves something that holds a lock (a lock, a stage) into the table and counts it.
+    pub(crate) fn hold<T: Send + 'static>(&mut self, holder: T) -> wasmtime::Result<Resource<T>> {
+        let handle = self.table.push(holder)?;
+        self.ctx.held += 1;
+        Ok(handle)
+    }
+
+    /// Takes something that holds a lock out of the table and uncounts it.
+    pub(crate) fn unhold<T: 'static>(&mut self, handle: Resource<T>) -> wasmtime::Result<T> {
+        let holder = self.table.delete(handle)?;
+        self.ctx.held -= 1;
+        Ok(holder)
+    }
 }
