@@ -1,16 +1,16 @@
 //! `stagelock lock`, `try` and `create`: hold a staging lock around a command.
 
-use std::ffi::OsString;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, ExitStatus};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 
-use stagelock::process::ignore_interrupts;
 use stagelock::{StagingLock, Wait};
+
+use crate::cmd::{CmdArgs, run_holding};
+use crate::exit::{EXIT_BUSY, exit_code};
 
 /// How long to wait for a busy lock, and what to exit with if it stays busy.
 #[derive(Debug, Args)]
@@ -27,7 +27,7 @@ pub(super) struct WaitArgs {
     wait_long: Option<Wait>,
     /// The exit status when PATH is (still) held by someone else, so that a command's own
     /// status 75 can be told apart. As flock(1)'s -E.
-    #[arg(short = 'E', long, value_name = "N", default_value_t = super::EXIT_BUSY)]
+    #[arg(short = 'E', long, value_name = "N", default_value_t = EXIT_BUSY)]
     pub(super) conflict_exit_code: u8,
 }
 
@@ -50,40 +50,6 @@ fn parse_wait(s: &str) -> Result<Wait, String> {
         Ok(d) => Wait::For(d),
         Err(_) => Wait::Forever, // inf, or too long to tell apart from it
     })
-}
-
-/// The command to run: `-c COMMAND` (through `sh -c`), or `-- CMD ARGS...`.
-#[derive(Debug, Args)]
-pub(super) struct CmdArgs {
-    /// Run COMMAND with `sh -c` instead of CMD (as flock(1)'s -c).
-    #[arg(
-        short = 'c',
-        long = "command",
-        value_name = "COMMAND",
-        conflicts_with = "cmd"
-    )]
-    shell: Option<OsString>,
-    /// The command to run, and its arguments.
-    #[arg(last = true, required_unless_present = "shell", value_name = "CMD")]
-    cmd: Vec<OsString>,
-}
-
-impl CmdArgs {
-    /// The command, ready for its environment.
-    pub(super) fn command(&self) -> Command {
-        match &self.shell {
-            Some(script) => {
-                let mut command = Command::new("sh");
-                command.arg("-c").arg(script);
-                command
-            }
-            None => {
-                let mut command = Command::new(&self.cmd[0]);
-                command.args(&self.cmd[1..]);
-                command
-            }
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -163,41 +129,8 @@ pub(super) fn create(args: &CreateArgs) -> anyhow::Result<ExitCode> {
     Ok(exit_code(status?))
 }
 
-/// Runs `command` to completion while `lock` is held, letting it inherit the lock if asked.
-pub(super) fn run_holding(
-    lock: &StagingLock,
-    path: &Path,
-    command: &mut Command,
-    inherit: bool,
-) -> anyhow::Result<ExitStatus> {
-    let program = Path::new(command.get_program()).to_owned();
-    lock.set_inheritable(inherit)?;
-    let spawned = command.spawn();
-    lock.set_inheritable(false)?;
-    let mut child = spawned.with_context(|| {
-        format!(
-            "run {:?} while holding {:?}: cannot start it",
-            program.display(),
-            path.display()
-        )
-    })?;
-    let _interrupts = ignore_interrupts();
-    child
-        .wait()
-        .with_context(|| format!("run {:?}: waiting for it failed", program.display()))
-}
-
 /// Unlock-and-delete, with the lock's full path in the error.
 fn release(lock: StagingLock, path: &Path) -> anyhow::Result<()> {
     lock.unlock_and_delete()
         .with_context(|| format!("release {:?}", path.display()))
-}
-
-/// The command's exit status as ours: its code, or 128 + the signal that killed it.
-pub(super) fn exit_code(status: ExitStatus) -> ExitCode {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => ExitCode::from(code as u8),
-        (None, Some(signal)) => ExitCode::from(128u8.wrapping_add(signal as u8)),
-        (None, None) => ExitCode::from(super::EXIT_FAILURE),
-    }
 }

@@ -13,8 +13,7 @@ use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter, Store, Trap}
 use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder, WasiCtxView, WasiView};
 
-/// Exit status when the component traps (128 + SIGABRT, as `wasmtime run` does).
-const EXIT_TRAP: u8 = 134;
+use crate::exit::{EXIT_TRAP, one_line};
 
 /// Descriptors kept free for the host however many locks the component takes: for wasmtime,
 /// WASI's runtime and I/O, and the component's own `wasi:filesystem` opens (which no cap
@@ -410,13 +409,4 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode> {
     };
     drop(store); // releases every lock the component still held
     Ok(code)
-}
-
-/// `text` on one line: its lines trimmed and joined with spaces.
-fn one_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }

@@ -10,6 +10,9 @@ use clap::{Args, ValueEnum};
 
 use stagelock::{CommitOptions, Durability, Layout, RecoverOptions, StagingArea};
 
+use crate::cmd::{CmdArgs, run_holding};
+use crate::exit::{EXIT_FAILURE, exit_code};
+
 /// Stage layouts, as the command line names them.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub(super) enum LayoutArg {
@@ -53,11 +56,11 @@ pub(super) struct StageArgs {
     /// before CMD ran or while it ran): stage's one conflict, since each stage's lock is a
     /// fresh file no one else can hold (so stage never waits, and never exits 75 by itself).
     /// Default: 1, as any other error.
-    #[arg(short = 'E', long, value_name = "N", default_value_t = super::EXIT_FAILURE)]
+    #[arg(short = 'E', long, value_name = "N", default_value_t = EXIT_FAILURE)]
     pub(super) conflict_exit_code: u8,
     /// The command that fills $STAGELOCK_STAGE_DIR.
     #[command(flatten)]
-    cmd: super::hold::CmdArgs,
+    cmd: CmdArgs,
 }
 
 #[derive(Debug, Args)]
@@ -100,7 +103,7 @@ pub(super) fn stage(args: StageArgs) -> Result<ExitCode> {
     let dir = args.root.join(stage.path());
     let mut command = args.cmd.command();
     command.env("STAGELOCK_STAGE_DIR", &dir);
-    let status = super::hold::run_holding(stage.lock(), &dir, &mut command, !args.no_inherit);
+    let status = run_holding(stage.lock(), &dir, &mut command, !args.no_inherit);
     let status = match status {
         Ok(status) => status,
         Err(e) => {
@@ -111,7 +114,7 @@ pub(super) fn stage(args: StageArgs) -> Result<ExitCode> {
     if !status.success() {
         stage.abort().map_err(|e| e.in_dir(&args.root))?;
         eprintln!("stagelock: stage: the command failed ({status}); aborted the stage");
-        return Ok(super::hold::exit_code(status));
+        return Ok(exit_code(status));
     }
     let durability = if args.no_sync {
         Durability::None
@@ -243,7 +246,7 @@ pub(super) fn recover(args: RecoverArgs) -> Result<ExitCode> {
         .iter()
         .any(|k| matches!(k.reason, stagelock::SkipReason::Failed(_)));
     Ok(if failed {
-        ExitCode::from(super::EXIT_FAILURE)
+        ExitCode::from(EXIT_FAILURE)
     } else {
         ExitCode::SUCCESS
     })

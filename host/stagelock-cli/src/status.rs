@@ -8,6 +8,8 @@ use serde_json::json;
 
 use stagelock::{Holder, LockKind, LockStatus, StagingLock};
 
+use crate::exit::EXIT_BUSY;
+
 #[derive(Debug, Args)]
 pub(super) struct StatusArgs {
     /// The lock file (never created, never locked).
@@ -17,7 +19,7 @@ pub(super) struct StatusArgs {
     #[arg(long)]
     json: bool,
     /// The exit status when PATH is held.
-    #[arg(short = 'E', long, value_name = "N", default_value_t = super::EXIT_BUSY)]
+    #[arg(short = 'E', long, value_name = "N", default_value_t = EXIT_BUSY)]
     pub(super) conflict_exit_code: u8,
 }
 
