@@ -218,3 +218,123 @@ impl From<locks::Error> for v0_1::locks::Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use stagelock::Op;
+
+    use super::*;
+
+    fn core_error(kind: io::ErrorKind) -> stagelock::Error {
+        stagelock::Error::io(Op::TryLockPath, "dir/x.lock", io::Error::from(kind))
+    }
+
+    #[test]
+    fn core_errors_reach_the_guest_with_their_code_and_message() {
+        let cases = [
+            (io::ErrorKind::WouldBlock, ErrorCode::WouldBlock),
+            (io::ErrorKind::NotFound, ErrorCode::NotFound),
+            (io::ErrorKind::InvalidInput, ErrorCode::InvalidInput),
+            (io::ErrorKind::PermissionDenied, ErrorCode::AccessDenied),
+            (io::ErrorKind::AlreadyExists, ErrorCode::AlreadyExists),
+            (io::ErrorKind::Other, ErrorCode::Io),
+        ];
+        for (kind, code) in cases {
+            let core = core_error(kind);
+            let message = core.to_message();
+            let guest = guest_error(core.into()).unwrap();
+            assert_eq!((guest.code, guest.message), (code, message), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn the_core_kinds_without_an_io_error_keep_their_own_code() {
+        assert_eq!(core_code(ErrorKind::NotAFile), ErrorCode::NotAFile);
+        assert_eq!(core_code(ErrorKind::LimitReached), ErrorCode::LimitReached);
+        assert_eq!(core_code(ErrorKind::LockLost), ErrorCode::LockLost);
+        assert_eq!(core_code(ErrorKind::Other), ErrorCode::Io);
+    }
+
+    #[test]
+    fn a_host_error_displays_as_the_guest_message_and_debugs_with_its_code() {
+        let err = HostError::from(core_error(io::ErrorKind::WouldBlock));
+        let message = core_error(io::ErrorKind::WouldBlock).to_message();
+        assert_eq!(err.to_string(), message);
+        assert_eq!(
+            format!("{err:?}"),
+            format!("HostError::Guest(ErrorCode::WouldBlock: {message})")
+        );
+        let trap = HostError::from(wasmtime::format_err!("bad"));
+        assert_eq!(trap.to_string(), "trap: bad");
+        assert!(format!("{trap:?}").starts_with("HostError::Trap("));
+    }
+
+    #[test]
+    fn an_outcome_taken_twice_is_invalid_input() {
+        let err = guest_error(HostError::outcome_taken()).unwrap();
+        assert_eq!(err.code, ErrorCode::InvalidInput);
+        assert_eq!(
+            err.message,
+            "lock-request.get: the outcome was already taken"
+        );
+    }
+
+    #[test]
+    fn traps_stay_traps() {
+        let err = HostError::from(wasmtime::format_err!("host failure"));
+        assert!(!err.is_guest_error());
+        assert_eq!(guest_error(err).unwrap_err().to_string(), "host failure");
+    }
+
+    #[test]
+    fn every_error_code_means_the_same_in_0_1_0() {
+        use v0_1::locks::ErrorCode as Old;
+        let codes = [
+            (ErrorCode::WouldBlock, Old::WouldBlock),
+            (ErrorCode::NotFound, Old::NotFound),
+            (ErrorCode::InvalidInput, Old::InvalidInput),
+            (ErrorCode::AccessDenied, Old::AccessDenied),
+            (ErrorCode::NotAFile, Old::NotAFile),
+            (ErrorCode::NotADirectory, Old::NotADirectory),
+            (ErrorCode::LimitReached, Old::LimitReached),
+            (ErrorCode::AlreadyExists, Old::AlreadyExists),
+            (ErrorCode::Io, Old::Io),
+            (ErrorCode::LockLost, Old::LockLost),
+        ];
+        for (code, old) in codes {
+            let message = format!("{code:?}");
+            let err = v0_1::locks::Error::from(locks::Error {
+                code,
+                message: message.clone(),
+            });
+            assert_eq!((err.code, err.message), (old, message));
+        }
+    }
+
+    #[test]
+    fn layouts_and_commit_options_reach_the_core_unchanged() {
+        assert_eq!(Layout::from(staging::Layout::Pairs), Layout::Pairs);
+        assert_eq!(
+            Layout::from(staging::Layout::PerDirectory),
+            Layout::PerDirectory
+        );
+        let old = v0_1::staging::Layout::PerDirectory;
+        assert_eq!(
+            Layout::from(staging::Layout::from(old)),
+            Layout::PerDirectory
+        );
+        for (replace, durability, core) in [
+            (false, staging::Durability::Full, Durability::Full),
+            (true, staging::Durability::None, Durability::None),
+        ] {
+            let options = staging::CommitOptions {
+                replace,
+                durability,
+            };
+            let expected = CommitOptions::new().replace(replace).durability(core);
+            assert_eq!(CommitOptions::from(options), expected);
+        }
+    }
+}
