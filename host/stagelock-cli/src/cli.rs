@@ -114,3 +114,45 @@ Examples:
 
 Exit status:
   0 success, 1 if a removal failed (or any other error), 2 usage error.";
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    /// clap's own checks of the tree: no two arguments share a name or a flag, every
+    /// `conflicts_with` and `required_unless_present` names an argument that exists.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_is_there_under_its_documented_name() {
+        let cli = Cli::command();
+        let names: Vec<_> = cli.get_subcommands().map(|c| c.get_name()).collect();
+        assert_eq!(
+            names,
+            [
+                "lock",
+                "try",
+                "status",
+                "create",
+                "stage",
+                "recover",
+                "run",
+                "completions",
+                "man"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_exit_statuses_in_the_help_are_the_ones_used() {
+        use crate::exit::{EXIT_BUSY, EXIT_FAILURE, EXIT_TRAP};
+        assert!(EXIT_CODES.contains(&format!("  {EXIT_BUSY}   the lock is held")));
+        assert!(EXIT_CODES.contains(&format!("  {EXIT_FAILURE}    any other error")));
+        assert!(EXIT_CODES.contains(&format!("  {EXIT_TRAP}  (run) the component trapped")));
+    }
+}

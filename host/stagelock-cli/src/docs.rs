@@ -56,3 +56,23 @@ fn write_out(bytes: &[u8]) -> anyhow::Result<ExitCode> {
         .context("write to standard output")?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    #[test]
+    fn man_for_an_unknown_command_is_one_line_naming_it() {
+        let args = ManArgs {
+            command: Some("lokc".to_owned()),
+        };
+        let err = man(&args, Cli::command()).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "man \"lokc\": no such command (see `stagelock --help`)"
+        );
+    }
+}

@@ -328,3 +328,124 @@ fn report_json(root: &Path, layout: Layout, report: &stagelock::Report) -> serde
         "skipped": skipped,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+    use clap::error::ErrorKind;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Ok(Cli::try_parse_from(["stagelock"].iter().chain(args))?.command)
+    }
+
+    fn stage(args: &[&str]) -> Result<StageArgs, clap::Error> {
+        match parse(&[&["stage"], args].concat())? {
+            Command::Stage(args) => Ok(args),
+            other => panic!("not stage: {other:?}"),
+        }
+    }
+
+    fn recover(args: &[&str]) -> Result<RecoverArgs, clap::Error> {
+        match parse(&[&["recover"], args].concat())? {
+            Command::Recover(args) => Ok(args),
+            other => panic!("not recover: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn stage_defaults_keep_dest_durable_paired_and_exit_1_on_conflict() {
+        let args = stage(&["root", "--into", "dest", "--", "make"]).unwrap();
+        assert_eq!(
+            (args.root.as_path(), args.into.as_path()),
+            (Path::new("root"), Path::new("dest"))
+        );
+        assert!(!args.replace && !args.no_sync && !args.no_inherit);
+        assert_eq!(Layout::from(args.layout), Layout::Pairs);
+        assert_eq!(args.conflict_exit_code, EXIT_FAILURE);
+    }
+
+    #[test]
+    fn stage_flags() {
+        let args = stage(&[
+            "root",
+            "--into",
+            "d",
+            "--replace",
+            "--no-sync",
+            "--layout",
+            "per-dir",
+            "--no-inherit",
+            "-E",
+            "4",
+            "-c",
+            "true",
+        ])
+        .unwrap();
+        assert!(args.replace && args.no_sync && args.no_inherit);
+        assert_eq!(Layout::from(args.layout), Layout::PerDirectory);
+        assert_eq!(args.conflict_exit_code, 4);
+    }
+
+    #[test]
+    fn stage_needs_its_destination_and_a_known_layout() {
+        let err = stage(&["root", "--", "make"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(err.to_string().contains("--into <DEST>"), "{err}");
+        let err = stage(&["root", "--into", "d", "--layout", "flat", "--", "make"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn recover_flags() {
+        let args = recover(&["root"]).unwrap();
+        assert!(!args.dry_run && !args.json && !args.quiet && args.jobs.is_none());
+        let args = recover(&["--dry-run", "-j", "8", "--layout", "per-dir", "root"]).unwrap();
+        assert!(args.dry_run);
+        assert_eq!(args.jobs, Some(8));
+        assert!(recover(&["-q", "root"]).unwrap().quiet);
+        assert_eq!(
+            recover(&["-j", "0", "root"]).unwrap_err().kind(),
+            ErrorKind::ValueValidation
+        );
+        let err = recover(&["--json", "--quiet", "root"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn a_dest_without_a_final_name_is_refused_on_one_line_naming_the_commit() {
+        let err = Dest::check(Path::new("/"), false).err().unwrap();
+        assert_eq!(format!("{err:#}"), "commit \"/\": it has no final name");
+    }
+
+    #[test]
+    fn a_dest_in_a_missing_directory_is_refused_before_any_work() {
+        let err = Dest::check(Path::new("/no/such/dir/dest"), false)
+            .err()
+            .unwrap();
+        let text = format!("{err:#}");
+        assert!(
+            text.starts_with(
+                "commit \"/no/such/dir/dest\": its directory \"/no/such/dir\" cannot be used: "
+            ),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 1);
+    }
+
+    #[test]
+    fn an_existing_dest_is_the_conflict_unless_replaced() {
+        let here = env!("CARGO_MANIFEST_DIR");
+        let given = PathBuf::from(here).join("Cargo.toml");
+        let err = Dest::check(&given, false).err().unwrap();
+        assert!(err.is::<DestExists>());
+        let expected = format!(
+            "commit {:?}: it already exists (pass --replace to overwrite it)",
+            given.display()
+        );
+        assert_eq!(err.to_string(), expected);
+        assert!(Dest::check(&given, true).is_ok());
+    }
+}

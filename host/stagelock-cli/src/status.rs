@@ -89,3 +89,46 @@ fn shell_word(arg: &str) -> String {
         format!("{arg:?}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn status(args: &[&str]) -> StatusArgs {
+        match Cli::try_parse_from([&["stagelock", "status"], args].concat())
+            .unwrap()
+            .command
+        {
+            Command::Status(args) => args,
+            other => panic!("not status: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn status_flags() {
+        let args = status(&["p"]);
+        assert_eq!(
+            (args.path.as_path(), args.json, args.conflict_exit_code),
+            (Path::new("p"), false, 75)
+        );
+        let args = status(&["--json", "-E", "2", "p"]);
+        assert_eq!((args.json, args.conflict_exit_code), (true, 2));
+    }
+
+    #[test]
+    fn a_holders_command_line_shows_plain_words_as_is_and_quotes_the_rest() {
+        assert_eq!(shell_word("make"), "make");
+        assert_eq!(shell_word("--jobs=4"), "--jobs=4");
+        assert_eq!(shell_word("/usr/bin/podman"), "/usr/bin/podman");
+        assert_eq!(shell_word("a b"), "\"a b\"");
+        assert_eq!(shell_word(""), "\"\"");
+        // One line, whatever the argument holds.
+        assert_eq!(shell_word("x\ny"), "\"x\\ny\"");
+        assert_eq!(shell_word("$HOME"), "\"$HOME\"");
+    }
+}
