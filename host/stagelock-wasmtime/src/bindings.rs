@@ -5,7 +5,15 @@
 //! resources are the native core's types ([`stagelock::StagingLock`], [`stagelock::StagingArea`],
 //! [`stagelock::Stage`]). Guest-visible errors are [`HostError`](crate::HostError) and
 //! [`CommitFailure`](crate::CommitFailure) (`trappable_error_type`): a bad handle traps,
-//! everything else becomes an `error` the guest can handle.
+//! everything else becomes an `error-code` (1.0.0) or an `error` record (0.2.0, 0.1.0) the
+//! guest can handle.
+//!
+//! Three versions of the package are served, all on the same resources, so guests built
+//! against any of them exclude each other as guests of one version do: `stagelock:staging@1.0.0`
+//! (this crate's `wit/`; the top level here), and the frozen `0.2.0` ([`v0_2`]) and `0.1.0`
+//! ([`v0_1`]) from `wit-compat/`. Later 1.x minor versions only add items with `@since`
+//! gates, so they need no frozen copy: wasmtime's linker gives a component that imports 1.0.0
+//! the host's newer 1.x.
 //!
 //! Two sets of bindings share every type: the top level is for async stores, where the
 //! functions that may block on the filesystem for long (staging, commit, abort, recovery, and
@@ -24,11 +32,12 @@ mod generated {
         inline: "
             package stagelock:host;
             world host {
+                include stagelock:staging/imports@1.0.0;
                 include stagelock:staging/imports@0.2.0;
                 include stagelock:staging/imports@0.1.0;
             }
         ",
-        path: ["wit", "wit-compat/0.1.0"],
+        path: ["wit", "wit-compat/0.2.0", "wit-compat/0.1.0"],
         world: "stagelock:host/host",
         with: {
             "wasi": wasmtime_wasi::p2::bindings,
@@ -47,6 +56,8 @@ mod generated {
             default: trappable,
         },
         trappable_error_type: {
+            "stagelock:staging/locks@1.0.0.error-code" => crate::error::HostError,
+            "stagelock:staging/staging@1.0.0.commit-error" => crate::error::CommitFailure,
             "stagelock:staging/locks@0.2.0.error" => crate::error::HostError,
             "stagelock:staging/staging@0.2.0.commit-error" => crate::error::CommitFailure,
             "stagelock:staging/locks@0.1.0.error" => crate::error::HostError,
@@ -56,11 +67,23 @@ mod generated {
     });
 }
 
-pub use generated::stagelock::staging0_2_0::{locks, staging};
+pub use generated::stagelock::staging1_0_0::{locks, staging};
+
+/// The interfaces of `stagelock:staging@0.2.0`, for components built against it: the same
+/// functions on the same resources; its errors are records with a message, and
+/// `lock-request.get` has no nested result.
+pub mod v0_2 {
+    pub use super::generated::stagelock::staging0_2_0::{locks, staging};
+
+    /// Their `staging` for synchronous stores.
+    pub mod sync {
+        pub use crate::bindings::sync::generated::stagelock::staging0_2_0::staging;
+    }
+}
 
 /// The interfaces of `stagelock:staging@0.1.0`, for components built against it: the same
 /// functions on the same resources (a 0.1.0 component and a 0.2.0 one see each other's locks
-/// as they would their own); only the records are their own types. 0.2.0 adds
+/// as they would their own); only the records are their own types (0.2.0's). 0.2.0 added
 /// `locks.request-lock`.
 pub mod v0_1 {
     pub use super::generated::stagelock::staging0_1_0::{locks, staging};
@@ -81,21 +104,25 @@ pub mod sync {
             inline: "
                 package stagelock:host;
                 world host {
+                    include stagelock:staging/imports@1.0.0;
                     include stagelock:staging/imports@0.2.0;
                     include stagelock:staging/imports@0.1.0;
                 }
             ",
-            path: ["wit", "wit-compat/0.1.0"],
+            path: ["wit", "wit-compat/0.2.0", "wit-compat/0.1.0"],
             world: "stagelock:host/host",
             with: {
                 "wasi": wasmtime_wasi::p2::bindings,
-                "stagelock:staging/locks@0.2.0": crate::bindings::locks,
+                "stagelock:staging/locks@1.0.0": crate::bindings::locks,
+                "stagelock:staging/locks@0.2.0": crate::bindings::v0_2::locks,
                 "stagelock:staging/locks@0.1.0": crate::bindings::v0_1::locks,
                 "stagelock:staging/staging.staging-area": ::stagelock::StagingArea,
                 "stagelock:staging/staging.stage": ::stagelock::Stage,
             },
             imports: { default: trappable },
             trappable_error_type: {
+                "stagelock:staging/locks@1.0.0.error-code" => crate::error::HostError,
+                "stagelock:staging/staging@1.0.0.commit-error" => crate::error::CommitFailure,
                 "stagelock:staging/locks@0.2.0.error" => crate::error::HostError,
                 "stagelock:staging/staging@0.2.0.commit-error" => crate::error::CommitFailure,
                 "stagelock:staging/locks@0.1.0.error" => crate::error::HostError,
@@ -105,5 +132,5 @@ pub mod sync {
         });
     }
 
-    pub use generated::stagelock::staging0_2_0::staging;
+    pub use generated::stagelock::staging1_0_0::staging;
 }

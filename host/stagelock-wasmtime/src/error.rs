@@ -7,10 +7,11 @@ use std::path::Path;
 use stagelock::{Op, Stage};
 use wasmtime::component::ResourceTableError;
 
-/// The error of the host functions that return `result<_, error>` in WIT.
+/// The error of the host functions that return `result<_, error-code>` in WIT
+/// (`result<_, error>` in 0.2.0 and 0.1.0).
 ///
-/// Made from a [`stagelock::Error`] (the guest gets an `error` with the matching `error-code`
-/// and the same message, naming the operation and the path), from a refusal of the host's own
+/// Made from a [`stagelock::Error`] (the guest gets the matching `error-code`, and in 0.2.0 and
+/// 0.1.0 the same message, naming the operation and the path), from a refusal of the host's own
 /// (the store's cap on held locks, a read-only grant, a file where a directory belongs), or
 /// from a [`ResourceTableError`] or [`wasmtime::Error`] (a bad handle or a host failure: the
 /// guest traps). Embedders see it only if they call the host functions themselves.
@@ -31,11 +32,12 @@ pub(crate) enum Repr {
 pub(crate) enum Refusal {
     /// The store already holds its cap of locks (`limit-reached`).
     LimitReached,
-    /// The directory was granted read-only (`access-denied`).
+    /// The directory was granted read-only (`read-only`; `access-denied` before 1.0.0).
     ReadOnly,
-    /// The descriptor is a file, not a directory (`not-a-directory`).
+    /// The descriptor is a file, not a directory (`not-directory`).
     NotADirectory,
-    /// `lock-request.get` was called again after it handed out the outcome (`invalid-input`).
+    /// `lock-request.get` was called again after it handed out the outcome (before 1.0.0,
+    /// `invalid-input`; 1.0.0 says so with the shape of its result).
     OutcomeTaken,
 }
 
@@ -71,6 +73,12 @@ impl HostError {
     pub(crate) fn outcome_taken() -> Self {
         let message = "lock-request.get: the outcome was already taken".to_owned();
         HostError(Repr::Refused(Refusal::OutcomeTaken, message))
+    }
+
+    /// Whether this says an outcome was already taken (1.0.0 guests get it as a shape, not a
+    /// code).
+    pub(crate) fn is_outcome_taken(&self) -> bool {
+        matches!(self.0, Repr::Refused(Refusal::OutcomeTaken, _))
     }
 
     /// Whether the guest gets this error (`false`: it traps).

@@ -1,6 +1,6 @@
 //! The `staging` interface, twice: for async stores (blocking filesystem work runs on a
-//! blocking thread, off the executor) and for sync stores (inline), each for WIT 0.2.0 and
-//! 0.1.0. All call the same steps:
+//! blocking thread, off the executor) and for sync stores (inline), each for WIT 1.0.0, 0.2.0
+//! and 0.1.0. All call the same steps:
 //! take what is needed out of the table, do the filesystem work on owned values, put results
 //! back.
 
@@ -109,13 +109,14 @@ fn recover(area: StagingArea, dry_run: bool) -> Result<staging::Report, HostErro
 }
 
 // The impls are written once per kind of store and generated for each WIT version: their
-// records convert into and from the 0.2.0 async bindings' ones (`.into()` is the identity there;
+// records convert into and from the 1.0.0 async bindings' ones (`.into()` is the identity there;
 // the conversions are in `convert.rs`).
 
 /// `staging` for the bindings at `$m`: what both kinds of store share, plus the methods that
-/// differ (`$area` for `staging-area`, `$stage` for `stage`).
+/// differ (`$area` for `staging-area`, `$stage` for `stage`); `$commit_error` is the view's
+/// method that makes the version's commit error (or the record it converts from).
 macro_rules! staging {
-    ($m:path, area: { $($area:tt)* }, stage: { $($stage:tt)* }) => {
+    ($m:path, $commit_error:ident, area: { $($area:tt)* }, stage: { $($stage:tt)* }) => {
         #[allow(clippy::useless_conversion)]
         const _: () = {
             use $m as m;
@@ -125,7 +126,7 @@ macro_rules! staging {
                     &mut self,
                     err: CommitFailure,
                 ) -> wasmtime::Result<m::CommitError> {
-                    Ok(self.commit_error(err)?.into())
+                    Ok(self.$commit_error(err)?.into())
                 }
             }
 
@@ -167,8 +168,8 @@ macro_rules! staging {
 
 /// `staging` for async stores: blocking work on a blocking thread.
 macro_rules! staging_async {
-    ($m:path) => {
-        staging!($m, area: {
+    ($m:path, $commit_error:ident) => {
+        staging!($m, $commit_error, area: {
             async fn stage(
                 &mut self,
                 area: Resource<StagingArea>,
@@ -227,8 +228,8 @@ macro_rules! staging_async {
 
 /// `staging` for sync stores: inline.
 macro_rules! staging_sync {
-    ($m:path) => {
-        staging!($m, area: {
+    ($m:path, $commit_error:ident) => {
+        staging!($m, $commit_error, area: {
             fn stage(&mut self, area: Resource<StagingArea>) -> Result<Resource<Stage>, HostError> {
                 let stage = self.area_for_stage(&area)?.stage()?;
                 Ok(self.hold(stage)?)
@@ -277,7 +278,9 @@ macro_rules! staging_sync {
     };
 }
 
-staging_async!(crate::bindings::staging);
-staging_async!(crate::bindings::v0_1::staging);
-staging_sync!(crate::bindings::sync::staging);
-staging_sync!(crate::bindings::v0_1::sync::staging);
+staging_async!(crate::bindings::staging, commit_error);
+staging_async!(crate::bindings::v0_2::staging, legacy_commit_error);
+staging_async!(crate::bindings::v0_1::staging, legacy_commit_error);
+staging_sync!(crate::bindings::sync::staging, commit_error);
+staging_sync!(crate::bindings::v0_2::sync::staging, legacy_commit_error);
+staging_sync!(crate::bindings::v0_1::sync::staging, legacy_commit_error);
