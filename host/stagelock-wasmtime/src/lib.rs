@@ -77,10 +77,16 @@
 //!
 //! # WIT versions
 //!
-//! Both linkers define `stagelock:staging@0.2.0` (this crate's `wit/`) and `@0.1.0` (in
-//! `wit-compat/0.1.0`), so components built against 0.1.0 run unchanged. The versions share
-//! every resource: a 0.1.0 guest and a 0.2.0 guest in one host exclude each other as two
-//! 0.2.0 guests do. The 0.1.0 bindings are in [`bindings::v0_1`].
+//! Both linkers define `stagelock:staging@1.0.0` (this crate's `wit/`), and the frozen `@0.2.0`
+//! and `@0.1.0` (in `wit-compat/`), so components built against those run unchanged. The
+//! versions share every resource: guests of different versions in one host exclude each other
+//! as guests of one version do. 1.0.0 guests get bare `error-code`s (only `other` carries the
+//! host's text); 0.2.0 and 0.1.0 guests get their `error` records with the whole message. Their
+//! bindings are in [`bindings::v0_2`] and [`bindings::v0_1`].
+//!
+//! Within 1.x the package only grows, every addition behind an `@since` gate, so a later 1.x
+//! needs no frozen copy: wasmtime's linker gives a component that imports `@1.0.0` the 1.x this
+//! crate serves. The crate's own version follows its Rust API, not the WIT package.
 //!
 //! # A fresh sandbox per request
 //!
@@ -109,7 +115,7 @@
 //!
 //! - The directory must be a descriptor for a directory granted with `FsPerms::ReadWrite` (or
 //!   opened beneath such a grant), the rule wasi:filesystem applies to its own mutations;
-//!   otherwise `access-denied` (`not-a-directory` for a file descriptor).
+//!   otherwise `read-only` (`not-directory` for a file descriptor).
 //! - Each store holds at most [`StagingLockCtx::max_held`] locks and stages (default 1024);
 //!   past it, `limit-reached`.
 //! - Dropping a guest's handle releases the lock and keeps the file; dropping the store releases
