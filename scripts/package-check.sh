@@ -11,7 +11,7 @@ rm -rf target/package "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/stagelock-* 
 # The test guests are not a package anyone gets (publish = false), and the one built against the
 # frozen WIT 0.1.0 reads it from the host crate, outside its own directory.
 cargo package --workspace --exclude stagelock-test-guests --locked --allow-dirty
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' guest/Cargo.toml | head -n 1)
 alone=$(mktemp -d)
 trap 'rm -rf "$alone"' EXIT
 tar -xzf "target/package/stagelock-guest-$version.crate" -C "$alone"
