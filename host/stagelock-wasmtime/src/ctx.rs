@@ -166,9 +166,7 @@ mod tests {
 
     /// A descriptor for this crate's directory, granted with `perms`.
     fn dir(table: &mut ResourceTable, perms: FsPerms) -> Resource<Descriptor> {
-        let file = File::open(env!("CARGO_MANIFEST_DIR")).unwrap();
-        let dir = Dir::new(file, perms, OpenMode::READ | OpenMode::WRITE, false);
-        table.push(Descriptor::Dir(dir)).unwrap()
+        table.push(grant(perms)).unwrap()
     }
 
     /// The guest's error code and message for `err`; panics on a trap.
@@ -232,58 +230,47 @@ mod tests {
         assert_eq!(guest(err).0, ErrorCode::LimitReached);
     }
 
-    #[test]
-    fn a_read_write_grant_lends_its_directory() {
+    /// `writable_dir` of `descriptor` in a fresh store, for `commit "dest"`.
+    fn writable(descriptor: Descriptor) -> Result<Arc<File>, HostError> {
         let (mut ctx, mut table) = (StagingLockCtx::new(), ResourceTable::new());
-        let rw = dir(&mut table, FsPerms::ReadWrite);
+        let handle = table.push(descriptor).unwrap();
         let view = StagingLockCtxView {
             ctx: &mut ctx,
             table: &mut table,
         };
-        assert!(view.writable_dir(&rw, Op::Stage, Path::new(".")).is_ok());
+        view.writable_dir(&handle, Op::Commit, Path::new("dest"))
+    }
+
+    fn grant(perms: FsPerms) -> Descriptor {
+        let file = File::open(env!("CARGO_MANIFEST_DIR")).unwrap();
+        Descriptor::Dir(Dir::new(
+            file,
+            perms,
+            OpenMode::READ | OpenMode::WRITE,
+            false,
+        ))
+    }
+
+    #[test]
+    fn a_read_write_grant_lends_its_directory() {
+        assert!(writable(grant(FsPerms::ReadWrite)).is_ok());
     }
 
     #[test]
     fn a_read_only_grant_is_refused_with_access_denied() {
-        let (mut ctx, mut table) = (StagingLockCtx::new(), ResourceTable::new());
-        let ro = dir(&mut table, FsPerms::ReadOnly);
-        let view = StagingLockCtxView {
-            ctx: &mut ctx,
-            table: &mut table,
-        };
-        let err = view
-            .writable_dir(&ro, Op::TryLockPath, Path::new("x.lock"))
-            .unwrap_err();
-        assert_eq!(
-            guest(err),
-            (
-                ErrorCode::AccessDenied,
-                "try-lock-path \"x.lock\": the directory was granted read-only".to_owned()
-            )
-        );
+        let err = writable(grant(FsPerms::ReadOnly)).unwrap_err();
+        let why = "commit \"dest\": the directory was granted read-only";
+        assert_eq!(guest(err), (ErrorCode::AccessDenied, why.to_owned()));
     }
 
     #[test]
     fn a_file_descriptor_is_refused_with_not_a_directory() {
-        let (mut ctx, mut table) = (StagingLockCtx::new(), ResourceTable::new());
         let file = File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
         let mode = OpenMode::READ | OpenMode::WRITE;
         let file = WasiFile::new(file, FsPerms::ReadWrite, mode, false);
-        let file = table.push(Descriptor::File(file)).unwrap();
-        let view = StagingLockCtxView {
-            ctx: &mut ctx,
-            table: &mut table,
-        };
-        let err = view
-            .writable_dir(&file, Op::Commit, Path::new("dest"))
-            .unwrap_err();
-        assert_eq!(
-            guest(err),
-            (
-                ErrorCode::NotADirectory,
-                "commit \"dest\": the descriptor is a file, not a directory".to_owned()
-            )
-        );
+        let err = writable(Descriptor::File(file)).unwrap_err();
+        let why = "commit \"dest\": the descriptor is a file, not a directory";
+        assert_eq!(guest(err), (ErrorCode::NotADirectory, why.to_owned()));
     }
 
     #[test]
