@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{Args, CommandFactory};
+use clap::{Args, Command};
 
 #[derive(Debug, Args)]
 pub(super) struct CompletionsArgs {
@@ -19,17 +19,15 @@ pub(super) struct ManArgs {
     command: Option<String>,
 }
 
-/// `stagelock completions SHELL`
-pub(super) fn completions(args: &CompletionsArgs) -> anyhow::Result<ExitCode> {
-    let mut cli = super::Cli::command();
+/// `stagelock completions SHELL`, for `cli` (the whole command).
+pub(super) fn completions(args: &CompletionsArgs, mut cli: Command) -> anyhow::Result<ExitCode> {
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cli, "stagelock", &mut out);
     write_out(&out)
 }
 
-/// `stagelock man [COMMAND]`
-pub(super) fn man(args: &ManArgs) -> anyhow::Result<ExitCode> {
-    let mut cli = super::Cli::command();
+/// `stagelock man [COMMAND]`, from `cli` (the whole command).
+pub(super) fn man(args: &ManArgs, mut cli: Command) -> anyhow::Result<ExitCode> {
     cli.build();
     let page = match &args.command {
         None => cli,
@@ -57,4 +55,24 @@ fn write_out(bytes: &[u8]) -> anyhow::Result<ExitCode> {
         .and_then(|()| stdout.flush())
         .context("write to standard output")?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    #[test]
+    fn man_for_an_unknown_command_is_one_line_naming_it() {
+        let args = ManArgs {
+            command: Some("lokc".to_owned()),
+        };
+        let err = man(&args, Cli::command()).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "man \"lokc\": no such command (see `stagelock --help`)"
+        );
+    }
 }

@@ -1,16 +1,16 @@
 //! `stagelock lock`, `try` and `create`: hold a staging lock around a command.
 
-use std::ffi::OsString;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, ExitStatus};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 
-use stagelock::process::ignore_interrupts;
 use stagelock::{StagingLock, Wait};
+
+use crate::cmd::{CmdArgs, run_holding};
+use crate::exit::{EXIT_BUSY, exit_code};
 
 /// How long to wait for a busy lock, and what to exit with if it stays busy.
 #[derive(Debug, Args)]
@@ -27,7 +27,7 @@ pub(super) struct WaitArgs {
     wait_long: Option<Wait>,
     /// The exit status when PATH is (still) held by someone else, so that a command's own
     /// status 75 can be told apart. As flock(1)'s -E.
-    #[arg(short = 'E', long, value_name = "N", default_value_t = super::EXIT_BUSY)]
+    #[arg(short = 'E', long, value_name = "N", default_value_t = EXIT_BUSY)]
     pub(super) conflict_exit_code: u8,
 }
 
@@ -50,40 +50,6 @@ fn parse_wait(s: &str) -> Result<Wait, String> {
         Ok(d) => Wait::For(d),
         Err(_) => Wait::Forever, // inf, or too long to tell apart from it
     })
-}
-
-/// The command to run: `-c COMMAND` (through `sh -c`), or `-- CMD ARGS...`.
-#[derive(Debug, Args)]
-pub(super) struct CmdArgs {
-    /// Run COMMAND with `sh -c` instead of CMD (as flock(1)'s -c).
-    #[arg(
-        short = 'c',
-        long = "command",
-        value_name = "COMMAND",
-        conflicts_with = "cmd"
-    )]
-    shell: Option<OsString>,
-    /// The command to run, and its arguments.
-    #[arg(last = true, required_unless_present = "shell", value_name = "CMD")]
-    cmd: Vec<OsString>,
-}
-
-impl CmdArgs {
-    /// The command, ready for its environment.
-    pub(super) fn command(&self) -> Command {
-        match &self.shell {
-            Some(script) => {
-                let mut command = Command::new("sh");
-                command.arg("-c").arg(script);
-                command
-            }
-            None => {
-                let mut command = Command::new(&self.cmd[0]);
-                command.args(&self.cmd[1..]);
-                command
-            }
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -163,41 +129,144 @@ pub(super) fn create(args: &CreateArgs) -> anyhow::Result<ExitCode> {
     Ok(exit_code(status?))
 }
 
-/// Runs `command` to completion while `lock` is held, letting it inherit the lock if asked.
-pub(super) fn run_holding(
-    lock: &StagingLock,
-    path: &Path,
-    command: &mut Command,
-    inherit: bool,
-) -> anyhow::Result<ExitStatus> {
-    let program = Path::new(command.get_program()).to_owned();
-    lock.set_inheritable(inherit)?;
-    let spawned = command.spawn();
-    lock.set_inheritable(false)?;
-    let mut child = spawned.with_context(|| {
-        format!(
-            "run {:?} while holding {:?}: cannot start it",
-            program.display(),
-            path.display()
-        )
-    })?;
-    let _interrupts = ignore_interrupts();
-    child
-        .wait()
-        .with_context(|| format!("run {:?}: waiting for it failed", program.display()))
-}
-
 /// Unlock-and-delete, with the lock's full path in the error.
 fn release(lock: StagingLock, path: &Path) -> anyhow::Result<()> {
     lock.unlock_and_delete()
         .with_context(|| format!("release {:?}", path.display()))
 }
 
-/// The command's exit status as ours: its code, or 128 + the signal that killed it.
-pub(super) fn exit_code(status: ExitStatus) -> ExitCode {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => ExitCode::from(code as u8),
-        (None, Some(signal)) => ExitCode::from(128u8.wrapping_add(signal as u8)),
-        (None, None) => ExitCode::from(super::EXIT_FAILURE),
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+    use clap::error::ErrorKind;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Ok(Cli::try_parse_from(["stagelock"].iter().chain(args))?.command)
+    }
+
+    /// `stagelock lock ARGS... PATH -- true`, parsed.
+    fn lock(args: &[&str]) -> Result<LockArgs, clap::Error> {
+        let argv: Vec<&str> = ["lock"]
+            .iter()
+            .chain(args)
+            .chain(&["p", "--", "true"])
+            .copied()
+            .collect();
+        match parse(&argv)? {
+            Command::Lock(args) => Ok(args),
+            other => panic!("not lock: {other:?}"),
+        }
+    }
+
+    fn wait_of(args: &[&str]) -> Wait {
+        lock(args).unwrap().wait.wait()
+    }
+
+    #[test]
+    fn without_a_wait_flag_a_busy_lock_is_not_waited_for() {
+        assert_eq!(wait_of(&[]), Wait::No);
+        assert_eq!(wait_of(&["-w", "0"]), Wait::No);
+    }
+
+    #[test]
+    fn wait_flags_take_seconds_fractions_or_forever() {
+        let secs = |s: f64| Wait::For(Duration::from_secs_f64(s));
+        assert_eq!(wait_of(&["-w", "2.5"]), secs(2.5));
+        assert_eq!(wait_of(&["--timeout", "1"]), secs(1.0));
+        assert_eq!(wait_of(&["-w", "inf"]), Wait::Forever);
+        assert_eq!(wait_of(&["--wait"]), Wait::Forever);
+        assert_eq!(wait_of(&["--wait=3"]), secs(3.0));
+        assert_eq!(wait_of(&["--wait=0"]), Wait::No);
+        // Longer than a Duration holds: as good as for ever.
+        assert_eq!(wait_of(&["-w", "1e30"]), Wait::Forever);
+    }
+
+    #[test]
+    fn bad_waits_are_refused_saying_what_is_wrong() {
+        let err = lock(&["-w", "soon"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        assert!(
+            err.to_string()
+                .contains("\"soon\" is not a number of seconds"),
+            "{err}"
+        );
+        for negative in ["-1", "NaN"] {
+            let err = lock(&[&format!("--timeout={negative}")]).unwrap_err();
+            let why = format!("{negative:?} is not a non-negative number of seconds");
+            assert!(err.to_string().contains(&why), "{err}");
+        }
+        let err = lock(&["-w", "1", "--wait"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn the_conflict_exit_code_defaults_to_75_and_e_picks_another() {
+        assert_eq!(lock(&[]).unwrap().wait.conflict_exit_code, 75);
+        assert_eq!(lock(&["-E", "3"]).unwrap().wait.conflict_exit_code, 3);
+        assert_eq!(
+            lock(&["--conflict-exit-code", "0"])
+                .unwrap()
+                .wait
+                .conflict_exit_code,
+            0
+        );
+        assert_eq!(
+            lock(&["-E", "256"]).unwrap_err().kind(),
+            ErrorKind::ValueValidation
+        );
+        match parse(&["try", "-E", "9", "-w", "1", "p"]).unwrap() {
+            Command::Try(args) => {
+                assert_eq!(args.wait.conflict_exit_code, 9);
+                assert_eq!(args.wait.wait(), Wait::For(Duration::from_secs(1)));
+                assert_eq!(args.path, Path::new("p"));
+            }
+            other => panic!("not try: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lock_runs_cmd_or_a_shell_command_but_needs_one() {
+        let args = lock(&["--no-inherit"]).unwrap();
+        assert!(args.no_inherit);
+        assert_eq!(args.path, Path::new("p"));
+        let command = args.cmd.command();
+        assert_eq!(command.get_program(), "true");
+        match parse(&["lock", "p", "-c", "make && make install"]).unwrap() {
+            Command::Lock(args) => {
+                let command = args.cmd.command();
+                assert_eq!(command.get_program(), "sh");
+                let argv: Vec<_> = command.get_args().collect();
+                assert_eq!(argv, ["-c", "make && make install"]);
+            }
+            other => panic!("not lock: {other:?}"),
+        }
+        let err = parse(&["lock", "p"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        let err = parse(&["lock", "p", "-c", "x", "--", "y"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn create_takes_a_directory_and_a_pattern() {
+        match parse(&["create", "/tmp", "lock-", "--", "env"]).unwrap() {
+            Command::Create(args) => {
+                assert_eq!(
+                    (args.dir.as_path(), args.pattern.as_str()),
+                    (Path::new("/tmp"), "lock-")
+                );
+                assert!(!args.no_inherit);
+            }
+            other => panic!("not create: {other:?}"),
+        }
+        // create never waits: the file is new.
+        assert_eq!(
+            parse(&["create", "-w", "1", "/tmp", "x", "--", "true"])
+                .unwrap_err()
+                .kind(),
+            ErrorKind::UnknownArgument
+        );
     }
 }

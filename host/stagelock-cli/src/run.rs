@@ -13,8 +13,7 @@ use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter, Store, Trap}
 use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder, WasiCtxView, WasiView};
 
-/// Exit status when the component traps (128 + SIGABRT, as `wasmtime run` does).
-const EXIT_TRAP: u8 = 134;
+use crate::exit::{EXIT_TRAP, one_line};
 
 /// Descriptors kept free for the host however many locks the component takes: for wasmtime,
 /// WASI's runtime and I/O, and the component's own `wasi:filesystem` opens (which no cap
@@ -159,9 +158,18 @@ fn parse_env(s: &str) -> Result<(String, Option<String>), String> {
     }
 }
 
-/// Splits `HOST::GUEST` (or `HOST`, granted at the same path).
-fn split_dir(spec: &str) -> (&str, &str) {
-    spec.split_once("::").unwrap_or((spec, spec))
+/// A `--dir`/`--dir-ro` grant of `stagelock run {shown}`: `HOST::GUEST` split, or `HOST`
+/// granted at the same path.
+///
+/// # Errors
+///
+/// If either side is empty: one line naming the run and the grant.
+fn parse_grant<'a>(spec: &'a str, shown: &str) -> Result<(&'a str, &'a str)> {
+    let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
+    if host.is_empty() || guest.is_empty() {
+        bail!("run {shown:?}: --dir {spec:?} needs HOST_DIR[::GUEST_DIR]");
+    }
+    Ok((host, guest))
 }
 
 /// Where compiled components are cached: `$STAGELOCK_CACHE_DIR`, else
@@ -345,10 +353,7 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode> {
     let grants = (args.dirs.iter().map(|d| (d, FsPerms::ReadWrite)))
         .chain(args.dirs_ro.iter().map(|d| (d, FsPerms::ReadOnly)));
     for (spec, perms) in grants {
-        let (host, guest) = split_dir(spec);
-        if host.is_empty() || guest.is_empty() {
-            bail!("run {shown:?}: --dir {spec:?} needs HOST_DIR[::GUEST_DIR]");
-        }
+        let (host, guest) = parse_grant(spec, &shown)?;
         wasi.preopened_dir(host, guest, perms)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("run {shown:?}: cannot grant directory {host:?}"))?;
@@ -412,11 +417,187 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode> {
     Ok(code)
 }
 
-/// `text` on one line: its lines trimmed and joined with spaces.
-fn one_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> Result<RunArgs, clap::Error> {
+        let argv = ["stagelock", "run"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Run(args) => Ok(args),
+            other => panic!("not run: {other:?}"),
+        }
+    }
+
+    /// Asserts that clap refuses `args` saying `why`.
+    fn refused(args: &[&str], why: &str) {
+        let err = parse(args).unwrap_err().to_string();
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+
+    #[test]
+    fn options_come_before_the_component_and_its_arguments_after() {
+        let args = parse(&["--dir", "./ws::/work", "step.wasm", "build", "--verbose"]).unwrap();
+        assert_eq!(args.dirs, ["./ws::/work"]);
+        assert_eq!(args.component, Path::new("step.wasm"));
+        assert_eq!(args.args, ["build", "--verbose"]);
+        // From the component's first argument on, even our own flags are the component's.
+        let args = parse(&["step.wasm", "build", "--dir", "x", "-W", "fuel=1"]).unwrap();
+        assert!(args.dirs.is_empty() && args.limits.is_empty());
+        assert_eq!(args.args, ["build", "--dir", "x", "-W", "fuel=1"]);
+    }
+
+    #[test]
+    fn a_double_dash_before_the_component_arguments_is_accepted() {
+        let args = parse(&["step.wasm", "--", "--flag-for-the-component"]).unwrap();
+        assert_eq!(args.args, ["--flag-for-the-component"]);
+    }
+
+    #[test]
+    fn grants_split_host_from_guest_or_grant_at_the_same_path() {
+        assert_eq!(
+            parse_grant("./ws::/work", "c.wasm").unwrap(),
+            ("./ws", "/work")
+        );
+        assert_eq!(parse_grant("/data", "c.wasm").unwrap(), ("/data", "/data"));
+        // Only the first `::` splits.
+        assert_eq!(parse_grant("a::b::c", "c.wasm").unwrap(), ("a", "b::c"));
+        let args = parse(&["--dir", "a", "--dir-ro", "b::/b", "--dir", "c", "x.wasm"]).unwrap();
+        assert_eq!(args.dirs, ["a", "c"]);
+        assert_eq!(args.dirs_ro, ["b::/b"]);
+    }
+
+    #[test]
+    fn a_grant_with_an_empty_side_is_refused_on_one_line_naming_the_run() {
+        for spec in ["", "::/work", "./ws::", "::"] {
+            let err = format!("{:#}", parse_grant(spec, "c.wasm").unwrap_err());
+            let expected = format!("run \"c.wasm\": --dir {spec:?} needs HOST_DIR[::GUEST_DIR]");
+            assert_eq!(err, expected);
+        }
+    }
+
+    #[test]
+    fn limits_parse_comma_separated_or_repeated() {
+        let args = parse(&[
+            "-W",
+            "timeout=1.5s,fuel=10",
+            "-W",
+            "max-memory-size=512MiB",
+            "c.wasm",
+        ])
+        .unwrap();
+        let limits: Vec<_> = args.limits.into_iter().flatten().collect();
+        assert!(matches!(
+            limits[..],
+            [Limit::Timeout(t), Limit::Fuel(10), Limit::MaxMemorySize(m)]
+                if t == Duration::from_millis(1500) && m == 512 << 20
+        ));
+    }
+
+    #[test]
+    fn durations_take_units_and_default_to_seconds() {
+        let ms = Duration::from_millis;
+        for (text, expected) in [
+            ("2", ms(2000)),
+            ("10s", ms(10_000)),
+            ("500ms", ms(500)),
+            ("250us", Duration::from_micros(250)),
+            ("10ns", Duration::from_nanos(10)),
+            ("2m", ms(120_000)),
+            ("1h", ms(3_600_000)),
+        ] {
+            assert_eq!(parse_duration(text), Ok(expected), "{text}");
+        }
+        assert_eq!(
+            parse_duration("10d").unwrap_err(),
+            "timeout: unknown unit \"d\" in \"10d\" (ns, us, ms, s, m, h)"
+        );
+        assert_eq!(
+            parse_duration("soon").unwrap_err(),
+            "timeout: expected a duration such as 10s or 500ms, got \"soon\""
+        );
+    }
+
+    #[test]
+    fn memory_sizes_take_binary_units_and_refuse_overflow() {
+        assert_eq!(parse_bytes("65536"), Ok(65536));
+        assert_eq!(parse_bytes("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_bytes("2M"), Ok(2 << 20));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert!(
+            parse_bytes("1TiB")
+                .unwrap_err()
+                .contains("unknown unit \"TiB\"")
+        );
+        assert!(
+            parse_bytes(&format!("{}G", usize::MAX))
+                .unwrap_err()
+                .contains("too large")
+        );
+    }
+
+    #[test]
+    fn bad_limits_and_options_are_usage_errors_that_name_the_key() {
+        refused(
+            &["-W", "fuel=lots", "c.wasm"],
+            "fuel: expected a whole number, got \"lots\"",
+        );
+        refused(&["-W", "stack=1", "c.wasm"], "unknown -W option \"stack\"");
+        refused(
+            &["-W", "timeout", "c.wasm"],
+            "expected KEY=VALUE, got \"timeout\"",
+        );
+        refused(
+            &["-S", "inherit-network", "c.wasm"],
+            "unknown -S option \"inherit-network\"",
+        );
+    }
+
+    #[test]
+    fn env_passes_values_or_names_and_refuses_an_empty_name() {
+        let args = parse(&["--env", "MODE=ci", "--env", "HOME", "--env", "E=", "c.wasm"]).unwrap();
+        let envs = [
+            ("MODE".to_owned(), Some("ci".to_owned())),
+            ("HOME".to_owned(), None),
+            ("E".to_owned(), Some(String::new())),
+        ];
+        assert_eq!(args.envs, envs);
+        refused(
+            &["--env", "=NONAME", "c.wasm"],
+            "expected NAME or NAME=VALUE, got \"=NONAME\"",
+        );
+    }
+
+    #[test]
+    fn inherit_env_is_spelled_as_wasmtime_spells_it() {
+        for spelling in ["inherit-env", "inherit-env=y", "inherit-env=true"] {
+            let args = parse(&["-S", spelling, "c.wasm"]).unwrap();
+            assert!(
+                matches!(args.wasi_options[..], [WasiOption::InheritEnv]),
+                "{spelling}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_lock_cap_defaults_to_the_hosts_and_leaves_descriptors_to_the_host() {
+        let args = parse(&["c.wasm"]).unwrap();
+        assert_eq!(args.max_locks, stagelock_wasmtime::DEFAULT_MAX_HELD);
+        assert!(!args.no_cache);
+        assert_eq!(max_held(1024, None), 1024);
+        assert_eq!(max_held(1024, Some(1_000_000)), 1024);
+        assert_eq!(max_held(1024, Some(1024)), 1024 - FD_RESERVE as usize);
+        assert_eq!(max_held(10, Some(FD_RESERVE - 1)), 0);
+    }
+
+    #[test]
+    fn a_component_is_required() {
+        assert_eq!(
+            parse(&["--dir", "x"]).unwrap_err().kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
+    }
 }

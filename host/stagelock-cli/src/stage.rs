@@ -10,6 +10,9 @@ use clap::{Args, ValueEnum};
 
 use stagelock::{CommitOptions, Durability, Layout, RecoverOptions, StagingArea};
 
+use crate::cmd::{CmdArgs, run_holding};
+use crate::exit::{EXIT_FAILURE, exit_code};
+
 /// Stage layouts, as the command line names them.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub(super) enum LayoutArg {
@@ -53,11 +56,11 @@ pub(super) struct StageArgs {
     /// before CMD ran or while it ran): stage's one conflict, since each stage's lock is a
     /// fresh file no one else can hold (so stage never waits, and never exits 75 by itself).
     /// Default: 1, as any other error.
-    #[arg(short = 'E', long, value_name = "N", default_value_t = super::EXIT_FAILURE)]
+    #[arg(short = 'E', long, value_name = "N", default_value_t = EXIT_FAILURE)]
     pub(super) conflict_exit_code: u8,
     /// The command that fills $STAGELOCK_STAGE_DIR.
     #[command(flatten)]
-    cmd: super::hold::CmdArgs,
+    cmd: CmdArgs,
 }
 
 #[derive(Debug, Args)]
@@ -100,7 +103,7 @@ pub(super) fn stage(args: StageArgs) -> Result<ExitCode> {
     let dir = args.root.join(stage.path());
     let mut command = args.cmd.command();
     command.env("STAGELOCK_STAGE_DIR", &dir);
-    let status = super::hold::run_holding(stage.lock(), &dir, &mut command, !args.no_inherit);
+    let status = run_holding(stage.lock(), &dir, &mut command, !args.no_inherit);
     let status = match status {
         Ok(status) => status,
         Err(e) => {
@@ -111,7 +114,7 @@ pub(super) fn stage(args: StageArgs) -> Result<ExitCode> {
     if !status.success() {
         stage.abort().map_err(|e| e.in_dir(&args.root))?;
         eprintln!("stagelock: stage: the command failed ({status}); aborted the stage");
-        return Ok(super::hold::exit_code(status));
+        return Ok(exit_code(status));
     }
     let durability = if args.no_sync {
         Durability::None
@@ -243,7 +246,7 @@ pub(super) fn recover(args: RecoverArgs) -> Result<ExitCode> {
         .iter()
         .any(|k| matches!(k.reason, stagelock::SkipReason::Failed(_)));
     Ok(if failed {
-        ExitCode::from(super::EXIT_FAILURE)
+        ExitCode::from(EXIT_FAILURE)
     } else {
         ExitCode::SUCCESS
     })
@@ -324,4 +327,125 @@ fn report_json(root: &Path, layout: Layout, report: &stagelock::Report) -> serde
         "removed": removed,
         "skipped": skipped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+    use clap::error::ErrorKind;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Ok(Cli::try_parse_from(["stagelock"].iter().chain(args))?.command)
+    }
+
+    fn stage(args: &[&str]) -> Result<StageArgs, clap::Error> {
+        match parse(&[&["stage"], args].concat())? {
+            Command::Stage(args) => Ok(args),
+            other => panic!("not stage: {other:?}"),
+        }
+    }
+
+    fn recover(args: &[&str]) -> Result<RecoverArgs, clap::Error> {
+        match parse(&[&["recover"], args].concat())? {
+            Command::Recover(args) => Ok(args),
+            other => panic!("not recover: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn stage_defaults_keep_dest_durable_paired_and_exit_1_on_conflict() {
+        let args = stage(&["root", "--into", "dest", "--", "make"]).unwrap();
+        assert_eq!(
+            (args.root.as_path(), args.into.as_path()),
+            (Path::new("root"), Path::new("dest"))
+        );
+        assert!(!args.replace && !args.no_sync && !args.no_inherit);
+        assert_eq!(Layout::from(args.layout), Layout::Pairs);
+        assert_eq!(args.conflict_exit_code, EXIT_FAILURE);
+    }
+
+    #[test]
+    fn stage_flags() {
+        let args = stage(&[
+            "root",
+            "--into",
+            "d",
+            "--replace",
+            "--no-sync",
+            "--layout",
+            "per-dir",
+            "--no-inherit",
+            "-E",
+            "4",
+            "-c",
+            "true",
+        ])
+        .unwrap();
+        assert!(args.replace && args.no_sync && args.no_inherit);
+        assert_eq!(Layout::from(args.layout), Layout::PerDirectory);
+        assert_eq!(args.conflict_exit_code, 4);
+    }
+
+    #[test]
+    fn stage_needs_its_destination_and_a_known_layout() {
+        let err = stage(&["root", "--", "make"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(err.to_string().contains("--into <DEST>"), "{err}");
+        let err = stage(&["root", "--into", "d", "--layout", "flat", "--", "make"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn recover_flags() {
+        let args = recover(&["root"]).unwrap();
+        assert!(!args.dry_run && !args.json && !args.quiet && args.jobs.is_none());
+        let args = recover(&["--dry-run", "-j", "8", "--layout", "per-dir", "root"]).unwrap();
+        assert!(args.dry_run);
+        assert_eq!(args.jobs, Some(8));
+        assert!(recover(&["-q", "root"]).unwrap().quiet);
+        assert_eq!(
+            recover(&["-j", "0", "root"]).unwrap_err().kind(),
+            ErrorKind::ValueValidation
+        );
+        let err = recover(&["--json", "--quiet", "root"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn a_dest_without_a_final_name_is_refused_on_one_line_naming_the_commit() {
+        let err = Dest::check(Path::new("/"), false).err().unwrap();
+        assert_eq!(format!("{err:#}"), "commit \"/\": it has no final name");
+    }
+
+    #[test]
+    fn a_dest_in_a_missing_directory_is_refused_before_any_work() {
+        let err = Dest::check(Path::new("/no/such/dir/dest"), false)
+            .err()
+            .unwrap();
+        let text = format!("{err:#}");
+        assert!(
+            text.starts_with(
+                "commit \"/no/such/dir/dest\": its directory \"/no/such/dir\" cannot be used: "
+            ),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 1);
+    }
+
+    #[test]
+    fn an_existing_dest_is_the_conflict_unless_replaced() {
+        let here = env!("CARGO_MANIFEST_DIR");
+        let given = PathBuf::from(here).join("Cargo.toml");
+        let err = Dest::check(&given, false).err().unwrap();
+        assert!(err.is::<DestExists>());
+        let expected = format!(
+            "commit {:?}: it already exists (pass --replace to overwrite it)",
+            given.display()
+        );
+        assert_eq!(err.to_string(), expected);
+        assert!(Dest::check(&given, true).is_ok());
+    }
 }

@@ -8,6 +8,8 @@ use serde_json::json;
 
 use stagelock::{Holder, LockKind, LockStatus, StagingLock};
 
+use crate::exit::EXIT_BUSY;
+
 #[derive(Debug, Args)]
 pub(super) struct StatusArgs {
     /// The lock file (never created, never locked).
@@ -17,7 +19,7 @@ pub(super) struct StatusArgs {
     #[arg(long)]
     json: bool,
     /// The exit status when PATH is held.
-    #[arg(short = 'E', long, value_name = "N", default_value_t = super::EXIT_BUSY)]
+    #[arg(short = 'E', long, value_name = "N", default_value_t = EXIT_BUSY)]
     pub(super) conflict_exit_code: u8,
 }
 
@@ -85,5 +87,48 @@ fn shell_word(arg: &str) -> String {
         arg.to_owned()
     } else {
         format!("{arg:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn status(args: &[&str]) -> StatusArgs {
+        match Cli::try_parse_from([&["stagelock", "status"], args].concat())
+            .unwrap()
+            .command
+        {
+            Command::Status(args) => args,
+            other => panic!("not status: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn status_flags() {
+        let args = status(&["p"]);
+        assert_eq!(
+            (args.path.as_path(), args.json, args.conflict_exit_code),
+            (Path::new("p"), false, 75)
+        );
+        let args = status(&["--json", "-E", "2", "p"]);
+        assert_eq!((args.json, args.conflict_exit_code), (true, 2));
+    }
+
+    #[test]
+    fn a_holders_command_line_shows_plain_words_as_is_and_quotes_the_rest() {
+        assert_eq!(shell_word("make"), "make");
+        assert_eq!(shell_word("--jobs=4"), "--jobs=4");
+        assert_eq!(shell_word("/usr/bin/podman"), "/usr/bin/podman");
+        assert_eq!(shell_word("a b"), "\"a b\"");
+        assert_eq!(shell_word(""), "\"\"");
+        // One line, whatever the argument holds.
+        assert_eq!(shell_word("x\ny"), "\"x\\ny\"");
+        assert_eq!(shell_word("$HOME"), "\"$HOME\"");
     }
 }

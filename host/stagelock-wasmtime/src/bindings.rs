@@ -14,6 +14,9 @@
 //!
 //! To link one interface alone, call its `add_to_linker` with [`HasStagingLock`](crate::HasStagingLock):
 //! `locks::add_to_linker::<T, HasStagingLock>(linker, T::staging_lock)`.
+//!
+//! This file holds the generated code only; how its types convert into and from the native
+//! core's, and between the bindings, is in `convert.rs`.
 
 #[allow(missing_docs)]
 mod generated {
@@ -30,7 +33,7 @@ mod generated {
         with: {
             "wasi": wasmtime_wasi::p2::bindings,
             "stagelock:staging/locks.staging-lock": ::stagelock::StagingLock,
-            "stagelock:staging/locks.lock-request": crate::LockRequest,
+            "stagelock:staging/locks.lock-request": crate::request::LockRequest,
             "stagelock:staging/staging.staging-area": ::stagelock::StagingArea,
             "stagelock:staging/staging.stage": ::stagelock::Stage,
         },
@@ -44,10 +47,10 @@ mod generated {
             default: trappable,
         },
         trappable_error_type: {
-            "stagelock:staging/locks@0.2.0.error" => crate::HostError,
-            "stagelock:staging/staging@0.2.0.commit-error" => crate::CommitFailure,
-            "stagelock:staging/locks@0.1.0.error" => crate::HostError,
-            "stagelock:staging/staging@0.1.0.commit-error" => crate::CommitFailure,
+            "stagelock:staging/locks@0.2.0.error" => crate::error::HostError,
+            "stagelock:staging/staging@0.2.0.commit-error" => crate::error::CommitFailure,
+            "stagelock:staging/locks@0.1.0.error" => crate::error::HostError,
+            "stagelock:staging/staging@0.1.0.commit-error" => crate::error::CommitFailure,
         },
         require_store_data_send: true,
     });
@@ -69,8 +72,8 @@ pub mod v0_1 {
 }
 
 /// Bindings for synchronous stores: a `staging` interface whose functions all run inline, with
-/// the same resources (its records convert from the async bindings' with `From`). `locks`
-/// never blocks and is shared with the async bindings.
+/// the same resources (its records convert from and into the async bindings' with `From`).
+/// `locks` never blocks and is shared with the async bindings.
 pub mod sync {
     #[allow(missing_docs)]
     pub(super) mod generated {
@@ -93,109 +96,14 @@ pub mod sync {
             },
             imports: { default: trappable },
             trappable_error_type: {
-                "stagelock:staging/locks@0.2.0.error" => crate::HostError,
-                "stagelock:staging/staging@0.2.0.commit-error" => crate::CommitFailure,
-                "stagelock:staging/locks@0.1.0.error" => crate::HostError,
-                "stagelock:staging/staging@0.1.0.commit-error" => crate::CommitFailure,
+                "stagelock:staging/locks@0.2.0.error" => crate::error::HostError,
+                "stagelock:staging/staging@0.2.0.commit-error" => crate::error::CommitFailure,
+                "stagelock:staging/locks@0.1.0.error" => crate::error::HostError,
+                "stagelock:staging/staging@0.1.0.commit-error" => crate::error::CommitFailure,
             },
             require_store_data_send: true,
         });
     }
 
     pub use generated::stagelock::staging0_2_0::staging;
-}
-
-/// Records of the other bindings (sync stores, WIT 0.1.0) from and into the async 0.2.0
-/// bindings' ones, which the shared steps use.
-macro_rules! convert_records {
-    ($m:path) => {
-        const _: () = {
-            use crate::bindings::staging as a;
-            use $m as m;
-
-            impl From<m::Layout> for a::Layout {
-                fn from(layout: m::Layout) -> Self {
-                    match layout {
-                        m::Layout::Pairs => a::Layout::Pairs,
-                        m::Layout::PerDirectory => a::Layout::PerDirectory,
-                    }
-                }
-            }
-
-            impl From<m::CommitOptions> for a::CommitOptions {
-                fn from(options: m::CommitOptions) -> Self {
-                    a::CommitOptions {
-                        replace: options.replace,
-                        durability: match options.durability {
-                            m::Durability::Full => a::Durability::Full,
-                            m::Durability::None => a::Durability::None,
-                        },
-                    }
-                }
-            }
-
-            impl From<a::Report> for m::Report {
-                fn from(report: a::Report) -> Self {
-                    let removed = report.removed.into_iter().map(|r| m::Recovered {
-                        id: r.id,
-                        had_lock: r.had_lock,
-                        had_resource: r.had_resource,
-                    });
-                    let skipped = report.skipped.into_iter().map(|k| m::Skipped {
-                        id: k.id,
-                        reason: match k.reason {
-                            a::SkipReason::Held => m::SkipReason::Held,
-                            a::SkipReason::Vanished => m::SkipReason::Vanished,
-                            a::SkipReason::Failed => m::SkipReason::Failed,
-                            a::SkipReason::NotAStage => m::SkipReason::NotAStage,
-                        },
-                        message: k.message,
-                    });
-                    m::Report {
-                        dry_run: report.dry_run,
-                        removed: removed.collect(),
-                        skipped: skipped.collect(),
-                    }
-                }
-            }
-
-            impl From<a::CommitError> for m::CommitError {
-                fn from(err: a::CommitError) -> Self {
-                    #[allow(clippy::useless_conversion)] // the same type for sync 0.2.0
-                    m::CommitError {
-                        error: err.error.into(),
-                        stage: err.stage,
-                    }
-                }
-            }
-        };
-    };
-}
-
-convert_records!(crate::bindings::sync::staging);
-convert_records!(crate::bindings::v0_1::staging);
-convert_records!(crate::bindings::v0_1::sync::staging);
-
-/// 0.1.0's error codes are 0.2.0's.
-impl From<locks::Error> for v0_1::locks::Error {
-    fn from(err: locks::Error) -> Self {
-        use locks::ErrorCode as A;
-        use v0_1::locks::ErrorCode as B;
-        let code = match err.code {
-            A::WouldBlock => B::WouldBlock,
-            A::NotFound => B::NotFound,
-            A::InvalidInput => B::InvalidInput,
-            A::AccessDenied => B::AccessDenied,
-            A::NotAFile => B::NotAFile,
-            A::NotADirectory => B::NotADirectory,
-            A::LimitReached => B::LimitReached,
-            A::AlreadyExists => B::AlreadyExists,
-            A::Io => B::Io,
-            A::LockLost => B::LockLost,
-        };
-        v0_1::locks::Error {
-            code,
-            message: err.message,
-        }
-    }
 }

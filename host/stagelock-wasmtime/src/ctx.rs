@@ -1,11 +1,16 @@
-//! Per-store state ([`StagingLockCtx`]) and how the host functions reach it from the store
-//! ([`StagingLockView`], [`StagingLockCtxView`], [`HasStagingLock`]).
+//! Per-store state ([`StagingLockCtx`]), how the host functions reach it from the store
+//! ([`StagingLockView`], [`StagingLockCtxView`], [`HasStagingLock`]), and the checks they all
+//! make with it: the cap on held locks, the grant behind a guest's directory, the count.
 
 use std::fs::File;
+use std::path::Path;
 use std::sync::Arc;
 
-use stagelock::LockDir;
-use wasmtime::component::{HasData, ResourceTable};
+use stagelock::{LockDir, Op};
+use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime_wasi::filesystem::Descriptor;
+
+use crate::error::HostError;
 
 /// The default cap on locks one store may hold at once.
 pub const DEFAULT_MAX_HELD: usize = 1024;
@@ -85,4 +90,233 @@ pub struct HasStagingLock;
 
 impl HasData for HasStagingLock {
     type Data<'a> = StagingLockCtxView<'a>;
+}
+
+/// The checks and the bookkeeping every host function shares.
+impl StagingLockCtxView<'_> {
+    /// Refuses a new lock when the store already holds its cap.
+    pub(crate) fn check_limit(&self, op: Op, path: &Path) -> Result<(), HostError> {
+        if self.ctx.held < self.ctx.max_held {
+            return Ok(());
+        }
+        Err(HostError::limit_reached(op, path, self.ctx.held))
+    }
+
+    /// The directory behind a guest's descriptor, if the guest may change things beneath it
+    /// (the rule wasi:filesystem applies to its own mutations: a read-write grant). A bad
+    /// handle traps.
+    pub(crate) fn writable_dir(
+        &self,
+        dir: &Resource<Descriptor>,
+        op: Op,
+        path: &Path,
+    ) -> Result<Arc<File>, HostError> {
+        match self.table.get(dir)? {
+            Descriptor::Dir(dir) if dir.perms.write_not_permitted() => {
+                Err(HostError::read_only(op, path))
+            }
+            Descriptor::Dir(dir) => Ok(Arc::clone(&dir.dir)),
+            Descriptor::File(_) => Err(HostError::not_a_directory(op, path)),
+        }
+    }
+
+    /// [`writable_dir`](Self::writable_dir) as a [`LockDir`]. The last one is kept, so a guest
+    /// locking in one directory pays for making it (an `fstatfs`) once.
+    pub(crate) fn lock_dir(
+        &mut self,
+        dir: &Resource<Descriptor>,
+        op: Op,
+        path: &Path,
+    ) -> Result<LockDir, HostError> {
+        let file = self.writable_dir(dir, op, path)?;
+        // The cache holds the handle, so its allocation cannot be reused by another one.
+        if let Some((last, locks)) = &self.ctx.last_dir
+            && Arc::ptr_eq(last, &file)
+        {
+            return Ok(locks.clone());
+        }
+        let locks = LockDir::from_shared(Arc::clone(&file));
+        self.ctx.last_dir = Some((file, locks.clone()));
+        Ok(locks)
+    }
+
+    /// Moves something that holds a lock (a lock, a stage) into the table and counts it.
+    pub(crate) fn hold<T: Send + 'static>(&mut self, holder: T) -> wasmtime::Result<Resource<T>> {
+        let handle = self.table.push(holder)?;
+        self.ctx.held += 1;
+        Ok(handle)
+    }
+
+    /// Takes something that holds a lock out of the table and uncounts it.
+    pub(crate) fn unhold<T: 'static>(&mut self, handle: Resource<T>) -> wasmtime::Result<T> {
+        let holder = self.table.delete(handle)?;
+        self.ctx.held -= 1;
+        Ok(holder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasmtime_wasi::filesystem::{Dir, File as WasiFile};
+    use wasmtime_wasi::{FsPerms, OpenMode};
+
+    use super::*;
+    use crate::bindings::locks::ErrorCode;
+    use crate::convert::guest_error;
+
+    /// A descriptor for this crate's directory, granted with `perms`.
+    fn dir(table: &mut ResourceTable, perms: FsPerms) -> Resource<Descriptor> {
+        table.push(grant(perms)).unwrap()
+    }
+
+    /// The guest's error code and message for `err`; panics on a trap.
+    fn guest(err: HostError) -> (ErrorCode, String) {
+        let err = guest_error(err).unwrap();
+        (err.code, err.message)
+    }
+
+    #[test]
+    fn a_new_context_holds_nothing_and_caps_at_the_default() {
+        assert_eq!(DEFAULT_MAX_HELD, 1024);
+        for ctx in [StagingLockCtx::new(), StagingLockCtx::default()] {
+            assert_eq!(ctx.max_held(), DEFAULT_MAX_HELD);
+            assert_eq!(ctx.held(), 0);
+            assert!(ctx.last_dir.is_none());
+        }
+    }
+
+    #[test]
+    fn set_max_held_chains_and_sets_the_cap() {
+        let mut ctx = StagingLockCtx::new();
+        assert_eq!(ctx.set_max_held(2).set_max_held(3).max_held(), 3);
+    }
+
+    #[test]
+    fn the_cap_refuses_with_limit_reached_naming_the_operation_and_path() {
+        let (mut ctx, mut table) = (StagingLockCtx::new(), ResourceTable::new());
+        ctx.set_max_held(2);
+        let mut view = StagingLockCtxView {
+            ctx: &mut ctx,
+            table: &mut table,
+        };
+        let (op, path) = (Op::CreateAndLock, Path::new("a.lock"));
+        let first = view.hold(1u32).unwrap();
+        assert!(view.check_limit(op, path).is_ok());
+        view.hold(2u32).unwrap();
+        assert_eq!(view.ctx.held(), 2);
+        let (code, message) = guest(view.check_limit(op, path).unwrap_err());
+        assert_eq!(code, ErrorCode::LimitReached);
+        assert_eq!(
+            message,
+            "create-and-lock \"a.lock\": this instance already holds 2 locks, the host's limit"
+        );
+        // Releasing one makes room again.
+        assert_eq!(view.unhold(first).unwrap(), 1);
+        assert_eq!(view.ctx.held(), 1);
+        assert!(view.check_limit(op, path).is_ok());
+    }
+
+    #[test]
+    fn a_cap_of_zero_refuses_the_first_lock() {
+        let (mut ctx, mut table) = (StagingLockCtx::new(), ResourceTable::new());
+        ctx.set_max_held(0);
+        let view = StagingLockCtxView {
+            ctx: &mut ctx,
+            table: &mut table,
+        };
+        let err = view
+            .check_limit(Op::TryLockPath, Path::new("x"))
+            .unwrap_err();
+        assert_eq!(guest(err).0, ErrorCode::LimitReached);
+    }
+
+    /// `writable_dir` of `descriptor` in a fresh store, for `commit "dest"`.
+    fn writable(descriptor: Descriptor) -> Result<Arc<File>, HostError> {
+        let (mut ctx, mut table) = (StagingLockCtx::new(), ResourceTable::new());
+        let handle = table.push(descriptor).unwrap();
+        let view = StagingLockCtxView {
+            ctx: &mut ctx,
+            table: &mut table,
+        };
+        view.writable_dir(&handle, Op::Commit, Path::new("dest"))
+    }
+
+    fn grant(perms: FsPerms) -> Descriptor {
+        let file = File::open(env!("CARGO_MANIFEST_DIR")).unwrap();
+        Descriptor::Dir(Dir::new(
+            file,
+            perms,
+            OpenMode::READ | OpenMode::WRITE,
+            false,
+        ))
+    }
+
+    #[test]
+    fn a_read_write_grant_lends_its_directory() {
+        assert!(writable(grant(FsPerms::ReadWrite)).is_ok());
+    }
+
+    #[test]
+    fn a_read_only_grant_is_refused_with_access_denied() {
+        let err = writable(grant(FsPerms::ReadOnly)).unwrap_err();
+        let why = "commit \"dest\": the directory was granted read-only";
+        assert_eq!(guest(err), (ErrorCode::AccessDenied, why.to_owned()));
+    }
+
+    #[test]
+    fn a_file_descriptor_is_refused_with_not_a_directory() {
+        let file = File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+        let mode = OpenMode::READ | OpenMode::WRITE;
+        let file = WasiFile::new(file, FsPerms::ReadWrite, mode, false);
+        let err = writable(Descriptor::File(file)).unwrap_err();
+        let why = "commit \"dest\": the descriptor is a file, not a directory";
+        assert_eq!(guest(err), (ErrorCode::NotADirectory, why.to_owned()));
+    }
+
+    #[test]
+    fn a_stale_handle_traps() {
+        let (mut ctx, mut table) = (StagingLockCtx::new(), ResourceTable::new());
+        let rw = dir(&mut table, FsPerms::ReadWrite);
+        let stale = Resource::<Descriptor>::new_borrow(rw.rep());
+        table.delete(rw).unwrap();
+        let view = StagingLockCtxView {
+            ctx: &mut ctx,
+            table: &mut table,
+        };
+        let err = view
+            .writable_dir(&stale, Op::Stage, Path::new("."))
+            .unwrap_err();
+        assert!(!err.is_guest_error());
+        assert!(guest_error(err).is_err());
+    }
+
+    #[test]
+    fn the_last_lock_directory_is_kept_until_another_is_used() {
+        let (mut ctx, mut table) = (StagingLockCtx::new(), ResourceTable::new());
+        let a = dir(&mut table, FsPerms::ReadWrite);
+        let b = dir(&mut table, FsPerms::ReadWrite);
+        let mut view = StagingLockCtxView {
+            ctx: &mut ctx,
+            table: &mut table,
+        };
+        let (op, path) = (Op::TryLockPath, Path::new("x.lock"));
+        let kept =
+            |view: &StagingLockCtxView<'_>| Arc::clone(&view.ctx.last_dir.as_ref().unwrap().0);
+        view.lock_dir(&a, op, path).unwrap();
+        let first = kept(&view);
+        view.lock_dir(&a, op, path).unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &kept(&view)),
+            "the same directory was opened again"
+        );
+        view.lock_dir(&b, op, path).unwrap();
+        assert!(
+            !Arc::ptr_eq(&first, &kept(&view)),
+            "another directory reused the first"
+        );
+        // A refused grant leaves the kept directory alone.
+        let ro = dir(view.table, FsPerms::ReadOnly);
+        assert!(view.lock_dir(&ro, op, path).is_err());
+        assert!(!Arc::ptr_eq(&first, &kept(&view)));
+    }
 }

@@ -1,68 +1,87 @@
-//! How host functions fail: an error the guest can handle, or a trap.
+//! How host functions fail: an error the guest can handle, or a trap. These types name no WIT
+//! type (the bindings name them); [`convert`](crate::convert) turns them into the guest's records.
 
 use std::fmt;
 use std::path::Path;
 
-use stagelock::{ErrorKind, Op, Stage};
+use stagelock::{Op, Stage};
 use wasmtime::component::ResourceTableError;
-
-use crate::bindings::locks::{self, ErrorCode};
 
 /// The error of the host functions that return `result<_, error>` in WIT.
 ///
 /// Made from a [`stagelock::Error`] (the guest gets an `error` with the matching `error-code`
-/// and the same message, naming the operation and the path), or from a
-/// [`ResourceTableError`] or [`wasmtime::Error`] (a bad handle or a host failure: the guest
-/// traps). Embedders see it only if they call the host functions themselves.
-pub struct HostError(Repr);
+/// and the same message, naming the operation and the path), from a refusal of the host's own
+/// (the store's cap on held locks, a read-only grant, a file where a directory belongs), or
+/// from a [`ResourceTableError`] or [`wasmtime::Error`] (a bad handle or a host failure: the
+/// guest traps). Embedders see it only if they call the host functions themselves.
+pub struct HostError(pub(crate) Repr);
 
-enum Repr {
-    Guest(locks::Error),
+pub(crate) enum Repr {
+    /// The native core failed; its kind picks the `error-code`. Turned into the guest's message
+    /// only when handed over: a refused try-lock comes here every time.
+    Core(stagelock::Error),
+    /// The host refused, with the whole message (`OP "PATH": WHY`).
+    Refused(Refusal, String),
+    /// The guest traps.
     Trap(wasmtime::Error),
 }
 
+/// Why the host itself refuses a request; [`convert`](crate::convert) picks its `error-code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The store already holds its cap of locks (`limit-reached`).
+    LimitReached,
+    /// The directory was granted read-only (`access-denied`).
+    ReadOnly,
+    /// The descriptor is a file, not a directory (`not-a-directory`).
+    NotADirectory,
+    /// `lock-request.get` was called again after it handed out the outcome (`invalid-input`).
+    OutcomeTaken,
+}
+
 impl HostError {
-    /// An error for the guest with our own message (`OP "PATH": WHY`).
     #[cold]
-    pub(crate) fn guest(code: ErrorCode, op: Op, path: &Path, why: &str) -> Self {
-        HostError(Repr::Guest(locks::Error {
-            code,
-            message: format!("{op} {path:?}: {why}"),
-        }))
+    fn refused(refusal: Refusal, op: Op, path: &Path, why: &str) -> Self {
+        HostError(Repr::Refused(refusal, format!("{op} {path:?}: {why}")))
+    }
+
+    /// The store already holds `held` locks, its cap.
+    #[cold]
+    pub(crate) fn limit_reached(op: Op, path: &Path, held: usize) -> Self {
+        let why = format!("this instance already holds {held} locks, the host's limit");
+        Self::refused(Refusal::LimitReached, op, path, &why)
+    }
+
+    /// The guest's directory was granted read-only.
+    #[cold]
+    pub(crate) fn read_only(op: Op, path: &Path) -> Self {
+        let why = "the directory was granted read-only";
+        Self::refused(Refusal::ReadOnly, op, path, why)
+    }
+
+    /// The guest passed a file descriptor where a directory belongs.
+    #[cold]
+    pub(crate) fn not_a_directory(op: Op, path: &Path) -> Self {
+        let why = "the descriptor is a file, not a directory";
+        Self::refused(Refusal::NotADirectory, op, path, why)
+    }
+
+    /// The outcome of a lock request was already handed to the guest.
+    #[cold]
+    pub(crate) fn outcome_taken() -> Self {
+        let message = "lock-request.get: the outcome was already taken".to_owned();
+        HostError(Repr::Refused(Refusal::OutcomeTaken, message))
     }
 
     /// Whether the guest gets this error (`false`: it traps).
     pub fn is_guest_error(&self) -> bool {
-        matches!(self.0, Repr::Guest(_))
-    }
-
-    /// What the guest receives, or the trap.
-    pub(crate) fn into_guest(self) -> wasmtime::Result<locks::Error> {
-        match self.0 {
-            Repr::Guest(e) => Ok(e),
-            Repr::Trap(e) => Err(e),
-        }
+        !matches!(self.0, Repr::Trap(_))
     }
 }
 
 impl From<stagelock::Error> for HostError {
     fn from(err: stagelock::Error) -> Self {
-        let code = match err.kind() {
-            ErrorKind::WouldBlock => ErrorCode::WouldBlock,
-            ErrorKind::NotFound => ErrorCode::NotFound,
-            ErrorKind::InvalidInput => ErrorCode::InvalidInput,
-            ErrorKind::PermissionDenied => ErrorCode::AccessDenied,
-            ErrorKind::NotAFile => ErrorCode::NotAFile,
-            ErrorKind::LimitReached => ErrorCode::LimitReached,
-            ErrorKind::AlreadyExists => ErrorCode::AlreadyExists,
-            ErrorKind::LockLost => ErrorCode::LockLost,
-            _ => ErrorCode::Io,
-        };
-        HostError(Repr::Guest(locks::Error {
-            code,
-            // A refused try-lock comes here every time: one exact allocation, no formatting.
-            message: err.to_message(),
-        }))
+        HostError(Repr::Core(err))
     }
 }
 
@@ -78,19 +97,13 @@ impl From<wasmtime::Error> for HostError {
     }
 }
 
-impl fmt::Debug for HostError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Repr::Guest(e) => write!(f, "HostError::Guest({:?}: {})", e.code, e.message),
-            Repr::Trap(e) => write!(f, "HostError::Trap({e:?})"),
-        }
-    }
-}
+// `Debug` shows the `error-code` the guest gets, so it lives with the conversions (`convert`).
 
 impl fmt::Display for HostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Repr::Guest(e) => f.write_str(&e.message),
+            Repr::Core(e) => f.write_str(&e.to_message()),
+            Repr::Refused(_, message) => f.write_str(message),
             Repr::Trap(e) => write!(f, "trap: {e}"),
         }
     }
@@ -115,6 +128,15 @@ impl From<HostError> for CommitFailure {
 impl From<ResourceTableError> for CommitFailure {
     fn from(error: ResourceTableError) -> Self {
         HostError::from(error).into()
+    }
+}
+
+impl From<stagelock::CommitError> for CommitFailure {
+    fn from(failed: stagelock::CommitError) -> Self {
+        CommitFailure {
+            error: failed.error.into(),
+            stage: failed.stage,
+        }
     }
 }
 

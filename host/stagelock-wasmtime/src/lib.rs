@@ -85,10 +85,10 @@
 //! # A fresh sandbox per request
 //!
 //! Compile once and pre-link with [`Linker::instantiate_pre`](wasmtime::component::Linker::instantiate_pre);
-//! then each request costs a new `Store` and
-//! [`InstancePre::instantiate`](wasmtime::component::InstancePre::instantiate) (about 16 µs here,
-//! 11 µs with `Config::allocation_strategy(InstanceAllocationStrategy::pooling())`; see
-//! BENCHMARKS.md):
+//! then each request costs only a new `Store` and
+//! [`InstancePre::instantiate`](wasmtime::component::InstancePre::instantiate), less still with
+//! `Config::allocation_strategy(InstanceAllocationStrategy::pooling())` (for the figures, see
+//! [BENCHMARKS.md](https://github.com/stagelock/stagelock/blob/main/BENCHMARKS.md)):
 //!
 //! ```no_run
 //! # use stagelock_wasmtime::plugin::{plugin_linker, PluginState};
@@ -117,56 +117,18 @@
 #![deny(missing_docs)]
 
 pub mod bindings;
+mod convert;
 mod ctx;
 mod error;
+mod linker;
 mod locks;
 pub mod plugin;
 mod request;
 mod staging;
 
-use wasmtime::component::Linker;
-
 pub use ctx::{
     DEFAULT_MAX_HELD, HasStagingLock, StagingLockCtx, StagingLockCtxView, StagingLockView,
 };
 pub use error::{CommitFailure, HostError};
+pub use linker::{add_to_linker_async, add_to_linker_sync};
 pub use request::LockRequest;
-
-/// Adds `stagelock:staging/locks` and `stagelock:staging/staging` (both 0.2.0 and 0.1.0, so
-/// components built against either run) to a linker of synchronous stores: every function runs
-/// inline, except that a guest waiting on a `lock-request` blocks in `wasi:io/poll` as it does
-/// on a clock.
-///
-/// # Errors
-///
-/// If the linker already defines the interfaces.
-pub fn add_to_linker_sync<T: StagingLockView + 'static>(
-    linker: &mut Linker<T>,
-) -> wasmtime::Result<()> {
-    let get = T::staging_lock;
-    bindings::locks::add_to_linker::<T, HasStagingLock>(linker, get)?;
-    bindings::sync::staging::add_to_linker::<T, HasStagingLock>(linker, get)?;
-    bindings::v0_1::locks::add_to_linker::<T, HasStagingLock>(linker, get)?;
-    bindings::v0_1::sync::staging::add_to_linker::<T, HasStagingLock>(linker, get)
-}
-
-/// Adds `stagelock:staging/locks` and `stagelock:staging/staging` (both 0.2.0 and 0.1.0) to a
-/// linker of async stores: the functions that may block on the filesystem for long run on
-/// tokio's blocking threads, and a guest waiting on a `lock-request` waits on a tokio timer, so
-/// other tasks run meanwhile.
-///
-/// Components that import `staging` must then be instantiated and called with the `*_async`
-/// functions (`instantiate_async`, `call_async`).
-///
-/// # Errors
-///
-/// If the linker already defines the interfaces.
-pub fn add_to_linker_async<T: StagingLockView + 'static>(
-    linker: &mut Linker<T>,
-) -> wasmtime::Result<()> {
-    let get = T::staging_lock;
-    bindings::locks::add_to_linker::<T, HasStagingLock>(linker, get)?;
-    bindings::staging::add_to_linker::<T, HasStagingLock>(linker, get)?;
-    bindings::v0_1::locks::add_to_linker::<T, HasStagingLock>(linker, get)?;
-    bindings::v0_1::staging::add_to_linker::<T, HasStagingLock>(linker, get)
-}

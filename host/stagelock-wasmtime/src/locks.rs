@@ -1,19 +1,19 @@
-//! The `locks` interface (each body checks its handles and calls the native core), and the
-//! handle checks the `staging` interface shares.
+//! The `locks` interface, for WIT 0.2.0 and 0.1.0: each body checks its handles and calls the
+//! native core.
 
-use std::fs::File;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use stagelock::{LockDir, Op, StagingLock, Wait};
+use stagelock::{Op, StagingLock, Wait};
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::Descriptor;
 use wasmtime_wasi::p2::DynPollable;
 
-use crate::bindings::locks::{self, ErrorCode};
-use crate::bindings::v0_1;
-use crate::{HostError, LockRequest, StagingLockCtxView};
+use crate::bindings::{locks, v0_1};
+use crate::convert::guest_error;
+use crate::ctx::StagingLockCtxView;
+use crate::error::HostError;
+use crate::request::LockRequest;
 
 impl locks::Host for StagingLockCtxView<'_> {
     fn create_and_lock(
@@ -54,7 +54,7 @@ impl locks::Host for StagingLockCtxView<'_> {
     }
 
     fn convert_error(&mut self, err: HostError) -> wasmtime::Result<locks::Error> {
-        err.into_guest()
+        guest_error(err)
     }
 }
 
@@ -74,11 +74,8 @@ impl locks::HostLockRequest for StagingLockCtxView<'_> {
             None => return Ok(None),
             // The request's place under the cap passes to the lock.
             Some(Ok(lock)) => Ok(self.table.push(lock)?),
-            Some(Err(Some(e))) => Err(HostError::from(e).into_guest()?),
-            Some(Err(None)) => Err(locks::Error {
-                code: ErrorCode::InvalidInput,
-                message: "lock-request.get: the outcome was already taken".to_owned(),
-            }),
+            Some(Err(Some(e))) => Err(guest_error(e.into())?),
+            Some(Err(None)) => Err(guest_error(HostError::outcome_taken())?),
         };
         Ok(Some(outcome))
     }
@@ -127,7 +124,7 @@ impl v0_1::locks::Host for StagingLockCtxView<'_> {
     }
 
     fn convert_error(&mut self, err: HostError) -> wasmtime::Result<v0_1::locks::Error> {
-        Ok(err.into_guest()?.into())
+        Ok(guest_error(err)?.into())
     }
 }
 
@@ -142,79 +139,5 @@ impl v0_1::locks::HostStagingLock for StagingLockCtxView<'_> {
 
     fn drop(&mut self, lock: Resource<StagingLock>) -> wasmtime::Result<()> {
         locks::HostStagingLock::drop(self, lock)
-    }
-}
-
-impl StagingLockCtxView<'_> {
-    /// Refuses a new lock when the store already holds its cap.
-    pub(crate) fn check_limit(&self, op: Op, path: &Path) -> Result<(), HostError> {
-        if self.ctx.held < self.ctx.max_held {
-            return Ok(());
-        }
-        let why = format!(
-            "this instance already holds {} locks, the host's limit",
-            self.ctx.held
-        );
-        Err(HostError::guest(ErrorCode::LimitReached, op, path, &why))
-    }
-
-    /// The directory behind a guest's descriptor, if the guest may change things beneath it
-    /// (the rule wasi:filesystem applies to its own mutations: a read-write grant). A bad
-    /// handle traps.
-    pub(crate) fn writable_dir(
-        &self,
-        dir: &Resource<Descriptor>,
-        op: Op,
-        path: &Path,
-    ) -> Result<Arc<File>, HostError> {
-        match self.table.get(dir)? {
-            Descriptor::Dir(dir) if dir.perms.write_not_permitted() => Err(HostError::guest(
-                ErrorCode::AccessDenied,
-                op,
-                path,
-                "the directory was granted read-only",
-            )),
-            Descriptor::Dir(dir) => Ok(Arc::clone(&dir.dir)),
-            Descriptor::File(_) => Err(HostError::guest(
-                ErrorCode::NotADirectory,
-                op,
-                path,
-                "the descriptor is a file, not a directory",
-            )),
-        }
-    }
-
-    /// [`writable_dir`](Self::writable_dir) as a [`LockDir`]. The last one is kept, so a guest
-    /// locking in one directory pays for making it (an `fstatfs`) once.
-    fn lock_dir(
-        &mut self,
-        dir: &Resource<Descriptor>,
-        op: Op,
-        path: &Path,
-    ) -> Result<LockDir, HostError> {
-        let file = self.writable_dir(dir, op, path)?;
-        // The cache holds the handle, so its allocation cannot be reused by another one.
-        if let Some((last, locks)) = &self.ctx.last_dir
-            && Arc::ptr_eq(last, &file)
-        {
-            return Ok(locks.clone());
-        }
-        let locks = LockDir::from_shared(Arc::clone(&file));
-        self.ctx.last_dir = Some((file, locks.clone()));
-        Ok(locks)
-    }
-
-    /// Moves something that holds a lock (a lock, a stage) into the table and counts it.
-    pub(crate) fn hold<T: Send + 'static>(&mut self, holder: T) -> wasmtime::Result<Resource<T>> {
-        let handle = self.table.push(holder)?;
-        self.ctx.held += 1;
-        Ok(handle)
-    }
-
-    /// Takes something that holds a lock out of the table and uncounts it.
-    pub(crate) fn unhold<T: 'static>(&mut self, handle: Resource<T>) -> wasmtime::Result<T> {
-        let holder = self.table.delete(handle)?;
-        self.ctx.held -= 1;
-        Ok(holder)
     }
 }

@@ -4,7 +4,8 @@
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::{StagingLockCtx, StagingLockCtxView, StagingLockView};
+use crate::ctx::{StagingLockCtx, StagingLockCtxView, StagingLockView};
+use crate::linker::{add_to_linker_async, add_to_linker_sync};
 
 /// Store data for the common case: WASI p2 plus staging locks.
 pub struct PluginState {
@@ -53,7 +54,7 @@ impl StagingLockView for PluginState {
 pub fn plugin_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    crate::add_to_linker_sync(&mut linker)?;
+    add_to_linker_sync(&mut linker)?;
     Ok(linker)
 }
 
@@ -66,6 +67,6 @@ pub fn plugin_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Plugi
 pub fn plugin_linker_async(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    crate::add_to_linker_async(&mut linker)?;
+    add_to_linker_async(&mut linker)?;
     Ok(linker)
 }

@@ -9,14 +9,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cap_std::io_lifetimes::AsFilelike;
-use stagelock::{CommitOptions, Durability, Layout, LockDir, Op, SkipReason, Stage, StagingArea};
+use stagelock::{CommitOptions, LockDir, Op, Stage, StagingArea};
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::{Descriptor, Dir as WasiDir};
 use wasmtime_wasi::runtime::spawn_blocking;
 use wasmtime_wasi::{FsPerms, OpenMode};
 
 use crate::bindings::staging;
-use crate::{CommitFailure, HostError, StagingLockCtxView};
+use crate::ctx::StagingLockCtxView;
+use crate::error::{CommitFailure, HostError};
 
 /// The steps both bindings share.
 impl StagingLockCtxView<'_> {
@@ -26,11 +27,7 @@ impl StagingLockCtxView<'_> {
         layout: staging::Layout,
     ) -> Result<Resource<StagingArea>, HostError> {
         let root = self.writable_dir(&root, Op::Stage, Path::new("."))?;
-        let layout = match layout {
-            staging::Layout::Pairs => Layout::Pairs,
-            staging::Layout::PerDirectory => Layout::PerDirectory,
-        };
-        let area = StagingArea::in_lock_dir(&LockDir::from_shared(root), layout);
+        let area = StagingArea::in_lock_dir(&LockDir::from_shared(root), layout.into());
         Ok(self.table.push(area)?)
     }
 
@@ -86,26 +83,6 @@ impl StagingLockCtxView<'_> {
             }),
         }
     }
-
-    fn convert_commit_failure(
-        &mut self,
-        err: CommitFailure,
-    ) -> wasmtime::Result<staging::CommitError> {
-        let error = err.error.into_guest()?;
-        let stage = err.stage.map(|s| self.hold(s)).transpose()?;
-        Ok(staging::CommitError { error, stage })
-    }
-}
-
-/// The guest's commit options as the core's.
-fn options(options: staging::CommitOptions) -> CommitOptions {
-    let durability = match options.durability {
-        staging::Durability::Full => Durability::Full,
-        staging::Durability::None => Durability::None,
-    };
-    CommitOptions::new()
-        .replace(options.replace)
-        .durability(durability)
 }
 
 /// Commits `stage` to `dest` beneath `dest_dir` (blocking: it syncs the result).
@@ -116,11 +93,9 @@ fn commit(
     options: CommitOptions,
 ) -> Result<(), CommitFailure> {
     let dest_dir = dest_dir.as_filelike_view::<cap_std::fs::Dir>();
-    let committed = stage.commit_with(&dest_dir, &dest, options);
-    committed.map_err(|failed| CommitFailure {
-        error: failed.error.into(),
-        stage: failed.stage,
-    })
+    stage
+        .commit_with(&dest_dir, &dest, options)
+        .map_err(CommitFailure::from)
 }
 
 /// Recovers `area` (blocking) and reports it as the guest sees it.
@@ -130,30 +105,12 @@ fn recover(area: StagingArea, dry_run: bool) -> Result<staging::Report, HostErro
     } else {
         area.recover_stale()?
     };
-    let removed = report.removed.into_iter().map(|r| staging::Recovered {
-        id: r.id,
-        had_lock: r.had_lock,
-        had_resource: r.had_resource,
-    });
-    let skipped = report.skipped.into_iter().map(|k| staging::Skipped {
-        message: k.reason.to_string(),
-        reason: match k.reason {
-            SkipReason::Held => staging::SkipReason::Held,
-            SkipReason::Vanished => staging::SkipReason::Vanished,
-            SkipReason::NotAStage => staging::SkipReason::NotAStage,
-            _ => staging::SkipReason::Failed,
-        },
-        id: k.id,
-    });
-    Ok(staging::Report {
-        dry_run: report.dry_run,
-        removed: removed.collect(),
-        skipped: skipped.collect(),
-    })
+    Ok(report.into())
 }
 
 // The impls are written once per kind of store and generated for each WIT version: their
-// records convert into and from the 0.2.0 async bindings' ones (`.into()` is the identity there).
+// records convert into and from the 0.2.0 async bindings' ones (`.into()` is the identity there;
+// the conversions are in `convert.rs`).
 
 /// `staging` for the bindings at `$m`: what both kinds of store share, plus the methods that
 /// differ (`$area` for `staging-area`, `$stage` for `stage`).
@@ -168,7 +125,7 @@ macro_rules! staging {
                     &mut self,
                     err: CommitFailure,
                 ) -> wasmtime::Result<m::CommitError> {
-                    Ok(self.convert_commit_failure(err)?.into())
+                    Ok(self.commit_error(err)?.into())
                 }
             }
 
@@ -250,7 +207,7 @@ macro_rules! staging_async {
                 with: m::CommitOptions,
             ) -> Result<(), CommitFailure> {
                 let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
-                let options = options(with.into());
+                let options = CommitOptions::from(staging::CommitOptions::from(with));
                 spawn_blocking(move || commit(stage, dir, dest, options)).await
             }
 
@@ -304,7 +261,8 @@ macro_rules! staging_sync {
                 with: m::CommitOptions,
             ) -> Result<(), CommitFailure> {
                 let (stage, dir) = self.commit_begin(stage, &dest_dir, &dest)?;
-                commit(stage, dir, dest, options(with.into()))
+                let options = CommitOptions::from(staging::CommitOptions::from(with));
+                commit(stage, dir, dest, options)
             }
 
             fn abort(&mut self, stage: Resource<Stage>) -> Result<(), HostError> {
