@@ -432,8 +432,10 @@ mod tests {
         }
     }
 
-    fn parse_err(args: &[&str]) -> String {
-        parse(args).unwrap_err().to_string()
+    /// Asserts that clap refuses `args` saying `why`.
+    fn refused(args: &[&str], why: &str) {
+        let err = parse(args).unwrap_err().to_string();
+        assert!(err.contains(why), "{args:?}: {err}");
     }
 
     #[test]
@@ -539,19 +541,18 @@ mod tests {
 
     #[test]
     fn bad_limits_and_options_are_usage_errors_that_name_the_key() {
-        let err = parse_err(&["-W", "fuel=lots", "c.wasm"]);
-        assert!(
-            err.contains("fuel: expected a whole number, got \"lots\""),
-            "{err}"
+        refused(
+            &["-W", "fuel=lots", "c.wasm"],
+            "fuel: expected a whole number, got \"lots\"",
         );
-        let err = parse_err(&["-W", "stack=1", "c.wasm"]);
-        assert!(err.contains("unknown -W option \"stack\""), "{err}");
-        let err = parse_err(&["-W", "timeout", "c.wasm"]);
-        assert!(err.contains("expected KEY=VALUE, got \"timeout\""), "{err}");
-        let err = parse_err(&["-S", "inherit-network", "c.wasm"]);
-        assert!(
-            err.contains("unknown -S option \"inherit-network\""),
-            "{err}"
+        refused(&["-W", "stack=1", "c.wasm"], "unknown -W option \"stack\"");
+        refused(
+            &["-W", "timeout", "c.wasm"],
+            "expected KEY=VALUE, got \"timeout\"",
+        );
+        refused(
+            &["-S", "inherit-network", "c.wasm"],
+            "unknown -S option \"inherit-network\"",
         );
     }
 
@@ -564,10 +565,9 @@ mod tests {
             ("E".to_owned(), Some(String::new())),
         ];
         assert_eq!(args.envs, envs);
-        let err = parse_err(&["--env", "=NONAME", "c.wasm"]);
-        assert!(
-            err.contains("expected NAME or NAME=VALUE, got \"=NONAME\""),
-            "{err}"
+        refused(
+            &["--env", "=NONAME", "c.wasm"],
+            "expected NAME or NAME=VALUE, got \"=NONAME\"",
         );
     }
 

@@ -16,16 +16,10 @@ use crate::error::HostError;
 pub const DEFAULT_MAX_HELD: usize = 1024;
 
 /// Per-store staging-lock state: the cap on held locks, and how many are held.
-///
-/// It also keeps the directory the guest last took a lock in open (one descriptor, until the
-/// guest locks in another directory or the store is dropped), so that locking in one directory
-/// over and over asks its filesystem what it guarantees only once.
 #[derive(Debug)]
 pub struct StagingLockCtx {
     pub(crate) max_held: usize,
     pub(crate) held: usize,
-    /// The last guest directory locked in (the descriptor's handle), as a [`LockDir`].
-    pub(crate) last_dir: Option<(Arc<File>, LockDir)>,
 }
 
 impl Default for StagingLockCtx {
@@ -40,7 +34,6 @@ impl StagingLockCtx {
         StagingLockCtx {
             max_held: DEFAULT_MAX_HELD,
             held: 0,
-            last_dir: None,
         }
     }
 
@@ -120,24 +113,15 @@ impl StagingLockCtxView<'_> {
         }
     }
 
-    /// [`writable_dir`](Self::writable_dir) as a [`LockDir`]. The last one is kept, so a guest
-    /// locking in one directory pays for making it (an `fstatfs`) once.
+    /// [`writable_dir`](Self::writable_dir) as a [`LockDir`], sharing the descriptor's handle
+    /// (nothing is duplicated, and nothing is asked of the filesystem).
     pub(crate) fn lock_dir(
-        &mut self,
+        &self,
         dir: &Resource<Descriptor>,
         op: Op,
         path: &Path,
     ) -> Result<LockDir, HostError> {
-        let file = self.writable_dir(dir, op, path)?;
-        // The cache holds the handle, so its allocation cannot be reused by another one.
-        if let Some((last, locks)) = &self.ctx.last_dir
-            && Arc::ptr_eq(last, &file)
-        {
-            return Ok(locks.clone());
-        }
-        let locks = LockDir::from_shared(Arc::clone(&file));
-        self.ctx.last_dir = Some((file, locks.clone()));
-        Ok(locks)
+        Ok(LockDir::from_shared(self.writable_dir(dir, op, path)?))
     }
 
     /// Moves something that holds a lock (a lock, a stage) into the table and counts it.
@@ -166,9 +150,7 @@ mod tests {
 
     /// A descriptor for this crate's directory, granted with `perms`.
     fn dir(table: &mut ResourceTable, perms: FsPerms) -> Resource<Descriptor> {
-        let file = File::open(env!("CARGO_MANIFEST_DIR")).unwrap();
-        let dir = Dir::new(file, perms, OpenMode::READ | OpenMode::WRITE, false);
-        table.push(Descriptor::Dir(dir)).unwrap()
+        table.push(grant(perms)).unwrap()
     }
 
     /// The guest's error code and message for `err`; panics on a trap.
@@ -183,7 +165,6 @@ mod tests {
         for ctx in [StagingLockCtx::new(), StagingLockCtx::default()] {
             assert_eq!(ctx.max_held(), DEFAULT_MAX_HELD);
             assert_eq!(ctx.held(), 0);
-            assert!(ctx.last_dir.is_none());
         }
     }
 
@@ -232,58 +213,47 @@ mod tests {
         assert_eq!(guest(err).0, ErrorCode::LimitReached);
     }
 
-    #[test]
-    fn a_read_write_grant_lends_its_directory() {
+    /// `writable_dir` of `descriptor` in a fresh store, for `commit "dest"`.
+    fn writable(descriptor: Descriptor) -> Result<Arc<File>, HostError> {
         let (mut ctx, mut table) = (StagingLockCtx::new(), ResourceTable::new());
-        let rw = dir(&mut table, FsPerms::ReadWrite);
+        let handle = table.push(descriptor).unwrap();
         let view = StagingLockCtxView {
             ctx: &mut ctx,
             table: &mut table,
         };
-        assert!(view.writable_dir(&rw, Op::Stage, Path::new(".")).is_ok());
+        view.writable_dir(&handle, Op::Commit, Path::new("dest"))
+    }
+
+    fn grant(perms: FsPerms) -> Descriptor {
+        let file = File::open(env!("CARGO_MANIFEST_DIR")).unwrap();
+        Descriptor::Dir(Dir::new(
+            file,
+            perms,
+            OpenMode::READ | OpenMode::WRITE,
+            false,
+        ))
+    }
+
+    #[test]
+    fn a_read_write_grant_lends_its_directory() {
+        assert!(writable(grant(FsPerms::ReadWrite)).is_ok());
     }
 
     #[test]
     fn a_read_only_grant_is_refused_with_access_denied() {
-        let (mut ctx, mut table) = (StagingLockCtx::new(), ResourceTable::new());
-        let ro = dir(&mut table, FsPerms::ReadOnly);
-        let view = StagingLockCtxView {
-            ctx: &mut ctx,
-            table: &mut table,
-        };
-        let err = view
-            .writable_dir(&ro, Op::TryLockPath, Path::new("x.lock"))
-            .unwrap_err();
-        assert_eq!(
-            guest(err),
-            (
-                ErrorCode::AccessDenied,
-                "try-lock-path \"x.lock\": the directory was granted read-only".to_owned()
-            )
-        );
+        let err = writable(grant(FsPerms::ReadOnly)).unwrap_err();
+        let why = "commit \"dest\": the directory was granted read-only";
+        assert_eq!(guest(err), (ErrorCode::AccessDenied, why.to_owned()));
     }
 
     #[test]
     fn a_file_descriptor_is_refused_with_not_a_directory() {
-        let (mut ctx, mut table) = (StagingLockCtx::new(), ResourceTable::new());
         let file = File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
         let mode = OpenMode::READ | OpenMode::WRITE;
         let file = WasiFile::new(file, FsPerms::ReadWrite, mode, false);
-        let file = table.push(Descriptor::File(file)).unwrap();
-        let view = StagingLockCtxView {
-            ctx: &mut ctx,
-            table: &mut table,
-        };
-        let err = view
-            .writable_dir(&file, Op::Commit, Path::new("dest"))
-            .unwrap_err();
-        assert_eq!(
-            guest(err),
-            (
-                ErrorCode::NotADirectory,
-                "commit \"dest\": the descriptor is a file, not a directory".to_owned()
-            )
-        );
+        let err = writable(Descriptor::File(file)).unwrap_err();
+        let why = "commit \"dest\": the descriptor is a file, not a directory";
+        assert_eq!(guest(err), (ErrorCode::NotADirectory, why.to_owned()));
     }
 
     #[test]
@@ -301,35 +271,5 @@ mod tests {
             .unwrap_err();
         assert!(!err.is_guest_error());
         assert!(guest_error(err).is_err());
-    }
-
-    #[test]
-    fn the_last_lock_directory_is_kept_until_another_is_used() {
-        let (mut ctx, mut table) = (StagingLockCtx::new(), ResourceTable::new());
-        let a = dir(&mut table, FsPerms::ReadWrite);
-        let b = dir(&mut table, FsPerms::ReadWrite);
-        let mut view = StagingLockCtxView {
-            ctx: &mut ctx,
-            table: &mut table,
-        };
-        let (op, path) = (Op::TryLockPath, Path::new("x.lock"));
-        let kept =
-            |view: &StagingLockCtxView<'_>| Arc::clone(&view.ctx.last_dir.as_ref().unwrap().0);
-        view.lock_dir(&a, op, path).unwrap();
-        let first = kept(&view);
-        view.lock_dir(&a, op, path).unwrap();
-        assert!(
-            Arc::ptr_eq(&first, &kept(&view)),
-            "the same directory was opened again"
-        );
-        view.lock_dir(&b, op, path).unwrap();
-        assert!(
-            !Arc::ptr_eq(&first, &kept(&view)),
-            "another directory reused the first"
-        );
-        // A refused grant leaves the kept directory alone.
-        let ro = dir(view.table, FsPerms::ReadOnly);
-        assert!(view.lock_dir(&ro, op, path).is_err());
-        assert!(!Arc::ptr_eq(&first, &kept(&view)));
     }
 }
