@@ -104,7 +104,7 @@ fn component_escapes() -> Result<()> {
     assert_eq!(lines.len(), 7, "{}", done.stdout);
     for line in &lines[..5] {
         assert!(
-            line.starts_with("err try AccessDenied: try-lock-path"),
+            line.starts_with("err try NotPermitted: try-lock-path"),
             "{line}"
         );
     }
@@ -127,13 +127,13 @@ fn component_read_only_grant() -> Result<()> {
         .succeeded();
     let lines = done.lines();
     assert!(
-        lines[0].starts_with("err try AccessDenied"),
+        lines[0].starts_with("err try ReadOnly"),
         "{}",
         done.stdout
     );
     assert!(lines[0].contains("read-only"), "{}", done.stdout);
     assert!(
-        lines[1].starts_with("err create AccessDenied"),
+        lines[1].starts_with("err create ReadOnly"),
         "{}",
         done.stdout
     );
@@ -280,7 +280,7 @@ fn component_commit_refuses_clobber() -> Result<()> {
         done.stdout
     );
     assert!(
-        lines[3].starts_with("err commit AccessDenied"),
+        lines[3].starts_with("err commit NotPermitted: commit \"../escape\""),
         "{}",
         done.stdout
     );

@@ -449,12 +449,12 @@ fn hostile_swap_race() -> Result<()> {
     for pair in counts.split(' ') {
         let kind = pair.split('=').next().unwrap();
         assert!(
-            ["ok", "AccessDenied", "NotFound", "NotAFile"].contains(&kind),
+            ["ok", "NotPermitted", "NotFound", "NotAFile"].contains(&kind),
             "{pair}"
         );
     }
     assert!(
-        counts.contains("ok=") && counts.contains("AccessDenied="),
+        counts.contains("ok=") && counts.contains("NotPermitted="),
         "the race was exercised"
     );
     assert_eq!(sb.outside(), before, "nothing created outside");

@@ -225,7 +225,7 @@ fn run_read_only_grants_refuse_locks() -> Result<()> {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).starts_with("err try AccessDenied"),
+        text(&out.stdout).starts_with("err try ReadOnly"),
         "{}",
         text(&out.stdout)
     );
@@ -337,6 +337,25 @@ fn run_cli_exhaust_locks() -> Result<()> {
         );
         assert_eq!(*released, format!("released {taken}"));
         assert!(s.names()?.is_empty(), "left behind: {:?}", s.names()?.len());
+    }
+    Ok(())
+}
+
+/// `stagelock run` serves every WIT version the host does: components built against the frozen
+/// 0.1.0 and 0.2.0 run as they do embedded (the 1.0.0 ones are every other test here).
+#[test]
+fn run_cli_serves_the_older_wit_versions() -> Result<()> {
+    for (component, built) in [(COMPAT_V0_1, "from 0.1.0"), (COMPAT_V0_2, "from 0.2.0")] {
+        let (s, cache) = (Scratch::new()?, Scratch::new()?);
+        let grant = format!("{}::/work", s.path().display());
+        let out = run(cache.path(), &["--dir", &grant, component]);
+        assert_eq!(out.status.code(), Some(0), "{component}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains("ok commit out\n") && stdout.ends_with("ok recover 0 0\n"),
+            "{component}: {stdout}"
+        );
+        assert_eq!(std::fs::read_to_string(s.join("out/built.txt"))?, built);
     }
     Ok(())
 }

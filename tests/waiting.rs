@@ -37,7 +37,8 @@ fn waiting_timeout() -> Result<()> {
     );
     assert_eq!(
         lines[4],
-        "err get missing/x.lock InvalidInput: lock-request.get: the outcome was already taken"
+        "err get missing/x.lock InvalidInput: lock-path \"missing/x.lock\": the outcome was \
+         already taken by an earlier get"
     );
     assert_eq!(lines.len(), 5, "{}", done.stdout);
     assert_eq!(
@@ -155,8 +156,8 @@ fn waiting_cap() -> Result<()> {
     let lines = done.lines();
     assert_eq!(
         lines[0],
-        "err request 4 LimitReached: lock-path \"x.lock\": this instance already holds 3 \
-         locks, the host's limit",
+        "err request 4 LimitReached: lock-path \"x.lock\": too many locks held: the host's \
+         limit, or its file descriptors",
         "{}",
         done.stdout
     );

@@ -69,7 +69,7 @@ fn an_independent_parser_reads_the_package_name_version_and_worlds() -> Result<(
     let mut resolve = wit_parser::Resolve::new();
     let (id, sources) = resolve.push_dir(repo().join("wit"))?;
     let package = &resolve.packages[id];
-    assert_eq!(package.name.to_string(), "stagelock:staging@0.2.0");
+    assert_eq!(package.name.to_string(), "stagelock:staging@1.0.0");
     let interfaces: Vec<&str> = package.interfaces.keys().map(String::as_str).collect();
     assert_eq!(interfaces, ["locks", "staging"]);
     let worlds: Vec<&str> = package.worlds.keys().map(String::as_str).collect();
@@ -119,20 +119,67 @@ fn wkg_toml_declares_every_dependency_in_wit_deps() -> Result<()> {
     Ok(())
 }
 
-/// The host keeps serving `stagelock:staging@0.1.0` from a frozen copy: it must stay 0.1.0,
-/// and 0.2.0 may only add to it, so that a guest moving to 0.2.0 changes nothing but the
-/// version: in each file, the frozen copy's lines (docs, blank lines and the package line
-/// aside) appear in the current file, in order.
+/// Every item of the package carries an `@since` gate of a 1.x version no later than the
+/// package's own: what lets a later 1.x add items without a frozen copy, and lets wasmtime give a
+/// component built against 1.0.0 the host's newer 1.x. An item without a gate fails here.
 #[test]
-fn the_frozen_0_1_0_is_a_subset_of_the_current_package() -> Result<()> {
-    let frozen = repo().join("host/stagelock-wasmtime/wit-compat/0.1.0");
+fn every_item_of_the_1_x_package_has_an_at_since_gate() -> Result<()> {
+    use wit_parser::{Stability, WorldItem, WorldKey};
+    let mut resolve = wit_parser::Resolve::new();
+    let (id, _) = resolve.push_dir(repo().join("wit"))?;
+    let package = &resolve.packages[id];
+    let version = package.name.version.clone().context("a versioned package")?;
+    assert_eq!(version.major, 1);
+    let check = |what: String, stability: &Stability| -> Result<()> {
+        match stability {
+            Stability::Stable { since, deprecated: None }
+                if since.major == version.major && *since <= version =>
+            {
+                Ok(())
+            }
+            other => bail!("{what}: {other:?}, not `@since` a 1.x up to {version}"),
+        }
+    };
+    let mut checked = 0;
+    for (name, &iface) in &package.interfaces {
+        let iface = &resolve.interfaces[iface];
+        check(format!("interface {name}"), &iface.stability)?;
+        for (ty, &t) in &iface.types {
+            check(format!("{name}.{ty}"), &resolve.types[t].stability)?;
+            checked += 1;
+        }
+        for (func, f) in &iface.functions {
+            check(format!("{name}.{func}"), &f.stability)?;
+            checked += 1;
+        }
+    }
+    for (name, &world) in &package.worlds {
+        let world = &resolve.worlds[world];
+        check(format!("world {name}"), &world.stability)?;
+        for (key, item) in &world.imports {
+            // Only the package's own interfaces: WASI's carry WASI's gates.
+            if let (WorldKey::Interface(i), WorldItem::Interface { stability, .. }) = (key, item)
+                && resolve.interfaces[*i].package == Some(id)
+            {
+                check(format!("world {name}: import {}", resolve.name_world_key(key)), stability)?;
+            }
+        }
+    }
+    ensure!(checked >= 25, "only {checked} types and functions were checked");
+    Ok(())
+}
+
+/// The frozen copies may only grow: every line of 0.1.0 is in 0.2.0, both still name their own
+/// versions, and 1.0.0 keeps every function name of 0.2.0.
+#[test]
+fn the_frozen_versions_are_what_they_were() -> Result<()> {
+    let compat = repo().join("host/stagelock-wasmtime/wit-compat");
     let mut resolve = wit_parser::Resolve::new();
     resolve.push_dir(repo().join("wit"))?;
-    let (old, _) = resolve.push_dir(&frozen)?;
-    assert_eq!(
-        resolve.packages[old].name.to_string(),
-        "stagelock:staging@0.1.0"
-    );
+    let (v2, _) = resolve.push_dir(compat.join("0.2.0"))?;
+    let (v1, _) = resolve.push_dir(compat.join("0.1.0"))?;
+    assert_eq!(resolve.packages[v2].name.to_string(), "stagelock:staging@0.2.0");
+    assert_eq!(resolve.packages[v1].name.to_string(), "stagelock:staging@0.1.0");
     let code = |text: String| -> Vec<String> {
         text.lines()
             .map(str::trim)
@@ -141,15 +188,41 @@ fn the_frozen_0_1_0_is_a_subset_of_the_current_package() -> Result<()> {
             .collect()
     };
     for file in ["locks.wit", "staging.wit", "world.wit"] {
-        let then = code(std::fs::read_to_string(frozen.join(file))?);
-        let now = code(std::fs::read_to_string(repo().join("wit").join(file))?);
+        let then = code(std::fs::read_to_string(compat.join("0.1.0").join(file))?);
+        let now = code(std::fs::read_to_string(compat.join("0.2.0").join(file))?);
         let mut rest = now.iter();
         for line in &then {
             ensure!(
                 rest.any(|l| l == line),
-                "wit/{file} changed or dropped this line of 0.1.0: {line}"
+                "wit-compat/0.2.0/{file} changed or dropped this line of 0.1.0: {line}"
             );
         }
+    }
+    let functions = |id| -> Vec<String> {
+        let mut names: Vec<String> = resolve.packages[id]
+            .interfaces
+            .values()
+            .flat_map(|&i| resolve.interfaces[i].functions.keys().cloned())
+            .collect();
+        names.sort();
+        names
+    };
+    let (_, current) = resolve
+        .packages
+        .iter()
+        .find(|(_, p)| p.name.to_string() == "stagelock:staging@1.0.0")
+        .context("1.0.0")?;
+    let current: Vec<String> = {
+        let mut names: Vec<String> = current
+            .interfaces
+            .values()
+            .flat_map(|&i| resolve.interfaces[i].functions.keys().cloned())
+            .collect();
+        names.sort();
+        names
+    };
+    for name in functions(v2) {
+        ensure!(current.contains(&name), "1.0.0 dropped 0.2.0's {name}");
     }
     Ok(())
 }
