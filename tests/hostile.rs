@@ -267,7 +267,8 @@ fn cases(sb: &Sandbox) -> Vec<Case> {
 
 fn guest_kind(kind: ErrorKind) -> &'static str {
     match kind {
-        ErrorKind::PermissionDenied => "AccessDenied",
+        // The hostile cases are escapes (`EACCES` from the OS would be `AccessDenied`).
+        ErrorKind::PermissionDenied => "NotPermitted",
         ErrorKind::NotAFile => "NotAFile",
         ErrorKind::InvalidInput => "InvalidInput",
         ErrorKind::NotFound => "NotFound",

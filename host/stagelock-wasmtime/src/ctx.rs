@@ -145,15 +145,16 @@ mod tests {
     use wasmtime_wasi::{FsPerms, OpenMode};
 
     use super::*;
-    use crate::bindings::locks::ErrorCode;
-    use crate::convert::guest_error;
+    // The 0.2.0 records carry the message too, so the refusals' words are checked through them.
+    use crate::bindings::v0_2::locks::ErrorCode;
+    use crate::convert::legacy_error as guest_error;
 
     /// A descriptor for this crate's directory, granted with `perms`.
     fn dir(table: &mut ResourceTable, perms: FsPerms) -> Resource<Descriptor> {
         table.push(grant(perms)).unwrap()
     }
 
-    /// The guest's error code and message for `err`; panics on a trap.
+    /// A 0.2.0 guest's error code and message for `err`; panics on a trap.
     fn guest(err: HostError) -> (ErrorCode, String) {
         let err = guest_error(err).unwrap();
         (err.code, err.message)
