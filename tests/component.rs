@@ -126,11 +126,7 @@ fn component_read_only_grant() -> Result<()> {
         .run(COMPONENT_READ_ONLY_GRANT)
         .succeeded();
     let lines = done.lines();
-    assert!(
-        lines[0].starts_with("err try ReadOnly"),
-        "{}",
-        done.stdout
-    );
+    assert!(lines[0].starts_with("err try ReadOnly"), "{}", done.stdout);
     assert!(lines[0].contains("read-only"), "{}", done.stdout);
     assert!(
         lines[1].starts_with("err create ReadOnly"),

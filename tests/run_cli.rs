@@ -349,7 +349,12 @@ fn run_cli_serves_the_older_wit_versions() -> Result<()> {
         let (s, cache) = (Scratch::new()?, Scratch::new()?);
         let grant = format!("{}::/work", s.path().display());
         let out = run(cache.path(), &["--dir", &grant, component]);
-        assert_eq!(out.status.code(), Some(0), "{component}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{component}: {}",
+            text(&out.stderr)
+        );
         let stdout = text(&out.stdout);
         assert!(
             stdout.contains("ok commit out\n") && stdout.ends_with("ok recover 0 0\n"),

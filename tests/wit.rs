@@ -128,15 +128,18 @@ fn every_item_of_the_1_x_package_has_an_at_since_gate() -> Result<()> {
     let mut resolve = wit_parser::Resolve::new();
     let (id, _) = resolve.push_dir(repo().join("wit"))?;
     let package = &resolve.packages[id];
-    let version = package.name.version.clone().context("a versioned package")?;
+    let version = package
+        .name
+        .version
+        .clone()
+        .context("a versioned package")?;
     assert_eq!(version.major, 1);
     let check = |what: String, stability: &Stability| -> Result<()> {
         match stability {
-            Stability::Stable { since, deprecated: None }
-                if since.major == version.major && *since <= version =>
-            {
-                Ok(())
-            }
+            Stability::Stable {
+                since,
+                deprecated: None,
+            } if since.major == version.major && *since <= version => Ok(()),
             other => bail!("{what}: {other:?}, not `@since` a 1.x up to {version}"),
         }
     };
@@ -161,11 +164,17 @@ fn every_item_of_the_1_x_package_has_an_at_since_gate() -> Result<()> {
             if let (WorldKey::Interface(i), WorldItem::Interface { stability, .. }) = (key, item)
                 && resolve.interfaces[*i].package == Some(id)
             {
-                check(format!("world {name}: import {}", resolve.name_world_key(key)), stability)?;
+                check(
+                    format!("world {name}: import {}", resolve.name_world_key(key)),
+                    stability,
+                )?;
             }
         }
     }
-    ensure!(checked >= 25, "only {checked} types and functions were checked");
+    ensure!(
+        checked >= 25,
+        "only {checked} types and functions were checked"
+    );
     Ok(())
 }
 
@@ -178,8 +187,14 @@ fn the_frozen_versions_are_what_they_were() -> Result<()> {
     resolve.push_dir(repo().join("wit"))?;
     let (v2, _) = resolve.push_dir(compat.join("0.2.0"))?;
     let (v1, _) = resolve.push_dir(compat.join("0.1.0"))?;
-    assert_eq!(resolve.packages[v2].name.to_string(), "stagelock:staging@0.2.0");
-    assert_eq!(resolve.packages[v1].name.to_string(), "stagelock:staging@0.1.0");
+    assert_eq!(
+        resolve.packages[v2].name.to_string(),
+        "stagelock:staging@0.2.0"
+    );
+    assert_eq!(
+        resolve.packages[v1].name.to_string(),
+        "stagelock:staging@0.1.0"
+    );
     let code = |text: String| -> Vec<String> {
         text.lines()
             .map(str::trim)

@@ -107,7 +107,10 @@ impl fmt::Debug for HostError {
 
 impl StagingLockCtxView<'_> {
     /// The stage a failed commit hands back to the guest (counted as held again), if any.
-    fn hand_back(&mut self, err: &mut CommitFailure) -> wasmtime::Result<Option<Resource<stagelock::Stage>>> {
+    fn hand_back(
+        &mut self,
+        err: &mut CommitFailure,
+    ) -> wasmtime::Result<Option<Resource<stagelock::Stage>>> {
         err.stage.take().map(|s| self.hold(s)).transpose()
     }
 
@@ -312,7 +315,11 @@ mod tests {
     }
 
     fn os_error(errno: i32) -> stagelock::Error {
-        stagelock::Error::io(Op::TryLockPath, "dir/x.lock", io::Error::from_raw_os_error(errno))
+        stagelock::Error::io(
+            Op::TryLockPath,
+            "dir/x.lock",
+            io::Error::from_raw_os_error(errno),
+        )
     }
 
     #[test]
@@ -331,11 +338,18 @@ mod tests {
             (libc::EXDEV, ErrorCode::CrossDevice),
         ];
         for (errno, code) in cases {
-            assert_code!(guest_error(os_error(errno).into()).unwrap(), code, "errno {errno}");
+            assert_code!(
+                guest_error(os_error(errno).into()).unwrap(),
+                code,
+                "errno {errno}"
+            );
         }
         let io = os_error(libc::EIO);
         let message = io.to_message();
-        assert_code!(guest_error(io.into()).unwrap(), ErrorCode::Other(Some(message)));
+        assert_code!(
+            guest_error(io.into()).unwrap(),
+            ErrorCode::Other(Some(message))
+        );
     }
 
     #[test]
@@ -379,13 +393,25 @@ mod tests {
     fn the_hosts_own_refusals_have_their_codes_in_every_version() {
         let path = Path::new("x.lock");
         let refusals = [
-            (HostError::read_only(Op::TryLockPath, path), ErrorCode::ReadOnly),
-            (HostError::not_a_directory(Op::TryLockPath, path), ErrorCode::NotDirectory),
-            (HostError::limit_reached(Op::TryLockPath, path, 3), ErrorCode::LimitReached),
+            (
+                HostError::read_only(Op::TryLockPath, path),
+                ErrorCode::ReadOnly,
+            ),
+            (
+                HostError::not_a_directory(Op::TryLockPath, path),
+                ErrorCode::NotDirectory,
+            ),
+            (
+                HostError::limit_reached(Op::TryLockPath, path, 3),
+                ErrorCode::LimitReached,
+            ),
         ];
         for (refusal, code) in refusals {
             let message = refusal.to_string();
-            assert!(message.starts_with("try-lock-path \"x.lock\": "), "{message}");
+            assert!(
+                message.starts_with("try-lock-path \"x.lock\": "),
+                "{message}"
+            );
             assert_code!(guest_error(refusal).unwrap(), code);
         }
         let old = legacy_error(HostError::read_only(Op::TryLockPath, path)).unwrap();

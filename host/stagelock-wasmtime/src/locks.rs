@@ -90,8 +90,7 @@ impl locks::HostLockRequest for StagingLockCtxView<'_> {
     fn get(
         &mut self,
         request: Resource<LockRequest>,
-    ) -> wasmtime::Result<Option<Result<Result<Resource<StagingLock>, locks::ErrorCode>, ()>>>
-    {
+    ) -> wasmtime::Result<Option<Result<Result<Resource<StagingLock>, locks::ErrorCode>, ()>>> {
         Ok(match self.take_outcome(&request)? {
             None => None,
             Some(Ok(lock)) => Some(Ok(Ok(lock))),
