@@ -14,7 +14,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 use stagelock_tests::guests::*;
 use stagelock_tests::{
-    GuestRun, Scratch, assert_test_exists, check_holds, foreach_contention, stagelock_bin,
+    GuestRun, Scratch, assert_test_exists, check_holds, foreach_contention, loads_the_machine,
+    stagelock_bin,
 };
 
 foreach_contention!(assert_test_exists);
@@ -43,6 +44,8 @@ fn guest_in_process(dir: &Path, m: usize, tag: &str, log: File) -> Result<()> {
 /// Holders of every kind never overlap.
 #[test]
 fn contention_stress() -> Result<()> {
+    // It loads every core: no test of this binary that times itself runs meanwhile.
+    let _load = loads_the_machine();
     let s = scale();
     let (native, guests, run, cli) = (500 * s, 300 * s, 300 * s, 40 * s.min(25));
     let scratch = Scratch::new()?;

@@ -16,12 +16,11 @@ use std::process::Command;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
-use cap_std::fs::Dir;
 use stagelock::{
     CommitOptions, Durability, ErrorKind, LockDir, RecoverOptions, StagingArea, StagingLock,
 };
 use stagelock_tests::guests::*;
-use stagelock_tests::{GuestRun, assert_test_exists, foreach_bench};
+use stagelock_tests::{GuestRun, assert_test_exists, foreach_bench, median, open_dir, us};
 use stagelock_wasmtime::plugin::{PluginState, plugin_linker};
 use wasmtime::component::Component;
 use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, Store};
@@ -99,15 +98,6 @@ impl Table {
 
 fn want(section: &str) -> bool {
     std::env::var("STAGELOCK_BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s == section))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn us(ns: f64) -> String {
-    format!("{:.2} µs", ns / 1000.0)
 }
 
 /// Runs each variant `rounds` times, interleaved, each returning ns per operation; medians.
@@ -241,10 +231,6 @@ fn scratch(base: &Path, name: &str) -> PathBuf {
     dir
 }
 
-fn open_dir(path: &Path) -> Dir {
-    Dir::open_ambient_dir(path, cap_std::ambient_authority()).unwrap()
-}
-
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -286,8 +272,8 @@ fn main() {
         // --- Native create-and-lock + unlock-and-delete ---
         let d = scratch(&base, "native");
         let raw = std::cell::RefCell::new(floor::RawDir::open(&d));
-        let locks = LockDir::new(open_dir(&d));
-        let dir = open_dir(&d);
+        let locks = LockDir::new(open_dir(&d).unwrap());
+        let dir = open_dir(&d).unwrap();
         let [floor_ns, flock_ns, shared_ns, dup_ns] = interleaved(
             rounds,
             &mut [
@@ -317,8 +303,8 @@ fn main() {
         let r = shared_ns / floor_ns;
         t.row(
             "create-and-lock + unlock-and-delete, `LockDir` (vs raw syscalls)",
-            us(shared_ns),
-            us(floor_ns),
+            us(shared_ns, 2),
+            us(floor_ns, 2),
             format!("{r:.2}x"),
             "<= 1.10x",
             Some(r <= 1.10),
@@ -326,8 +312,8 @@ fn main() {
         let r = dup_ns / floor_ns;
         t.row(
             "the same via `StagingLock::create_and_lock(&Dir)` (dup per call)",
-            us(dup_ns),
-            us(floor_ns),
+            us(dup_ns, 2),
+            us(floor_ns, 2),
             format!("{r:.2}x"),
             "",
             None,
@@ -335,8 +321,8 @@ fn main() {
         let r = flock_ns / floor_ns;
         t.row(
             "the same syscalls with `flock` instead of OFD locks",
-            us(flock_ns),
-            us(floor_ns),
+            us(flock_ns, 2),
+            us(floor_ns, 2),
             format!("{r:.2}x"),
             "(reference)",
             None,
@@ -373,8 +359,8 @@ fn main() {
         let r = ours_try / floor_try;
         t.row(
             "try-lock-path + unlock-and-delete (vs raw syscalls)",
-            us(ours_try),
-            us(floor_try),
+            us(ours_try, 2),
+            us(floor_try, 2),
             format!("{r:.2}x"),
             "<= 1.10x",
             Some(r <= 1.10),
@@ -382,8 +368,8 @@ fn main() {
         let r = ours_busy / floor_busy;
         t.row(
             "try-lock-path refused, path busy (vs raw open + lock + close)",
-            us(ours_busy),
-            us(floor_busy),
+            us(ours_busy, 2),
+            us(floor_busy, 2),
             format!("{r:.2}x"),
             "cheap",
             Some(r <= 1.5),
@@ -393,7 +379,10 @@ fn main() {
     if want("threads") {
         // --- Threads on different directories ---
         let (da, db) = (scratch(&base, "thread-a"), scratch(&base, "thread-b"));
-        let (la, lb) = (LockDir::new(open_dir(&da)), LockDir::new(open_dir(&db)));
+        let (la, lb) = (
+            LockDir::new(open_dir(&da).unwrap()),
+            LockDir::new(open_dir(&db).unwrap()),
+        );
         let (ra, rb) = (
             std::sync::Mutex::new(floor::RawDir::open(&da)),
             std::sync::Mutex::new(floor::RawDir::open(&db)),
@@ -472,7 +461,7 @@ fn main() {
     if want("guest") {
         // --- Guest vs native, per operation ---
         let gd = scratch(&base, "guest");
-        let glocks = LockDir::new(open_dir(&gd));
+        let glocks = LockDir::new(open_dir(&gd).unwrap());
         let gheld = glocks.try_lock_path("busy.lock").unwrap();
         let [native_c, guest_c, native_t, guest_t, native_b, guest_b] = interleaved(
             rounds,
@@ -518,8 +507,8 @@ fn main() {
             let r = g / nat;
             t.row(
                 what,
-                us(g),
-                us(nat),
+                us(g, 2),
+                us(nat, 2),
                 format!("{r:.2}x"),
                 "<= 1.15x",
                 Some(r <= 1.15),
@@ -582,16 +571,16 @@ fn main() {
         let best = pre_ns.min(pool_pre_ns);
         t.row(
             "instantiate a fresh store, `InstancePre`, on-demand (vs `Linker::instantiate`)",
-            us(pre_ns),
-            us(plain_ns),
+            us(pre_ns, 2),
+            us(plain_ns, 2),
             format!("{:.2}x", pre_ns / plain_ns),
             "<= 50 µs",
             Some(pre_ns <= 50_000.0),
         );
         t.row(
             "instantiate a fresh store, `InstancePre`, pooling allocator",
-            us(pool_pre_ns),
-            us(plain_ns),
+            us(pool_pre_ns, 2),
+            us(plain_ns, 2),
             format!("{:.2}x", pool_pre_ns / plain_ns),
             "<= 50 µs",
             Some(best <= 50_000.0),
@@ -636,8 +625,8 @@ fn main() {
         // --- Memory and descriptors per held lock ---
         const HELD: usize = 10_000;
         let md = scratch(&base, "memory");
-        let mlocks = LockDir::new(open_dir(&md));
-        let mdir = open_dir(&md);
+        let mlocks = LockDir::new(open_dir(&md).unwrap());
+        let mdir = open_dir(&md).unwrap();
         let mut held: Vec<StagingLock> = Vec::with_capacity(HELD);
         // The `&Dir` variant takes two descriptors per lock: hold fewer to stay under RLIMIT_NOFILE.
         for (what, shared, count) in [
@@ -712,7 +701,7 @@ fn main() {
             Err(why) => eprintln!("  held: skipped, {why}"),
             Ok(()) => {
                 let hd = scratch(&base, "held");
-                let locks = LockDir::new(open_dir(&hd));
+                let locks = LockDir::new(open_dir(&hd).unwrap());
                 // Per count: ns per take, ns per release, heap bytes and RSS bytes per held lock.
                 let mut samples = vec![[Vec::new(), Vec::new(), Vec::new(), Vec::new()]; 2];
                 for _ in 0..rounds {
@@ -740,8 +729,8 @@ fn main() {
                     let r = m[1][i] / m[0][i];
                     t.row(
                         &format!("{what} {big} held locks in one `LockDir`, per lock (vs {small})"),
-                        us(m[1][i]),
-                        us(m[0][i]),
+                        us(m[1][i], 2),
+                        us(m[0][i], 2),
                         format!("{r:.2}x"),
                         "<= 1.25x (linear)",
                         Some(r <= 1.25),
@@ -846,7 +835,7 @@ fn main() {
         // --- Durable vs non-durable commit of a 100-file, 10 MB stage ---
         let d = scratch(&base, "commit");
         std::fs::create_dir(d.join("staging")).unwrap();
-        let root = open_dir(&d);
+        let root = open_dir(&d).unwrap();
         let area = StagingArea::new(&root.open_dir("staging").unwrap()).unwrap();
         let rounds = if quick { 2 } else { 7 };
         let (files, size) = (100, 100_000);
@@ -914,7 +903,7 @@ fn main() {
         };
         let ms = |ns: f64| {
             if ns < 1e6 {
-                us(ns)
+                us(ns, 2)
             } else {
                 format!("{:.1} ms", ns / 1e6)
             }
@@ -1146,7 +1135,7 @@ fn bench_wait(d: &Path, release: Release, rounds: usize) -> (f64, f64) {
     use stagelock_tests::now_ns;
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
-    let dir = open_dir(d);
+    let dir = open_dir(d).unwrap();
     let name = "wait.lock";
     let (mut latencies, mut cpu, mut wall) = (Vec::new(), 0.0, 0.0);
     for _ in 0..rounds {

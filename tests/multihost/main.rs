@@ -18,13 +18,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use cap_std::fs::Dir;
 use rustix::process::{Pid, Signal};
 use stagelock::{ErrorKind, Layout, LockDir, SkipReason, StagingArea, StagingLock};
 use stagelock_tests::guests::*;
 use stagelock_tests::{
     GuestRun, Holder, Scratch, StopOnDrop, Taken, busy, check_holds, lockable_by_other_process,
-    now_ns, stagelock_bin, wait_until,
+    now_ns, open_dir, stagelock_bin, wait_until,
 };
 
 /// The two mounts, when `scripts/multihost.sh` runs the suite.
@@ -163,11 +162,6 @@ impl Hosts {
         wait_until("mount A to answer", || std::fs::read_dir(&self.a).is_ok());
         Ok(())
     }
-}
-
-fn open_dir(path: &Path) -> Result<Dir> {
-    Dir::open_ambient_dir(path, cap_std::ambient_authority())
-        .with_context(|| format!("open {}", path.display()))
 }
 
 /// Polls (every 100 ms, up to `limit`) until `ok` holds; returns how long it took.
