@@ -236,6 +236,68 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
+/// Holds for a few microseconds, so that overlapping holds (if locks were broken) would show.
+pub fn hold_briefly() {
+    for _ in 0..200 {
+        std::hint::spin_loop();
+    }
+}
+
+/// The native stress holder: takes `holds` holds of `paths` shared paths (`s0.lock`, ...,
+/// starting at `s{first % paths}.lock`) through `locks`, each with a try-lock retried on
+/// `WouldBlock`; stamps each hold on `out` as [`check_holds`] reads it. Returns how many
+/// try-locks were refused.
+pub fn stress_holds(
+    locks: &stagelock::LockDir,
+    paths: usize,
+    holds: usize,
+    tag: &str,
+    first: usize,
+    out: &mut impl Write,
+) -> Result<u64> {
+    let mut i = 0;
+    let mut refused = 0u64;
+    while i < holds {
+        let path = format!("s{}.lock", (i + first) % paths);
+        let lock = match locks.try_lock_path(&path) {
+            Ok(lock) => lock,
+            Err(e) if e.kind() == stagelock::ErrorKind::WouldBlock => {
+                refused += 1;
+                std::thread::yield_now();
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let acquired = now_ns();
+        hold_briefly();
+        let released = now_ns();
+        lock.unlock_and_delete()?;
+        writeln!(out, "{tag} {path} {acquired} {released}")?;
+        i += 1;
+    }
+    out.flush()?;
+    Ok(refused)
+}
+
+/// `lock-holder stress DIR PATHS HOLDS TAG` ([`stress_holds`] in another process; `holder` is
+/// the test's `env!("CARGO_BIN_EXE_lock-holder")`), its stamps on `stdout`.
+pub fn stress_holder(
+    holder: &str,
+    dir: &Path,
+    paths: usize,
+    holds: usize,
+    tag: &str,
+    stdout: std::fs::File,
+) -> Command {
+    let mut command = Command::new(holder);
+    command
+        .arg("stress")
+        .arg(dir)
+        .args([&paths.to_string(), &holds.to_string(), tag])
+        .stdout(stdout);
+    command
+}
+
 /// One hold, as stamped by its holder.
 struct Hold {
     tag: String,

@@ -7,15 +7,14 @@
 //! `STAGELOCK_STRESS_DIR` picks where the locks live.
 
 use std::fs::File;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use stagelock_tests::guests::*;
 use stagelock_tests::{
-    GuestRun, Scratch, assert_test_exists, check_holds, foreach_contention, loads_the_machine,
-    stagelock_bin,
+    Scratch, assert_test_exists, check_holds, foreach_contention, loads_the_machine, stagelock_bin,
+    stress_guest, stress_holder,
 };
 
 foreach_contention!(assert_test_exists);
@@ -27,18 +26,6 @@ fn scale() -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1)
-}
-
-/// Runs the stress guest in a store of this process, its stdout going to `log`.
-fn guest_in_process(dir: &Path, m: usize, tag: &str, log: File) -> Result<()> {
-    let done = GuestRun::new(&[&PATHS.to_string(), &m.to_string(), tag])
-        .work(dir)
-        .stdout_to(log)
-        .run(CONTENTION_STRESS);
-    match done.outcome {
-        Ok(()) => Ok(()),
-        Err(e) => bail!("guest {tag}: {e}\n{}", done.stderr),
-    }
 }
 
 /// Holders of every kind never overlap.
@@ -65,15 +52,7 @@ fn contention_stress() -> Result<()> {
     let mut children = Vec::new();
     for i in 0..2 {
         let tag = format!("native{i}");
-        let child = Command::new(holder)
-            .args([
-                "stress",
-                dir.to_str().unwrap(),
-                &PATHS.to_string(),
-                &native.to_string(),
-                &tag,
-            ])
-            .stdout(log(&tag)?)
+        let child = stress_holder(holder, &dir, PATHS, native, &tag, log(&tag)?)
             .stderr(Stdio::null())
             .spawn()?;
         children.push((tag, child));
@@ -110,7 +89,7 @@ fn contention_stress() -> Result<()> {
         let threads: Vec<_> = (0..2)
             .map(|i| {
                 let (dir, log) = (&dir, log(&format!("guest{i}")));
-                scope.spawn(move || guest_in_process(dir, guests, &format!("guest{i}"), log?))
+                scope.spawn(move || stress_guest(dir, PATHS, guests, &format!("guest{i}"), log?))
             })
             .collect();
         for t in threads {
