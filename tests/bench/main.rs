@@ -26,8 +26,8 @@ use wasmtime::component::Component;
 use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 
-// One module per section, as `STAGELOCK_BENCH_ONLY` names them; `main` runs them in the order
-// of the table.
+// One module per section, as `STAGELOCK_BENCH_ONLY` names them (`SECTIONS` lists them in the
+// order they run).
 mod commit;
 mod guest;
 mod held;
@@ -114,6 +114,23 @@ impl Table {
     }
 }
 
+/// A section's `run`: measures, and adds its rows to the table.
+type Section = fn(&Bench, &mut Table);
+
+/// The sections, in the order they run, by the names `STAGELOCK_BENCH_ONLY` takes.
+const SECTIONS: &[(&str, Section)] = &[
+    ("native", native::run),
+    ("threads", threads::run),
+    ("guest", guest::run),
+    ("start", start::run),
+    ("run", run::run),
+    ("memory", memory::run),
+    ("held", held::run),
+    ("recover", recover::run),
+    ("commit", commit::run),
+    ("wait", wait::run),
+];
+
 /// What every section is given: where to lock, and how much to measure.
 struct Bench {
     /// The directory each section makes its scratch directories in.
@@ -185,47 +202,15 @@ fn main() {
         quick,
     };
 
-    if want("native") {
-        native::run(&b, &mut t);
-    }
-
-    if want("threads") {
-        threads::run(&b, &mut t);
-    }
-
-    // Compile the guests before anything is timed.
-    stagelock_tests::component(BENCH_OPS);
-    stagelock_tests::component(BENCH_HELD_COST);
-    if want("guest") {
-        guest::run(&b, &mut t);
-    }
-
-    if want("start") {
-        start::run(&b, &mut t);
-    }
-
-    if want("run") {
-        run::run(&b, &mut t);
-    }
-
-    if want("memory") {
-        memory::run(&b, &mut t);
-    }
-
-    if want("held") {
-        held::run(&b, &mut t);
-    }
-
-    if want("recover") {
-        recover::run(&b, &mut t);
-    }
-
-    if want("commit") {
-        commit::run(&b, &mut t);
-    }
-
-    if want("wait") {
-        wait::run(&b, &mut t);
+    for &(name, run) in SECTIONS {
+        if name == "guest" {
+            // Compile the guests before anything is timed (whichever sections run).
+            stagelock_tests::component(BENCH_OPS);
+            stagelock_tests::component(BENCH_HELD_COST);
+        }
+        if want(name) {
+            run(&b, &mut t);
+        }
     }
 
     let _ = std::fs::remove_dir_all(&b.base);
