@@ -298,6 +298,26 @@ pub fn stress_holder(
     command
 }
 
+/// `lock-holder stress-cli STAGELOCK DIR PATHS HOLDS TAG`: the same holds taken by `stagelock
+/// lock` from the shell (the debug [`stagelock_bin`]), its stamps on `stdout`.
+pub fn stress_cli_holder(
+    holder: &str,
+    dir: &Path,
+    paths: usize,
+    holds: usize,
+    tag: &str,
+    stdout: std::fs::File,
+) -> Command {
+    let mut command = Command::new(holder);
+    command
+        .arg("stress-cli")
+        .arg(stagelock_bin(false))
+        .arg(dir)
+        .args([&paths.to_string(), &holds.to_string(), tag])
+        .stdout(stdout);
+    command
+}
+
 /// One hold, as stamped by its holder.
 struct Hold {
     tag: String,

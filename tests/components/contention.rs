@@ -14,7 +14,7 @@ use anyhow::{Context, Result, ensure};
 use stagelock_tests::guests::*;
 use stagelock_tests::{
     Scratch, assert_test_exists, check_holds, foreach_contention, loads_the_machine, stagelock_bin,
-    stress_guest, stress_holder,
+    stress_cli_holder, stress_guest, stress_holder,
 };
 
 foreach_contention!(assert_test_exists);
@@ -57,17 +57,7 @@ fn contention_stress() -> Result<()> {
             .spawn()?;
         children.push((tag, child));
     }
-    let child = Command::new(holder)
-        .args([
-            "stress-cli",
-            bin.to_str().unwrap(),
-            dir.to_str().unwrap(),
-            &PATHS.to_string(),
-            &cli.to_string(),
-            "cli",
-        ])
-        .stdout(log("cli")?)
-        .spawn()?;
+    let child = stress_cli_holder(holder, &dir, PATHS, cli, "cli", log("cli")?).spawn()?;
     children.push(("cli".into(), child));
     let grant = format!("{}::/work", dir.display());
     let child = Command::new(bin)

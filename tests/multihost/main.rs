@@ -22,7 +22,8 @@ use stagelock::{ErrorKind, Layout, LockDir, SkipReason, StagingArea, StagingLock
 use stagelock_tests::guests::*;
 use stagelock_tests::{
     Holder, Scratch, StopOnDrop, Taken, busy, check_holds, lockable_by_other_process, now_ns,
-    open_dir, stagelock_bin, stress_guest, stress_holder, stress_holds, wait_until,
+    open_dir, stagelock_bin, stress_cli_holder, stress_guest, stress_holder, stress_holds,
+    wait_until,
 };
 
 /// The two mounts, when `scripts/multihost.sh` runs the suite.
@@ -384,16 +385,8 @@ fn mixed_stress_across_mounts() -> Result<()> {
             .spawn()?;
         children.push((tag, child));
     }
-    let child = Command::new(holder)
-        .args([
-            "stress-cli",
-            bin.to_str().unwrap(),
-            dir_a.to_str().unwrap(),
-            &k,
-        ])
-        .args([&cli.to_string(), "cli-a"])
+    let child = stress_cli_holder(holder, &dir_a, PATHS, cli, "cli-a", log("cli-a")?)
         .env("STAGELOCK_STRESS_TOLERATE_EPERM", "1")
-        .stdout(log("cli-a")?)
         .stderr(err("cli-a")?)
         .spawn()?;
     children.push(("cli-a", child));
