@@ -52,11 +52,7 @@ impl Scratch {
 
     /// Names of the entries in the directory, sorted.
     pub fn names(&self) -> Result<Vec<String>> {
-        let mut names = std::fs::read_dir(self.path())?
-            .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
-            .collect::<Result<Vec<_>>>()?;
-        names.sort();
-        Ok(names)
+        names(self.path())
     }
 }
 
@@ -398,6 +394,16 @@ pub fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// Names of the entries of the directory at `dir`, sorted.
+pub fn names(dir: &Path) -> Result<Vec<String>> {
+    let mut names = std::fs::read_dir(dir)
+        .with_context(|| format!("list {}", dir.display()))?
+        .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<Vec<_>>>()?;
+    names.sort();
+    Ok(names)
 }
 
 /// The directory at the ambient `path`, as a capability.

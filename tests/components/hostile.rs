@@ -9,7 +9,7 @@ use anyhow::Result;
 use stagelock::{ErrorKind, StagingLock};
 use stagelock_tests::guests::*;
 use stagelock_tests::{
-    Entry, GuestRun, Scratch, assert_test_exists, foreach_hostile, in_own_process, tree,
+    Entry, GuestRun, Scratch, assert_test_exists, foreach_hostile, in_own_process, names, tree,
 };
 
 foreach_hostile!(assert_test_exists);
@@ -88,12 +88,7 @@ impl Sandbox {
     }
 
     fn granted_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.outer.join("granted"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
+        names(&self.outer.join("granted")).unwrap()
     }
 }
 

@@ -21,8 +21,8 @@ use rustix::process::{Pid, Signal};
 use stagelock::{ErrorKind, Layout, LockDir, SkipReason, StagingArea, StagingLock};
 use stagelock_tests::guests::*;
 use stagelock_tests::{
-    Holder, Scratch, StopOnDrop, Taken, busy, check_holds, lockable_by_other_process, now_ns,
-    open_dir, stagelock_bin, stress_cli_holder, stress_guest, stress_holder, stress_holds,
+    Holder, Scratch, StopOnDrop, Taken, busy, check_holds, lockable_by_other_process, names,
+    now_ns, open_dir, stagelock_bin, stress_cli_holder, stress_guest, stress_holder, stress_holds,
     wait_until,
 };
 
@@ -77,11 +77,7 @@ impl Case {
 
     /// Names in `rel` beneath the case directory, listed through mount B.
     fn names_b(&self, rel: &str) -> Result<Vec<String>> {
-        let mut names = std::fs::read_dir(self.b(rel))?
-            .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
-            .collect::<Result<Vec<_>>>()?;
-        names.sort();
-        Ok(names)
+        names(&self.b(rel))
     }
 }
 
