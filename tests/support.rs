@@ -275,29 +275,22 @@ pub fn stress_holds(
     Ok(refused)
 }
 
-/// `lock-holder stress DIR PATHS HOLDS TAG` ([`stress_holds`] in another process; `holder` is
-/// the test's `env!("CARGO_BIN_EXE_lock-holder")`), its stamps on `stdout`.
-pub fn stress_holder(
-    holder: &str,
-    dir: &Path,
-    paths: usize,
-    holds: usize,
-    tag: &str,
-    stdout: std::fs::File,
-) -> Command {
-    let mut command = Command::new(holder);
-    command
-        .arg("stress")
-        .arg(dir)
-        .args([&paths.to_string(), &holds.to_string(), tag])
-        .stdout(stdout);
-    command
+/// How a stress holder process takes its holds (see [`stress_holder`]).
+#[derive(Clone, Copy)]
+pub enum Stress {
+    /// `lock-holder stress`: [`stress_holds`] in that process.
+    Native,
+    /// `lock-holder stress-cli`: each hold a `stagelock lock` (the debug [`stagelock_bin`]) from
+    /// that process.
+    Cli,
 }
 
-/// `lock-holder stress-cli STAGELOCK DIR PATHS HOLDS TAG`: the same holds taken by `stagelock
-/// lock` from the shell (the debug [`stagelock_bin`]), its stamps on `stdout`.
-pub fn stress_cli_holder(
+/// `lock-holder stress[-cli] [STAGELOCK] DIR PATHS HOLDS TAG`: `holds` holds of `paths` shared
+/// paths in `dir`, stamped on `stdout` as [`check_holds`] reads them; `holder` is the test's
+/// `env!("CARGO_BIN_EXE_lock-holder")`.
+pub fn stress_holder(
     holder: &str,
+    how: Stress,
     dir: &Path,
     paths: usize,
     holds: usize,
@@ -305,9 +298,11 @@ pub fn stress_cli_holder(
     stdout: std::fs::File,
 ) -> Command {
     let mut command = Command::new(holder);
+    match how {
+        Stress::Native => command.arg("stress"),
+        Stress::Cli => command.arg("stress-cli").arg(stagelock_bin(false)),
+    };
     command
-        .arg("stress-cli")
-        .arg(stagelock_bin(false))
         .arg(dir)
         .args([&paths.to_string(), &holds.to_string(), tag])
         .stdout(stdout);

@@ -13,8 +13,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, ensure};
 use stagelock_tests::guests::*;
 use stagelock_tests::{
-    Scratch, assert_test_exists, check_holds, foreach_contention, loads_the_machine, stagelock_bin,
-    stress_cli_holder, stress_guest, stress_holder,
+    Scratch, Stress, assert_test_exists, check_holds, foreach_contention, loads_the_machine,
+    stagelock_bin, stress_guest, stress_holder,
 };
 
 foreach_contention!(assert_test_exists);
@@ -52,12 +52,20 @@ fn contention_stress() -> Result<()> {
     let mut children = Vec::new();
     for i in 0..2 {
         let tag = format!("native{i}");
-        let child = stress_holder(holder, &dir, PATHS, native, &tag, log(&tag)?)
-            .stderr(Stdio::null())
-            .spawn()?;
+        let child = stress_holder(
+            holder,
+            Stress::Native,
+            &dir,
+            PATHS,
+            native,
+            &tag,
+            log(&tag)?,
+        )
+        .stderr(Stdio::null())
+        .spawn()?;
         children.push((tag, child));
     }
-    let child = stress_cli_holder(holder, &dir, PATHS, cli, "cli", log("cli")?).spawn()?;
+    let child = stress_holder(holder, Stress::Cli, &dir, PATHS, cli, "cli", log("cli")?).spawn()?;
     children.push(("cli".into(), child));
     let grant = format!("{}::/work", dir.display());
     let child = Command::new(bin)

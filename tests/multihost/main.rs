@@ -21,9 +21,8 @@ use rustix::process::{Pid, Signal};
 use stagelock::{ErrorKind, Layout, LockDir, SkipReason, StagingArea, StagingLock};
 use stagelock_tests::guests::*;
 use stagelock_tests::{
-    Holder, Scratch, StopOnDrop, Taken, busy, check_holds, lockable_by_other_process, names,
-    now_ns, open_dir, stagelock_bin, stress_cli_holder, stress_guest, stress_holder, stress_holds,
-    wait_until,
+    Holder, Scratch, StopOnDrop, Stress, Taken, busy, check_holds, lockable_by_other_process,
+    names, now_ns, open_dir, stagelock_bin, stress_guest, stress_holder, stress_holds, wait_until,
 };
 
 /// The two mounts, when `scripts/multihost.sh` runs the suite.
@@ -376,15 +375,23 @@ fn mixed_stress_across_mounts() -> Result<()> {
 
     let mut children = Vec::new();
     for (tag, dir) in [("native-a", &dir_a), ("native-b", &dir_b)] {
-        let child = stress_holder(holder, dir, PATHS, native, tag, log(tag)?)
+        let child = stress_holder(holder, Stress::Native, dir, PATHS, native, tag, log(tag)?)
             .stderr(err(tag)?)
             .spawn()?;
         children.push((tag, child));
     }
-    let child = stress_cli_holder(holder, &dir_a, PATHS, cli, "cli-a", log("cli-a")?)
-        .env("STAGELOCK_STRESS_TOLERATE_EPERM", "1")
-        .stderr(err("cli-a")?)
-        .spawn()?;
+    let child = stress_holder(
+        holder,
+        Stress::Cli,
+        &dir_a,
+        PATHS,
+        cli,
+        "cli-a",
+        log("cli-a")?,
+    )
+    .env("STAGELOCK_STRESS_TOLERATE_EPERM", "1")
+    .stderr(err("cli-a")?)
+    .spawn()?;
     children.push(("cli-a", child));
     let child = Command::new(bin)
         .args(["run", CONTENTION_STRESS, "--dir"])
