@@ -424,6 +424,8 @@ impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Entry::Dir => f.write_str("dir"),
+            // A compiled component, say: its size says enough.
+            Entry::File(bytes) if bytes.len() > 256 => write!(f, "<{} bytes>", bytes.len()),
             Entry::File(bytes) => write!(f, "{:?}", String::from_utf8_lossy(bytes)),
             Entry::Symlink(target) => write!(f, "-> {}", target.display()),
             Entry::Special => f.write_str("special"),
