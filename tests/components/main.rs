@@ -4,11 +4,13 @@
 //!
 //! Each module is one suite, named as its guests are (`tests/guests/src/bin/<suite>_*.rs`):
 //! `cargo test --test components hostile::` runs one. Their tests share this process, so none
-//! may change process-wide state in it, and a test must not count on a lock it dropped being
-//! free at once (a child another test spawns holds a copy of every descriptor from its fork to
-//! its exec). A test that needs either (`hostile::hostile_many_handles` uses up the
-//! descriptors; the swap races drop and retake one lock 20,000 times) runs in a process of its
-//! own ([`stagelock_tests::in_own_process`]).
+//! may change process-wide state in it. They share more: the cores (the contention stress holds
+//! [`stagelock_tests::loads_the_machine`], a test asserting a time bound holds
+//! [`stagelock_tests::measures_time`]), and the descriptors (a child another test spawns holds a
+//! copy of each from its fork to its exec, so a dropped lock is not always free at once). A test
+//! that cannot share them (`hostile::hostile_many_handles` uses up the descriptors; the swap
+//! races drop and retake one lock 20,000 times) runs in a process of its own
+//! ([`stagelock_tests::in_own_process`]).
 
 mod compat;
 mod component;
