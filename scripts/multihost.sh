@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Staging locks across hosts: one JuiceFS volume (metadata in Redis, data in a local directory),
 # mounted twice by two independent JuiceFS clients, plays two hosts sharing a filesystem. Runs
-# the core's race tests and tests/multihost.rs across the two mounts, then the JuiceFS-vs-local
-# benchmark (tests/bench_multihost.rs), and tears everything down on exit, failure or Ctrl-C.
+# the core's race tests and tests/multihost/main.rs across the two mounts, then the
+# JuiceFS-vs-local benchmark (tests/bench_multihost.rs), and tears everything down on exit,
+# failure or Ctrl-C.
 #
-#   scripts/multihost.sh [TEST_FILTER...]    extra arguments go to tests/multihost.rs's binary
+#   scripts/multihost.sh [TEST_FILTER...]    extra arguments go to tests/multihost/main.rs's binary
 #                                            (the core's race test and the races on the
 #                                            volume without trash always run)
 #   MULTIHOST_BENCH=0 scripts/multihost.sh   skips the benchmark

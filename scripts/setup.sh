@@ -8,8 +8,9 @@ command -v python3 >/dev/null || {
     echo "setup: python3 is needed by the tests (it plays the POSIX fcntl lock holder)" >&2
     exit 1
 }
-# The FUSE tests (tests/bindfs.rs, tests/power_loss.rs) need bindfs and fusermount3. Installed
-# only when missing and running as root (as CI does); elsewhere those tests say they skip.
+# The FUSE tests (tests/native/bindfs.rs, tests/components/power_loss.rs) need bindfs and
+# fusermount3. Installed only when missing and running as root (as CI does); elsewhere those
+# tests say they skip.
 missing=()
 command -v bindfs >/dev/null || missing+=(bindfs)
 command -v fusermount3 >/dev/null || missing+=(fuse3)

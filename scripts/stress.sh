@@ -5,4 +5,4 @@
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 export STAGELOCK_STRESS_SCALE="${1:-530}"
 if [ -n "${2:-}" ]; then export STAGELOCK_STRESS_DIR="$2"; fi
-cargo test --release --locked -p stagelock-tests --test contention -- --nocapture
+cargo test --release --locked -p stagelock-tests --test components -- --nocapture contention::

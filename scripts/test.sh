@@ -23,11 +23,18 @@ cargo test --workspace --exclude stagelock-test-guests --exclude stagelock-demo 
     tee "$log"
 step "tests of the classic fcntl fallback (everything built with --cfg stagelock_posix_fallback)"
 # The core's own tests, then the native, staging and cross-process suites, which need no
-# wasmtime (the tests crate without its `components` feature).
-fallback() { RUSTFLAGS="--cfg stagelock_posix_fallback" "$@" --locked --target-dir target/posix-fallback; }
+# wasmtime (the tests crate without its `components` feature): of its `native` binary only
+# those three suites, by their test-name filters. `fallback` puts its flags right after
+# `cargo test`, before any `-- FILTER...`.
+fallback() {
+    local cargo=$1 command=$2
+    shift 2
+    RUSTFLAGS="--cfg stagelock_posix_fallback" \
+        "$cargo" "$command" --locked --target-dir target/posix-fallback "$@"
+}
 fallback cargo test -p stagelock 2>&1 | tee -a "$log"
 fallback cargo test -p stagelock-tests --no-default-features \
-    --test native --test staging --test cross_process 2>&1 | tee -a "$log"
+    --test native -- native:: staging:: cross_process:: 2>&1 | tee -a "$log"
 step "the core on macOS (cargo check --target aarch64-apple-darwin)"
 rustup target add aarch64-apple-darwin >/dev/null 2>&1 || rustup target add aarch64-apple-darwin
 cargo check -p stagelock --target aarch64-apple-darwin --locked

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use cap_std::fs::Dir;
 use stagelock::{Layout, LockDir, StagingArea};
+use stagelock_tests::{median, us};
 
 const ROUNDS: usize = 9;
 const OPS: u32 = 100;
@@ -44,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         let [remote, local] = samples.map(median);
-        eprintln!("  {what}: {} vs {}", us(remote), us(local));
+        eprintln!("  {what}: {} vs {}", us(remote, 0), us(local, 0));
         rows.push((what.to_owned(), remote, local));
     };
     measure("try-lock-path + unlock-and-delete", &|side, _| {
@@ -71,8 +72,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (what, remote, local) in rows {
         println!(
             "| {what} | {} | {} | {:.0}x |",
-            us(remote),
-            us(local),
+            us(remote, 0),
+            us(local, 0),
             remote / local
         );
     }
@@ -102,13 +103,4 @@ impl Side {
             dest: Dir::open_ambient_dir(root.join("dest"), ambient())?,
         })
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn us(ns: f64) -> String {
-    format!("{:.0} µs", ns / 1000.0)
 }

@@ -4,10 +4,11 @@
 //! (`component_cap` -> `COMPONENT_CAP`) and, per suite, a macro `foreach_<suite>!` naming
 //! each of its guests.
 //!
-//! A guest's suite is the test file its name starts with (`component_cap` belongs to
-//! `tests/component.rs`). That file says `foreach_component!(assert_test_exists);`, which
-//! expands to `use self::component_cap as _;` for every guest: a guest without a host test of
-//! its name does not compile.
+//! A guest's suite is the test module its name starts with (`component_cap` belongs to
+//! `tests/components/component.rs`, `bench_ops` to the bench binary `tests/bench/main.rs`).
+//! That file says `foreach_component!(assert_test_exists);`, which expands to
+//! `use self::component_cap as _;` for every guest: a guest without a host test of its name
+//! does not compile.
 //!
 //! The nested cargo uses its own target directory: sharing the outer build's would deadlock on
 //! its lock.
@@ -55,21 +56,27 @@ fn main() {
         guests.push((name.to_string(), release.join(format!("{bin}.wasm"))));
     }
 
-    let suites = stems(&tests);
+    let suites = suites(&tests);
     let mut by_suite: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut code = String::new();
     for (name, wasm) in &guests {
         assert!(wasm.is_file(), "{} was not built", wasm.display());
         let suite = suites
-            .iter()
+            .keys()
             .filter(|s| name.starts_with(&format!("{s}_")))
             .max_by_key(|s| s.len())
             .unwrap_or_else(|| {
                 panic!(
-                    "guest `{name}`: name it after the test file that runs it, \
-                     `<suite>_<scenario>.rs` with <suite> one of {suites:?}"
+                    "guest `{name}`: name it after the test module that runs it, \
+                     `<suite>_<scenario>.rs` with <suite> one of {:?}",
+                    suites.keys()
                 )
             });
+        assert!(
+            suites[suite].len() == 1,
+            "guest `{name}`: its suite `{suite}` is more than one file: {:?}",
+            suites[suite]
+        );
         by_suite.entry(suite).or_default().push(name);
         writeln!(
             code,
@@ -85,17 +92,22 @@ fn main() {
         target_dir.join("wasmtime-cache").display().to_string()
     )
     .unwrap();
+    let files: Vec<(&str, &str)> = by_suite
+        .keys()
+        .map(|suite| (*suite, suites[*suite][0].as_str()))
+        .collect();
     writeln!(
         code,
-        "/// The suites (test files) that run guests.\npub const SUITES: &[&str] = &{:?};",
-        by_suite.keys().collect::<Vec<_>>()
+        "/// The suites that run guests, each with its file (relative to `tests/`).\n\
+         pub const SUITES: &[(&str, &str)] = &{files:?};"
     )
     .unwrap();
     for (suite, names) in &by_suite {
         writeln!(
             code,
-            "/// Calls `$mac!(name)` for every guest of `tests/{suite}.rs`.\n\
-             #[macro_export]\nmacro_rules! foreach_{suite} {{\n    ($mac:ident) => {{"
+            "/// Calls `$mac!(name)` for every guest of `tests/{}`.\n\
+             #[macro_export]\nmacro_rules! foreach_{suite} {{\n    ($mac:ident) => {{",
+            suites[*suite][0]
         )
         .unwrap();
         for name in names {
@@ -142,6 +154,37 @@ fn build(root: &Path, target_dir: &Path) {
         "building the guest components failed (is the wasm32-wasip2 target installed? \
          `rustup toolchain install` in the repository installs it)"
     );
+}
+
+/// The suites, each with its files relative to `tests/` (a guest's suite must have one): every
+/// `tests/<suite>.rs`; every binary root `tests/<suite>/main.rs`, named by its directory; and
+/// every module beside a root, `tests/<binary>/<suite>.rs`.
+fn suites(tests: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut suites: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for stem in stems(tests) {
+        suites
+            .entry(stem.clone())
+            .or_default()
+            .push(format!("{stem}.rs"));
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(tests)
+        .unwrap_or_else(|e| panic!("read {}: {e}", tests.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("main.rs").is_file())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let binary = dir.file_name().unwrap().to_string_lossy().into_owned();
+        for stem in stems(&dir) {
+            let (suite, file) = if stem == "main" {
+                (binary.clone(), format!("{binary}/main.rs"))
+            } else {
+                (stem.clone(), format!("{binary}/{stem}.rs"))
+            };
+            suites.entry(suite).or_default().push(file);
+        }
+    }
+    suites
 }
 
 /// The stems of the `*.rs` files in `dir`, sorted.

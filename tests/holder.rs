@@ -22,7 +22,7 @@
 //!   first error, prints `exhausted N KIND`, releases them all, then prints `recovered` once a
 //!   new lock works again.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use anyhow::{Context, Result, bail};
 use cap_std::fs::Dir;
@@ -155,13 +155,6 @@ fn stage_loop(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Holds for a few microseconds, so that overlapping holds (if locks were broken) would show.
-fn hold_briefly() {
-    for _ in 0..200 {
-        std::hint::spin_loop();
-    }
-}
-
 fn stress(args: &[String]) -> Result<()> {
     let [dir, k, m, tag] = args else {
         bail!("usage: lock-holder stress DIR K M TAG")
@@ -169,27 +162,8 @@ fn stress(args: &[String]) -> Result<()> {
     let locks = stagelock::LockDir::open_ambient_dir(dir, cap_std::ambient_authority())?;
     let (k, m): (usize, usize) = (k.parse()?, m.parse()?);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut i = 0;
-    let mut refused = 0u64;
-    while i < m {
-        let path = format!("s{}.lock", (i + std::process::id() as usize) % k);
-        let lock = match locks.try_lock_path(&path) {
-            Ok(lock) => lock,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                refused += 1;
-                std::thread::yield_now();
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let acquired = stagelock_tests::now_ns();
-        hold_briefly();
-        let released = stagelock_tests::now_ns();
-        lock.unlock_and_delete()?;
-        writeln!(out, "{tag} {path} {acquired} {released}")?;
-        i += 1;
-    }
-    out.flush()?;
+    let refused =
+        stagelock_tests::stress_holds(&locks, k, m, tag, std::process::id() as usize, &mut out)?;
     eprintln!("{tag}: {m} acquisitions, {refused} refusals");
     Ok(())
 }
@@ -226,7 +200,7 @@ fn stamp(args: &[String]) -> Result<()> {
         bail!("usage: lock-holder stamp TAG PATH")
     };
     let acquired = stagelock_tests::now_ns();
-    hold_briefly();
+    stagelock_tests::hold_briefly();
     let released = stagelock_tests::now_ns();
     println!("{tag} {path} {acquired} {released}");
     Ok(())

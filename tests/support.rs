@@ -3,14 +3,19 @@
 //! `stagelock` binary.
 //!
 //! Guests: every `tests/guests/src/bin/<suite>_<scenario>.rs` is built by `build.rs`; its path
-//! is [`guests`]`::<SUITE>_<SCENARIO>`, and the test file `tests/<suite>.rs` says
-//! `foreach_<suite>!(assert_test_exists);` so that each guest needs a test function of its
+//! is [`guests`]`::<SUITE>_<SCENARIO>`, and the suite's module (`tests/components/<suite>.rs`)
+//! says `foreach_<suite>!(assert_test_exists);` so that each guest needs a test function of its
 //! name. Adding a scenario is adding a guest file and that test.
+//!
+//! The test binaries (`native`, `components`, `multihost`) are each a `main.rs` with one module
+//! per suite, all of whose tests share one process: a helper belongs here, written once, and a
+//! test with process-wide side effects runs through [`in_own_process`].
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -26,7 +31,7 @@ impl Scratch {
     /// Makes a new empty directory.
     pub fn new() -> Result<Self> {
         let tmp = tempfile::tempdir()?;
-        let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
+        let dir = open_dir(tmp.path())?;
         Ok(Scratch { tmp, dir })
     }
 
@@ -47,11 +52,7 @@ impl Scratch {
 
     /// Names of the entries in the directory, sorted.
     pub fn names(&self) -> Result<Vec<String>> {
-        let mut names = std::fs::read_dir(self.path())?
-            .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
-            .collect::<Result<Vec<_>>>()?;
-        names.sort();
-        Ok(names)
+        names(self.path())
     }
 }
 
@@ -231,6 +232,83 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
+/// Holds for a few microseconds, so that overlapping holds (if locks were broken) would show.
+pub fn hold_briefly() {
+    for _ in 0..200 {
+        std::hint::spin_loop();
+    }
+}
+
+/// The native stress holder: takes `holds` holds of `paths` shared paths (`s0.lock`, ...,
+/// starting at `s{first % paths}.lock`) through `locks`, each with a try-lock retried on
+/// `WouldBlock`; stamps each hold on `out` as [`check_holds`] reads it. Returns how many
+/// try-locks were refused.
+pub fn stress_holds(
+    locks: &stagelock::LockDir,
+    paths: usize,
+    holds: usize,
+    tag: &str,
+    first: usize,
+    out: &mut impl Write,
+) -> Result<u64> {
+    let mut i = 0;
+    let mut refused = 0u64;
+    while i < holds {
+        let path = format!("s{}.lock", (i + first) % paths);
+        let lock = match locks.try_lock_path(&path) {
+            Ok(lock) => lock,
+            Err(e) if e.kind() == stagelock::ErrorKind::WouldBlock => {
+                refused += 1;
+                std::thread::yield_now();
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let acquired = now_ns();
+        hold_briefly();
+        let released = now_ns();
+        lock.unlock_and_delete()?;
+        writeln!(out, "{tag} {path} {acquired} {released}")?;
+        i += 1;
+    }
+    out.flush()?;
+    Ok(refused)
+}
+
+/// How a stress holder process takes its holds (see [`stress_holder`]).
+#[derive(Clone, Copy)]
+pub enum Stress {
+    /// `lock-holder stress`: [`stress_holds`] in that process.
+    Native,
+    /// `lock-holder stress-cli`: each hold a `stagelock lock` (the debug [`stagelock_bin`]) from
+    /// that process.
+    Cli,
+}
+
+/// `lock-holder stress[-cli] [STAGELOCK] DIR PATHS HOLDS TAG`: `holds` holds of `paths` shared
+/// paths in `dir`, stamped on `stdout` as [`check_holds`] reads them; `holder` is the test's
+/// `env!("CARGO_BIN_EXE_lock-holder")`.
+pub fn stress_holder(
+    holder: &str,
+    how: Stress,
+    dir: &Path,
+    paths: usize,
+    holds: usize,
+    tag: &str,
+    stdout: std::fs::File,
+) -> Command {
+    let mut command = Command::new(holder);
+    match how {
+        Stress::Native => command.arg("stress"),
+        Stress::Cli => command.arg("stress-cli").arg(stagelock_bin(false)),
+    };
+    command
+        .arg(dir)
+        .args([&paths.to_string(), &holds.to_string(), tag])
+        .stdout(stdout);
+    command
+}
+
 /// One hold, as stamped by its holder.
 struct Hold {
     tag: String,
@@ -311,6 +389,135 @@ pub fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// Names of the entries of the directory at `dir`, sorted.
+pub fn names(dir: &Path) -> Result<Vec<String>> {
+    let mut names = std::fs::read_dir(dir)
+        .with_context(|| format!("list {}", dir.display()))?
+        .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<Vec<_>>>()?;
+    names.sort();
+    Ok(names)
+}
+
+/// The directory at the ambient `path`, as a capability.
+pub fn open_dir(path: &Path) -> Result<Dir> {
+    Dir::open_ambient_dir(path, cap_std::ambient_authority())
+        .with_context(|| format!("open {}", path.display()))
+}
+
+/// What a path beneath a walked directory is (see [`tree`]).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A directory (its entries are in the tree too).
+    Dir,
+    /// A regular file, with its contents.
+    File(Vec<u8>),
+    /// A symbolic link (not followed), with its target.
+    Symlink(PathBuf),
+    /// A FIFO, socket or device: never opened.
+    Special,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Entry::Dir => f.write_str("dir"),
+            // A compiled component, say: its size says enough.
+            Entry::File(bytes) if bytes.len() > 256 => write!(f, "<{} bytes>", bytes.len()),
+            Entry::File(bytes) => write!(f, "{:?}", String::from_utf8_lossy(bytes)),
+            Entry::Symlink(target) => write!(f, "-> {}", target.display()),
+            Entry::Special => f.write_str("special"),
+        }
+    }
+}
+
+/// Everything beneath `dir`, by path relative to it, sorted: what each entry is, files with
+/// their contents, symlinks not followed. The one tree walker of the tests: compare two to
+/// check that something was left exactly as it was.
+pub fn tree(dir: &Path) -> Result<BTreeMap<PathBuf, Entry>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("list {}", d.display()))? {
+            let path = entry?.path();
+            let meta = std::fs::symlink_metadata(&path)?;
+            let what = if meta.is_symlink() {
+                Entry::Symlink(std::fs::read_link(&path)?)
+            } else if meta.is_dir() {
+                todo.push(path.clone());
+                Entry::Dir
+            } else if meta.is_file() {
+                Entry::File(
+                    std::fs::read(&path).with_context(|| format!("read {}", path.display()))?,
+                )
+            } else {
+                Entry::Special
+            };
+            out.insert(path.strip_prefix(dir)?.to_path_buf(), what);
+        }
+    }
+    Ok(out)
+}
+
+/// The median of `v` (the upper one of an even count), for the benchmarks.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// `ns` nanoseconds in microseconds, with `decimals` decimals: `12.34 µs`.
+pub fn us(ns: f64, decimals: usize) -> String {
+    format!("{:.*} µs", decimals, ns / 1000.0)
+}
+
+/// The environment variable that tells a test binary started by [`in_own_process`] which test
+/// it runs.
+const OWN_PROCESS: &str = "STAGELOCK_TESTS_OWN_PROCESS";
+
+/// For a test whose side effects are process-wide (it uses up the descriptors, say), which must
+/// not run beside the other tests of its binary: `name` is its full name in the binary
+/// (`suite::test`). In the process this starts, returns `true`: the caller runs its body there.
+/// Elsewhere, runs this test binary again with only that test (`--exact`), relays its stderr,
+/// panics unless it passed, and returns `false`.
+pub fn in_own_process(name: &str) -> bool {
+    if std::env::var_os(OWN_PROCESS).is_some_and(|v| v == name) {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = Command::new(&exe)
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(OWN_PROCESS, name)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", exe.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed;"),
+        "{name}, in a process of its own ({}):\n{stdout}",
+        out.status
+    );
+    false
+}
+
+/// The tests of one binary that load every core, and those whose assertion is a time bound,
+/// never run at the same time: the first hold [`loads_the_machine`], the second
+/// [`measures_time`] (other tests need neither).
+static MACHINE: RwLock<()> = RwLock::new(());
+
+/// Held while a test loads every core (the contention stress): no test timing itself runs.
+pub fn loads_the_machine() -> RwLockWriteGuard<'static, ()> {
+    MACHINE
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Held while a test asserts a time bound: no test loading every core runs.
+pub fn measures_time() -> RwLockReadGuard<'static, ()> {
+    MACHINE
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Whether `path` beneath `dir` is held by someone else right now: a native try-lock that is
@@ -485,8 +692,8 @@ mod tests {
     /// guest without a test a compile error).
     #[test]
     fn every_suite_checks_its_guests() {
-        for suite in super::guests::SUITES {
-            let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("{suite}.rs"));
+        for (suite, file) in super::guests::SUITES {
+            let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             let text = std::fs::read_to_string(&file).unwrap();
             let call = format!("foreach_{suite}!(assert_test_exists)");
             assert!(

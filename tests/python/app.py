@@ -1,4 +1,4 @@
-"""A guest in Python, built from wit/ as it is by componentize-py (tests/python_guest.rs).
+"""A guest in Python, built from wit/ as it is by componentize-py (tests/components/python_guest.rs).
 
 Run with /work granted while another process holds b.lock: locks a.lock, waits 200 ms for
 b.lock (in vain), waits for the free c.lock, waits for d.lock and a clock at once, and

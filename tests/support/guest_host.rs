@@ -63,6 +63,25 @@ fn host() -> &'static Host {
     })
 }
 
+/// The contention stress guest in a store of this process: `holds` holds of `paths` shared
+/// paths in `dir`, stamped on `log` as [`crate::check_holds`] reads them.
+pub fn stress_guest(
+    dir: &Path,
+    paths: usize,
+    holds: usize,
+    tag: &str,
+    log: std::fs::File,
+) -> anyhow::Result<()> {
+    let done = GuestRun::new(&[&paths.to_string(), &holds.to_string(), tag])
+        .work(dir)
+        .stdout_to(log)
+        .run(guests::CONTENTION_STRESS);
+    match done.outcome {
+        Ok(()) => Ok(()),
+        Err(e) => anyhow::bail!("guest {tag}: {e}\n{}", done.stderr),
+    }
+}
+
 /// One run of a guest: its arguments, grants and cap, then [`GuestRun::run`]. Stdout and stderr
 /// are kept in memory unless redirected.
 pub struct GuestRun {

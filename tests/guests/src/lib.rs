@@ -1,9 +1,9 @@
 //! What the test guests share: the granted directory, and one way to print an outcome.
 //!
-//! Each guest in `src/bin` is one scenario of one host test file: `tests/build.rs` builds every
+//! Each guest in `src/bin` is one scenario of one host test suite: `tests/build.rs` builds every
 //! file there and lists it in a `foreach_<suite>!` macro, where the suite is the name's prefix
-//! (`component_*` for `tests/component.rs`, ...). The host test for guest `x` is the test
-//! function `x`; a guest without one does not compile.
+//! (`component_*` for `tests/components/component.rs`, ...). The host test for guest `x` is the
+//! test function `x`; a guest without one does not compile.
 //!
 //! Guests print one line per step: `ok STEP [DETAIL]` or `err STEP KIND: MESSAGE`.
 

@@ -2,18 +2,20 @@
 //! panic, no trap, and nothing is created or deleted outside the granted directory.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use stagelock::{ErrorKind, StagingLock};
 use stagelock_tests::guests::*;
-use stagelock_tests::{GuestRun, Scratch, assert_test_exists, foreach_hostile};
+use stagelock_tests::{
+    Entry, GuestRun, Scratch, assert_test_exists, foreach_hostile, in_own_process, names, tree,
+};
 
 foreach_hostile!(assert_test_exists);
 
-/// The 100,000-handle test uses up this process's descriptors for a moment: the tests of this
-/// binary take turns.
+/// The tests of this suite take turns, as when it was a binary of its own (those that must not
+/// share their process with other suites' tests run in a process of their own).
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     SERIAL
@@ -65,32 +67,18 @@ impl Sandbox {
         self.outer.dir().open_dir("granted").unwrap()
     }
 
-    /// Every path and content under `outside`, to compare before and after.
-    fn outside(&self) -> BTreeMap<String, String> {
-        fn walk(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
-            for e in std::fs::read_dir(dir).unwrap() {
-                let e = e.unwrap();
-                let name = format!("{prefix}{}", e.file_name().to_string_lossy());
-                if e.file_type().unwrap().is_dir() {
-                    out.insert(name.clone() + "/", String::new());
-                    walk(&e.path(), &(name + "/"), out);
-                } else {
-                    out.insert(name, std::fs::read_to_string(e.path()).unwrap());
-                }
-            }
-        }
-        let mut out = BTreeMap::new();
-        walk(&self.outer.join("outside"), "", &mut out);
-        out
+    /// Everything under `outside`, to compare before and after.
+    fn outside(&self) -> BTreeMap<PathBuf, Entry> {
+        tree(&self.outer.join("outside")).unwrap()
     }
 
     /// What must not change: everything outside, and the names inside the grant.
-    fn snapshot(&self) -> (BTreeMap<String, String>, Vec<String>) {
+    fn snapshot(&self) -> (BTreeMap<PathBuf, Entry>, Vec<String>) {
         (self.outside(), self.granted_names())
     }
 
     /// Checks that nothing changed outside the grant since `before`, and nothing was left inside.
-    fn assert_untouched(&self, before: &(BTreeMap<String, String>, Vec<String>)) {
+    fn assert_untouched(&self, before: &(BTreeMap<PathBuf, Entry>, Vec<String>)) {
         assert_eq!(
             self.outside(),
             before.0,
@@ -100,12 +88,7 @@ impl Sandbox {
     }
 
     fn granted_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.outer.join("granted"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
+        names(&self.outer.join("granted")).unwrap()
     }
 }
 
@@ -388,9 +371,17 @@ fn swap_fixture(sb: &Sandbox) -> Result<std::path::PathBuf> {
     Ok(granted)
 }
 
+/// A symlink swapped in between check and use never lets a native lock escape. Each of its
+/// 20,000 try-locks drops the lock and keeps the file, so the next must find it free: in a process
+/// of its own, where no other test spawns a child (which holds a copy of every descriptor from
+/// its fork to its exec, lock included).
 #[test]
 fn a_symlink_swapped_in_between_check_and_use_never_escapes_natively() -> Result<()> {
     let _serial = serial();
+    if !in_own_process("hostile::a_symlink_swapped_in_between_check_and_use_never_escapes_natively")
+    {
+        return Ok(());
+    }
     let sb = Sandbox::new()?;
     let granted = swap_fixture(&sb)?;
     let before = sb.outside();
@@ -430,10 +421,14 @@ fn a_symlink_swapped_in_between_check_and_use_never_escapes_natively() -> Result
     Ok(())
 }
 
-/// A symlink swapped in between check and use never lets a guest escape.
+/// A symlink swapped in between check and use never lets a guest escape. In a process of its own,
+/// as its native twin above.
 #[test]
 fn hostile_swap_race() -> Result<()> {
     let _serial = serial();
+    if !in_own_process("hostile::hostile_swap_race") {
+        return Ok(());
+    }
     let sb = Sandbox::new()?;
     let granted = swap_fixture(&sb)?;
     let before = sb.outside();
@@ -462,10 +457,14 @@ fn hostile_swap_race() -> Result<()> {
     Ok(())
 }
 
-/// A guest asking for 100,000 handles gets `LimitReached`, not a trap.
+/// A guest asking for 100,000 handles gets `LimitReached`, not a trap. It uses up the
+/// descriptors of its process for a moment, so it runs in a process of its own.
 #[test]
 fn hostile_many_handles() -> Result<()> {
     let _serial = serial();
+    if !in_own_process("hostile::hostile_many_handles") {
+        return Ok(());
+    }
     let s = Scratch::new()?;
     // The default cap, then a cap above the process's descriptor limit.
     let (out, trapped) = run(HOSTILE_MANY_HANDLES, s.path(), &["100000", "a-"], 1024);

@@ -12,19 +12,17 @@
 //! A's client is found by its command line and signalled as a whole: every process of it is killed, stopped or continued.
 
 use std::fs::File;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use cap_std::fs::Dir;
 use rustix::process::{Pid, Signal};
 use stagelock::{ErrorKind, Layout, LockDir, SkipReason, StagingArea, StagingLock};
 use stagelock_tests::guests::*;
 use stagelock_tests::{
-    GuestRun, Holder, Scratch, StopOnDrop, Taken, busy, check_holds, lockable_by_other_process,
-    now_ns, stagelock_bin, wait_until,
+    Holder, Scratch, StopOnDrop, Stress, Taken, busy, check_holds, lockable_by_other_process,
+    names, now_ns, open_dir, stagelock_bin, stress_guest, stress_holder, stress_holds, wait_until,
 };
 
 /// The two mounts, when `scripts/multihost.sh` runs the suite.
@@ -78,11 +76,7 @@ impl Case {
 
     /// Names in `rel` beneath the case directory, listed through mount B.
     fn names_b(&self, rel: &str) -> Result<Vec<String>> {
-        let mut names = std::fs::read_dir(self.b(rel))?
-            .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
-            .collect::<Result<Vec<_>>>()?;
-        names.sort();
-        Ok(names)
+        names(&self.b(rel))
     }
 }
 
@@ -163,11 +157,6 @@ impl Hosts {
         wait_until("mount A to answer", || std::fs::read_dir(&self.a).is_ok());
         Ok(())
     }
-}
-
-fn open_dir(path: &Path) -> Result<Dir> {
-    Dir::open_ambient_dir(path, cap_std::ambient_authority())
-        .with_context(|| format!("open {}", path.display()))
 }
 
 /// Polls (every 100 ms, up to `limit`) until `ok` holds; returns how long it took.
@@ -349,26 +338,14 @@ fn guest_on_a_against_native_holder_on_b() -> Result<()> {
 /// Native threads of this process hammering K paths through `dir`, stamping each hold.
 fn stress_threads(dir: &Path, k: usize, m: usize, tag: &str, log: File) -> Result<()> {
     let locks = LockDir::open_ambient_dir(dir, cap_std::ambient_authority())?;
-    let mut out = std::io::BufWriter::new(log);
-    let mut i = 0;
-    while i < m {
-        let path = format!("s{}.lock", (i + tag.len()) % k);
-        let lock = match locks.try_lock_path(&path) {
-            Ok(lock) => lock,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                std::thread::yield_now();
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let acquired = now_ns();
-        std::hint::black_box((0..200).sum::<u32>());
-        let released = now_ns();
-        lock.unlock_and_delete()?;
-        writeln!(out, "{tag} {path} {acquired} {released}")?;
-        i += 1;
-    }
-    out.flush()?;
+    stress_holds(
+        &locks,
+        k,
+        m,
+        tag,
+        tag.len(),
+        &mut std::io::BufWriter::new(log),
+    )?;
     Ok(())
 }
 
@@ -398,31 +375,23 @@ fn mixed_stress_across_mounts() -> Result<()> {
 
     let mut children = Vec::new();
     for (tag, dir) in [("native-a", &dir_a), ("native-b", &dir_b)] {
-        let child = Command::new(holder)
-            .args([
-                "stress",
-                dir.to_str().unwrap(),
-                &k,
-                &native.to_string(),
-                tag,
-            ])
-            .stdout(log(tag)?)
+        let child = stress_holder(holder, Stress::Native, dir, PATHS, native, tag, log(tag)?)
             .stderr(err(tag)?)
             .spawn()?;
         children.push((tag, child));
     }
-    let child = Command::new(holder)
-        .args([
-            "stress-cli",
-            bin.to_str().unwrap(),
-            dir_a.to_str().unwrap(),
-            &k,
-        ])
-        .args([&cli.to_string(), "cli-a"])
-        .env("STAGELOCK_STRESS_TOLERATE_EPERM", "1")
-        .stdout(log("cli-a")?)
-        .stderr(err("cli-a")?)
-        .spawn()?;
+    let child = stress_holder(
+        holder,
+        Stress::Cli,
+        &dir_a,
+        PATHS,
+        cli,
+        "cli-a",
+        log("cli-a")?,
+    )
+    .env("STAGELOCK_STRESS_TOLERATE_EPERM", "1")
+    .stderr(err("cli-a")?)
+    .spawn()?;
     children.push(("cli-a", child));
     let child = Command::new(bin)
         .args(["run", CONTENTION_STRESS, "--dir"])
@@ -441,17 +410,8 @@ fn mixed_stress_across_mounts() -> Result<()> {
             workers.push(scope.spawn(move || stress_threads(dir, PATHS, threads, tag, log)));
         }
         for (tag, dir) in [("guest-a", &dir_a), ("guest-b", &dir_b)] {
-            let (log, k) = (log(tag)?, &k);
-            workers.push(scope.spawn(move || {
-                let done = GuestRun::new(&[k, &guests.to_string(), tag])
-                    .work(dir)
-                    .stdout_to(log)
-                    .run(CONTENTION_STRESS);
-                match done.outcome {
-                    Ok(()) => Ok(()),
-                    Err(e) => bail!("guest {tag}: {e}\n{}", done.stderr),
-                }
-            }));
+            let log = log(tag)?;
+            workers.push(scope.spawn(move || stress_guest(dir, PATHS, guests, tag, log)));
         }
         for worker in workers {
             worker.join().unwrap()?;

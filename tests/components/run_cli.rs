@@ -1,11 +1,11 @@
 //! `stagelock run`: grants, arguments, environment, exit statuses and the compilation cache.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use anyhow::Result;
 use stagelock_tests::guests::*;
-use stagelock_tests::{Scratch, assert_test_exists, foreach_run_cli, stagelock_bin};
+use stagelock_tests::{Entry, Scratch, assert_test_exists, foreach_run_cli, stagelock_bin, tree};
 
 foreach_run_cli!(assert_test_exists);
 
@@ -262,33 +262,22 @@ fn run_caches_compiled_components_on_disk() -> Result<()> {
     let grant = format!("{}::/work", s.path().display());
     let out = run(cache.path(), &["--dir", &grant, RUN_CLI_EXIT, "0"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let files = walk(cache.path());
-    assert!(!files.is_empty(), "the compiled component was cached");
+    let files = tree(cache.path())?;
+    assert!(
+        files.values().any(|e| matches!(e, Entry::File(_))),
+        "the compiled component was cached"
+    );
     let out = run(
         cache.path(),
         &["--no-cache", "--dir", &grant, RUN_CLI_EXIT, "0"],
     );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
-        walk(cache.path()),
+        tree(cache.path())?,
         files,
         "--no-cache neither reads nor writes it"
     );
     Ok(())
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(walk(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found.sort();
-    found
 }
 
 /// A guest exhausting descriptors gets `limit-reached`, the host does not crash. Under `ulimit -n 256`, a guest whose first act is to take locks

@@ -10,15 +10,10 @@ use anyhow::Result;
 use stagelock::{LockDir, StagingArea};
 use stagelock_tests::guests::*;
 use stagelock_tests::{
-    Holder, Scratch, Taken, assert_test_exists, foreach_crash, stagelock_bin, wait_until,
+    Holder, Scratch, Taken, assert_test_exists, busy, foreach_crash, stagelock_bin, wait_until,
 };
 
 foreach_crash!(assert_test_exists);
-
-/// Whether `name` is held (the probe keeps the file: it is the crashed holder's).
-fn busy(s: &Scratch, name: &str) -> bool {
-    stagelock_tests::busy(s.dir(), name)
-}
 
 fn lock_files(s: &Scratch) -> Result<Vec<String>> {
     Ok(s.names()?
@@ -38,7 +33,7 @@ fn kill_group(mut child: Child) -> Result<()> {
 /// After a holder of `name` died: its lock is free at once, its file is still there, and
 /// recovery removes it.
 fn assert_freed_kept_and_recovered(s: &Scratch, name: &str) -> Result<()> {
-    assert!(!busy(s, name), "{name} is free at once");
+    assert!(!busy(s.dir(), name), "{name} is free at once");
     assert!(s.join(name).is_file(), "{name} stays");
     let report = StagingArea::new(s.dir())?.recover_stale()?;
     assert_eq!(report.removed.len(), 1, "{report:?}");
@@ -55,7 +50,7 @@ fn a_killed_native_holder() -> Result<()> {
     let Taken::Held(name) = taken else {
         panic!("{taken:?}")
     };
-    assert!(busy(&s, &name));
+    assert!(busy(s.dir(), &name));
     holder.kill()?;
     assert_freed_kept_and_recovered(&s, &name)
 }
@@ -71,11 +66,11 @@ fn a_killed_stagelock_lock_and_its_command() -> Result<()> {
         .stdin(Stdio::null())
         .spawn()?;
     wait_until("stagelock lock to hold lock-77", || {
-        s.join("lock-77").exists() && busy(&s, "lock-77")
+        s.join("lock-77").exists() && busy(s.dir(), "lock-77")
     });
     kill_group(child)?;
     wait_until("the killed group's lock to be released", || {
-        !busy(&s, "lock-77")
+        !busy(s.dir(), "lock-77")
     });
     assert_freed_kept_and_recovered(&s, "lock-77")
 }
@@ -95,10 +90,10 @@ fn crash_killed_under_run() -> Result<()> {
     wait_until("the guest to hold its lock", || s.join("holding").exists());
     std::fs::remove_file(s.join("holding"))?;
     let name = lock_files(&s)?.pop().expect("the guest's lock file");
-    assert!(busy(&s, &name));
+    assert!(busy(s.dir(), &name));
     kill_group(child)?;
     wait_until("the killed guest's lock to be released", || {
-        !busy(&s, &name)
+        !busy(s.dir(), &name)
     });
     assert_freed_kept_and_recovered(&s, &name)
 }
@@ -119,7 +114,7 @@ fn sigkill_in_the_middle_of_create_and_lock_blocks_nobody() -> Result<()> {
     let leftovers = lock_files(&s)?;
     for name in &leftovers {
         assert!(
-            !busy(&s, name),
+            !busy(s.dir(), name),
             "{name} is still held after its holder died"
         );
     }

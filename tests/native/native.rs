@@ -10,20 +10,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use stagelock::{ErrorKind, Op, StagingLock};
-use stagelock_tests::{Scratch, lockable_by_other_process};
-
-fn busy(dir: &cap_std::fs::Dir, path: &str) -> bool {
-    match StagingLock::try_lock_path(dir, path) {
-        Err(e) => {
-            assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}");
-            true
-        }
-        Ok(lock) => {
-            drop(lock);
-            false
-        }
-    }
-}
+use stagelock_tests::{Scratch, busy, lockable_by_other_process};
 
 // --- The upstream test cases (SEMANTICS.md) ---
 

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use stagelock_tests::{Holder, Taken, stagelock_bin, wait_until};
+use stagelock_tests::{Holder, Taken, names, stagelock_bin, wait_until};
 
 /// The binary's path, for the shell scripts the tests hand it.
 fn bin() -> &'static str {
@@ -310,16 +310,6 @@ fn stagelock_in(cwd: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     (out.status.code(), text(&out.stdout), text(&out.stderr))
 }
 
-/// Entry names of a directory, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn recover_reports_not_a_stage_and_keeps_the_users_file() {
     // Issue 10's reproduction: `staging/1` made by hand, as for `stagelock lock`.
@@ -333,7 +323,7 @@ fn recover_reports_not_a_stage_and_keeps_the_users_file() {
         "important\n"
     );
     assert_eq!(
-        names(&tmp.path().join("staging/1")),
+        names(&tmp.path().join("staging/1")).unwrap(),
         ["notes.txt"],
         "no lock file was made in it"
     );
@@ -387,7 +377,10 @@ fn stage_refuses_an_unusable_dest_before_the_command_runs_on_one_line() {
         assert_eq!(stdout, "", "{dest}: the command ran");
         assert_eq!(code, Some(1), "{dest}: {stderr}");
         assert_eq!(stderr, format!("{message}\n"), "{dest}");
-        assert!(names(&at("area")).is_empty(), "{dest}: a stage was made");
+        assert!(
+            names(&at("area")).unwrap().is_empty(),
+            "{dest}: a stage was made"
+        );
     }
     assert_eq!(std::fs::read_to_string(at("out1/old")).unwrap(), "old");
     // A missing ROOT is named as given, with the operation first.
@@ -444,7 +437,7 @@ fn stage_refuses_a_dest_on_another_filesystem_before_the_command_runs() {
         )
     );
     assert!(!dest.exists());
-    assert!(names(&tmp.path().join("area")).is_empty());
+    assert!(names(&tmp.path().join("area")).unwrap().is_empty());
 }
 
 /// Starts `stagelock ARGS` in the background, output captured.
@@ -799,7 +792,7 @@ fn recover_with_jobs_reports_the_same_as_one_thread() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(many, one);
     assert!(one.ends_with("40 removed, 0 skipped\n"), "{one}");
-    assert_eq!(names(&tmp.path().join("many")), ["notes.txt"]);
+    assert_eq!(names(&tmp.path().join("many")).unwrap(), ["notes.txt"]);
     let (code, _, stderr) = stagelock_in(tmp.path(), &["recover", "many", "--jobs", "0"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--jobs"), "{stderr}");

@@ -1,7 +1,7 @@
 //! Staging areas: stage, commit, abort and recovery, in both layouts, against crashed holders
 //! in other processes and against concurrent stagers.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -9,7 +9,8 @@ use std::time::Instant;
 use anyhow::Result;
 use stagelock::{ErrorKind, Layout, RecoverOptions, SkipReason, StagingArea};
 use stagelock_tests::{
-    Holder, STAGE_FILES, Scratch, StopOnDrop, Taken, stage_fill_check_commit, wait_until,
+    Entry, Holder, STAGE_FILES, Scratch, StopOnDrop, Taken, stage_fill_check_commit, tree,
+    wait_until,
 };
 
 const LAYOUTS: [(Layout, &str); 2] = [(Layout::Pairs, "pairs"), (Layout::PerDirectory, "per-dir")];
@@ -224,31 +225,6 @@ fn orphans_are_recovered_and_reported() -> Result<()> {
     Ok(())
 }
 
-/// Everything beneath `dir`: (relative path, what it is: file contents, `dir`, or `-> target`),
-/// sorted; to check that something was left exactly as it was.
-fn snapshot(dir: &Path) -> Result<Vec<(String, String)>> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<()> {
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            let rel = path.strip_prefix(root)?.display().to_string();
-            let meta = std::fs::symlink_metadata(&path)?;
-            if meta.is_symlink() {
-                out.push((rel, format!("-> {}", std::fs::read_link(&path)?.display())));
-            } else if meta.is_dir() {
-                out.push((rel, "dir".into()));
-                walk(root, &path, out)?;
-            } else {
-                out.push((rel, std::fs::read_to_string(&path)?));
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out)?;
-    out.sort();
-    Ok(out)
-}
-
 /// Ids skipped as not a stage, and ids removed, sorted.
 fn not_stages_and_removed(report: &stagelock::Report) -> (Vec<&str>, Vec<&str>) {
     let mut not_stages: Vec<_> = report
@@ -288,7 +264,7 @@ fn recovery_leaves_what_is_not_a_stage_untouched_per_directory() -> Result<()> {
     // Not named like stages at all (leading zero, beyond u32): never even looked at.
     d.create_dir_all("staging/007/dir")?;
     d.create_dir_all("staging/4294967296/dir")?;
-    let before = snapshot(&s.join("staging"))?;
+    let before = tree(&s.join("staging"))?;
     // Real dead stages beside them, which are removed.
     d.create_dir_all("staging/8/dir/sub")?;
     d.write("staging/8/dir/sub/f", "f")?;
@@ -307,11 +283,11 @@ fn recovery_leaves_what_is_not_a_stage_untouched_per_directory() -> Result<()> {
         "{report:?}"
     );
     assert_eq!(report.skipped.len(), 6, "{report:?}");
-    assert_eq!(snapshot(&s.join("staging"))?, before);
+    assert_eq!(tree(&s.join("staging"))?, before);
     assert_eq!(std::fs::read_to_string(s.join("keep/k"))?, "kept");
     let again = area.recover_stale()?;
     assert!(again.removed.is_empty());
-    assert_eq!(snapshot(&s.join("staging"))?, before);
+    assert_eq!(tree(&s.join("staging"))?, before);
     Ok(())
 }
 
@@ -327,7 +303,7 @@ fn recovery_leaves_what_is_not_a_stage_untouched_with_pairs() -> Result<()> {
     std::os::unix::fs::symlink("../keep", s.join("staging/temp-dir-10"))?;
     d.create_dir_all("staging/temp-dir-01/x")?; // not a stage name
     d.write("staging/lock-01", "")?;
-    let before = snapshot(&s.join("staging"))?;
+    let before = tree(&s.join("staging"))?;
     d.create_dir_all("staging/temp-dir-12/x")?; // an orphan resource: removed
 
     let report = area.recover_stale()?;
@@ -336,7 +312,7 @@ fn recovery_leaves_what_is_not_a_stage_untouched_with_pairs() -> Result<()> {
         (vec!["10", "5", "6"], vec!["12"]),
         "{report:?}"
     );
-    assert_eq!(snapshot(&s.join("staging"))?, before);
+    assert_eq!(tree(&s.join("staging"))?, before);
     assert_eq!(std::fs::read_to_string(s.join("keep/k"))?, "kept");
     Ok(())
 }
@@ -404,11 +380,13 @@ fn parallel_recovery_removes_exactly_the_dead_stages() -> Result<()> {
         for stage in &live {
             stage.dir().write("work", "live")?;
         }
-        let not_stages = |s: &Scratch| -> Result<Vec<(String, String)>> {
-            Ok(snapshot(&s.join("staging"))?
+        let not_stages = |s: &Scratch| -> Result<Vec<(PathBuf, Entry)>> {
+            Ok(tree(&s.join("staging"))?
                 .into_iter()
                 .filter(|(path, _)| {
                     let id = path
+                        .to_str()
+                        .unwrap()
                         .trim_start_matches("lock-")
                         .trim_start_matches("temp-dir-");
                     let id = id.split('/').next().unwrap_or_default();

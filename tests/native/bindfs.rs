@@ -11,7 +11,7 @@ use std::process::Command;
 use anyhow::{Context, Result, ensure};
 use cap_std::fs::Dir;
 use stagelock::{CommitOptions, Durability, ErrorKind, Layout, LockDir, StagingArea};
-use stagelock_tests::{FuseMount, fuse_missing, stagelock_bin};
+use stagelock_tests::{FuseMount, fuse_missing, names, stagelock_bin};
 
 /// A bindfs mount with `staging/` and `out/` in it, or `None` (said on stderr) if impossible.
 fn bindfs() -> Result<Option<FuseMount>> {
@@ -47,10 +47,7 @@ fn read(path: impl AsRef<Path>) -> Result<String> {
 
 /// Nothing but `wanted` in `dir` (no reserved aside names, no stages left).
 fn only(dir: &Path, wanted: &[&str]) -> Result<()> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)?
-        .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
-        .collect::<Result<_>>()?;
-    names.sort();
+    let names = names(dir)?;
     ensure!(
         names == wanted,
         "{}: {names:?}, wanted {wanted:?}",

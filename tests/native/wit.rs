@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
+use stagelock_tests::{Entry, tree};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -15,20 +16,13 @@ fn repo() -> PathBuf {
 
 /// Every file beneath `dir`, by relative path, with its bytes.
 fn files(dir: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).with_context(|| format!("list {}", d.display()))? {
-            let path = entry?.path();
-            if path.is_dir() {
-                todo.push(path);
-            } else {
-                let rel = path.strip_prefix(dir)?.to_path_buf();
-                out.insert(rel, std::fs::read(&path)?);
-            }
-        }
-    }
-    Ok(out)
+    Ok(tree(dir)?
+        .into_iter()
+        .filter_map(|(path, entry)| match entry {
+            Entry::File(bytes) => Some((path, bytes)),
+            _ => None,
+        })
+        .collect())
 }
 
 #[test]

@@ -7,14 +7,14 @@
 //! `STAGELOCK_STRESS_DIR` picks where the locks live.
 
 use std::fs::File;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use stagelock_tests::guests::*;
 use stagelock_tests::{
-    GuestRun, Scratch, assert_test_exists, check_holds, foreach_contention, stagelock_bin,
+    Scratch, Stress, assert_test_exists, check_holds, foreach_contention, loads_the_machine,
+    stagelock_bin, stress_guest, stress_holder,
 };
 
 foreach_contention!(assert_test_exists);
@@ -28,21 +28,11 @@ fn scale() -> usize {
         .unwrap_or(1)
 }
 
-/// Runs the stress guest in a store of this process, its stdout going to `log`.
-fn guest_in_process(dir: &Path, m: usize, tag: &str, log: File) -> Result<()> {
-    let done = GuestRun::new(&[&PATHS.to_string(), &m.to_string(), tag])
-        .work(dir)
-        .stdout_to(log)
-        .run(CONTENTION_STRESS);
-    match done.outcome {
-        Ok(()) => Ok(()),
-        Err(e) => bail!("guest {tag}: {e}\n{}", done.stderr),
-    }
-}
-
 /// Holders of every kind never overlap.
 #[test]
 fn contention_stress() -> Result<()> {
+    // It loads every core: no test of this binary that times itself runs meanwhile.
+    let _load = loads_the_machine();
     let s = scale();
     let (native, guests, run, cli) = (500 * s, 300 * s, 300 * s, 40 * s.min(25));
     let scratch = Scratch::new()?;
@@ -62,30 +52,20 @@ fn contention_stress() -> Result<()> {
     let mut children = Vec::new();
     for i in 0..2 {
         let tag = format!("native{i}");
-        let child = Command::new(holder)
-            .args([
-                "stress",
-                dir.to_str().unwrap(),
-                &PATHS.to_string(),
-                &native.to_string(),
-                &tag,
-            ])
-            .stdout(log(&tag)?)
-            .stderr(Stdio::null())
-            .spawn()?;
+        let child = stress_holder(
+            holder,
+            Stress::Native,
+            &dir,
+            PATHS,
+            native,
+            &tag,
+            log(&tag)?,
+        )
+        .stderr(Stdio::null())
+        .spawn()?;
         children.push((tag, child));
     }
-    let child = Command::new(holder)
-        .args([
-            "stress-cli",
-            bin.to_str().unwrap(),
-            dir.to_str().unwrap(),
-            &PATHS.to_string(),
-            &cli.to_string(),
-            "cli",
-        ])
-        .stdout(log("cli")?)
-        .spawn()?;
+    let child = stress_holder(holder, Stress::Cli, &dir, PATHS, cli, "cli", log("cli")?).spawn()?;
     children.push(("cli".into(), child));
     let grant = format!("{}::/work", dir.display());
     let child = Command::new(bin)
@@ -107,7 +87,7 @@ fn contention_stress() -> Result<()> {
         let threads: Vec<_> = (0..2)
             .map(|i| {
                 let (dir, log) = (&dir, log(&format!("guest{i}")));
-                scope.spawn(move || guest_in_process(dir, guests, &format!("guest{i}"), log?))
+                scope.spawn(move || stress_guest(dir, PATHS, guests, &format!("guest{i}"), log?))
             })
             .collect();
         for t in threads {

@@ -1,0 +1,16 @@
+//! The suites that need no wasmtime, in one test binary (built without the `components`
+//! feature too): the native API, staging areas, exclusion across processes, property tests,
+//! the WIT package, the `stagelock` command and commits on FUSE.
+//!
+//! `scripts/test.sh` runs `native::`, `staging::` and `cross_process::` again against the
+//! classic fcntl fallback (`--cfg stagelock_posix_fallback`, without `components`). Each module
+//! is one suite; their tests share this process, so none may change process-wide state (the
+//! working directory, the environment, rlimits, signal dispositions) in it.
+
+mod bindfs;
+mod cli;
+mod cross_process;
+mod native;
+mod props;
+mod staging;
+mod wit;
