@@ -159,8 +159,8 @@ impl StagingLock {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidInput`] for a `/` or NUL in `pattern`; [`ErrorKind::AccessDenied`]
-    /// for a read-only grant; [`ErrorKind::NotADirectory`] if `dir` is a file;
+    /// [`ErrorKind::InvalidInput`] for a `/` or NUL in `pattern`; [`ErrorKind::ReadOnly`] for
+    /// a read-only grant; [`ErrorKind::NotADirectory`] if `dir` is a file;
     /// [`ErrorKind::LimitReached`] past the host's cap on held locks.
     pub fn create_and_lock(
         dir: &Descriptor,
@@ -177,9 +177,9 @@ impl StagingLock {
     /// # Errors
     ///
     /// [`ErrorKind::WouldBlock`] if someone else holds it; [`ErrorKind::NotFound`] for a missing
-    /// parent; [`ErrorKind::AccessDenied`] if `path` leaves `dir` (`..`, absolute, a symlink
-    /// out) or the grant is read-only; [`ErrorKind::NotAFile`] for directories, FIFOs, sockets,
-    /// devices and symlinks.
+    /// parent; [`ErrorKind::NotPermitted`] if `path` leaves `dir` (`..`, absolute, a symlink
+    /// out); [`ErrorKind::ReadOnly`] if the grant is read-only; [`ErrorKind::NotAFile`] for
+    /// directories, FIFOs, sockets, devices and symlinks.
     pub fn try_lock_path(dir: &Descriptor, path: &str) -> Result<StagingLock, Error> {
         match locks::try_lock_path(dir, path) {
             Ok(lock) => Ok(StagingLock(lock)),
@@ -228,7 +228,7 @@ impl StagingLock {
     ///
     /// # Errors
     ///
-    /// Only when no attempt can be made: [`ErrorKind::AccessDenied`] for a read-only grant,
+    /// Only when no attempt can be made: [`ErrorKind::ReadOnly`] for a read-only grant,
     /// [`ErrorKind::NotADirectory`] if `dir` is a file, [`ErrorKind::LimitReached`] at the
     /// host's cap (a request counts as a held lock). What the attempts find comes from
     /// [`LockRequest::get`].
@@ -270,7 +270,7 @@ impl StagingLock {
     ///
     /// # Errors
     ///
-    /// Any failure to delete other than "not found", for example [`ErrorKind::AccessDenied`].
+    /// Any failure to delete other than "not found", for example [`ErrorKind::ReadOnly`].
     pub fn unlock_and_delete(self) -> Result<(), Error> {
         let path = self.0.path();
         locks::StagingLock::unlock_and_delete(self.0).map_err(Error::of(Op::UnlockAndDelete, &path))
@@ -384,8 +384,8 @@ impl StagingArea {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::AccessDenied`] for a read-only grant, [`ErrorKind::NotADirectory`] for a
-    /// file descriptor.
+    /// [`ErrorKind::ReadOnly`] for a read-only grant, [`ErrorKind::NotADirectory`] for a file
+    /// descriptor.
     pub fn open(root: &Descriptor, layout: Layout) -> Result<StagingArea, Error> {
         let layout = match layout {
             Layout::Pairs => staging::Layout::Pairs,
@@ -444,7 +444,8 @@ impl Stage {
     ///
     /// A [`CommitError`] with the stage handed back (still held) to retry or abort:
     /// [`ErrorKind::AlreadyExists`], [`ErrorKind::NotFound`] for a missing parent,
-    /// [`ErrorKind::AccessDenied`] for an escape or read-only grant.
+    /// [`ErrorKind::NotPermitted`] for an escape, [`ErrorKind::ReadOnly`] for a read-only
+    /// grant, [`ErrorKind::CrossDevice`] for another filesystem than the staging area's.
     ///
     /// The commit is durable ([`Durability::Full`]): once it returns, a power cut on the host
     /// loses nothing of the result.
