@@ -8,9 +8,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 # the last .crate of the same version. Drop those (our crates rebuild in a minute or two).
 rm -rf target/package "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/stagelock-* \
     target/debug/.fingerprint/stagelock-*
-# The test guests are not a package anyone gets (publish = false), and the one built against the
-# frozen WIT 0.1.0 reads it from the host crate, outside its own directory.
-cargo package --workspace --exclude stagelock-test-guests --locked --allow-dirty
+# The tests and their guests are not packages anyone gets (publish = false): the guests read the
+# frozen WIT versions from the host crate, outside their own directory, and the tests' support
+# library names the guests tests/build.rs finds beside it.
+cargo package --workspace --exclude stagelock-test-guests --exclude stagelock-tests --locked \
+    --allow-dirty
+# The guest crate has a version of its own (the WIT 1.x it speaks).
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' guest/Cargo.toml | head -n 1)
 alone=$(mktemp -d)
 trap 'rm -rf "$alone"' EXIT
