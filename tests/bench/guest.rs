@@ -7,7 +7,15 @@ pub fn run(b: &Bench, t: &mut Table) {
     let gd = scratch(base, "guest");
     let glocks = LockDir::new(open_dir(&gd).unwrap());
     let gheld = glocks.try_lock_path("busy.lock").unwrap();
-    let [native_c, guest_c, native_t, guest_t, native_b, guest_b, guest_b2] = interleaved(
+    let [
+        native_c,
+        guest_c,
+        native_t,
+        guest_t,
+        native_b,
+        guest_b,
+        v0_2_b,
+    ] = interleaved(
         rounds,
         &mut [
             &mut || {
@@ -59,10 +67,10 @@ pub fn run(b: &Bench, t: &mut Table) {
             Some(r <= 1.10),
         );
     }
-    let r = guest_b2 / native_b;
+    let r = v0_2_b / native_b;
     t.row(
         "the same refusal by a guest built against WIT 0.2.0 (an error record with a message)",
-        us(guest_b2, 2),
+        us(v0_2_b, 2),
         us(native_b, 2),
         format!("{r:.2}x"),
         "(1.0.0's, before)",
