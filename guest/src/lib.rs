@@ -333,10 +333,10 @@ impl LockRequest {
             Ok(Ok(lock)) => Ok(StagingLock(lock)),
             Ok(Err(code)) => {
                 let mut e = Error::new(code, Op::LockPath, &self.path);
-                if let (ErrorKind::WouldBlock, Wait::For(d)) = (e.kind, self.wait) {
-                    if !d.is_zero() {
-                        e.detail = Detail::Waited(d);
-                    }
+                if let (ErrorKind::WouldBlock, Wait::For(d)) = (e.kind, self.wait)
+                    && !d.is_zero()
+                {
+                    e.detail = Detail::Waited(d);
                 }
                 Err(e)
             }
