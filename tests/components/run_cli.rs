@@ -353,3 +353,26 @@ fn run_cli_serves_the_older_wit_versions() -> Result<()> {
     }
     Ok(())
 }
+
+/// A component that imports an interface the host does not serve (as a default componentize-js
+/// build imports `wasi:http`) is refused on one line that names the import and what to do, not
+/// with the linker's account of it; nothing of it runs.
+#[test]
+fn run_cli_unserved_import() -> Result<()> {
+    let cache = Scratch::new()?;
+    let out = run(cache.path(), &[RUN_CLI_UNSERVED_IMPORT]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "", "nothing ran");
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "stagelock: run {RUN_CLI_UNSERVED_IMPORT:?}: it imports wasi:http/types@0.3.0, which \
+             stagelock run does not serve (it serves wasi:cli/command 0.2 and stagelock:staging); \
+             a JavaScript component built with componentize-js imports it unless built with \
+             disableFeatures: ['http', 'fetch-event']\n"
+        )
+    );
+    Ok(())
+}

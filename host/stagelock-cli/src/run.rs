@@ -303,6 +303,39 @@ fn check_is_component(path: &Path, shown: &str) -> Result<()> {
     Ok(())
 }
 
+/// The packages whose interfaces `stagelock run` serves: WASI 0.2's command world, and every
+/// version of `stagelock:staging` the host crate serves.
+const SERVED: [&str; 7] = [
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:filesystem/",
+    "wasi:io/",
+    "wasi:random/",
+    "wasi:sockets/",
+    "stagelock:staging/",
+];
+
+/// Why `component` cannot run here, if it imports an interface of a package this host does not
+/// serve: the first such import, and what to do about it (for a componentize-js build that
+/// kept its `wasi:http` default, the option that drops it).
+fn unserved_import(component: &Component, engine: &Engine) -> Option<String> {
+    let ty = component.component_type();
+    let (name, _) = ty
+        .imports(engine)
+        .find(|(name, _)| !SERVED.iter().any(|served| name.starts_with(served)))?;
+    let mut why = format!(
+        "it imports {name}, which stagelock run does not serve (it serves wasi:cli/command 0.2 \
+         and stagelock:staging)"
+    );
+    if name.starts_with("wasi:http/") {
+        why.push_str(
+            "; a JavaScript component built with componentize-js imports it unless built with \
+             disableFeatures: ['http', 'fetch-event']",
+        );
+    }
+    Some(why)
+}
+
 pub(super) fn run(args: RunArgs) -> Result<ExitCode> {
     let nofile = raise_nofile_limit();
     // WASI's tokio runtime starts on first use and panics if it cannot get its descriptors
@@ -382,9 +415,16 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode> {
             engine.increment_epoch();
         });
     }
-    let command = Command::instantiate(&mut store, &component, &linker)
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("run {shown:?}: cannot instantiate it"))?;
+    let command = match Command::instantiate(&mut store, &component, &linker) {
+        Ok(command) => command,
+        Err(e) => match unserved_import(&component, &engine) {
+            Some(refusal) => bail!("run {shown:?}: {refusal}"),
+            None => {
+                return Err(anyhow::Error::from(e))
+                    .with_context(|| format!("run {shown:?}: cannot instantiate it"));
+            }
+        },
+    };
     let outcome = command.wasi_cli_run().call_run(&mut store);
     let code = match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
