@@ -3,9 +3,9 @@
 #   format, clippy (warnings are errors), every test (unit, integration, cross-process, CLI,
 #   component, doc tests), the classic-fcntl fallback's tests, a check of the core for macOS,
 #   the docs (warnings are errors), packaging of every crate, a build of the packaged guest
-#   crate on its own, that the benchmarks compile (scripts/bench.sh runs them), a guest in
-#   Python (scripts/python-guest.sh), and the suite across two JuiceFS mounts
-#   (scripts/multihost.sh).
+#   crate on its own, that the benchmarks compile (scripts/bench.sh runs them), guests in
+#   Python (scripts/python-guest.sh) and JavaScript (scripts/js-guest.sh), and the suite across
+#   two JuiceFS mounts (scripts/multihost.sh).
 # Ends with one line adding up every test binary's results. Extra arguments go to `cargo test`.
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 log=$(mktemp)
@@ -47,6 +47,8 @@ step "benchmarks build (in the test profile: scripts/bench.sh builds and runs th
 cargo build -p stagelock-tests --benches --locked
 step "a guest in Python (scripts/python-guest.sh installs componentize-py)"
 bash scripts/python-guest.sh 2>&1 | tee -a "$log"
+step "a guest in JavaScript (scripts/js-guest.sh installs componentize-js with npm)"
+bash scripts/js-guest.sh 2>&1 | tee -a "$log"
 step "across hosts: two JuiceFS mounts (scripts/multihost.sh installs, mounts, tears down)"
 bash scripts/multihost.sh 2>&1 | tee -a "$log"
 step "done"

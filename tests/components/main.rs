@@ -1,6 +1,6 @@
 //! The suites that run guest components (the `components` feature), in one test binary that
-//! links wasmtime once: components, waiting locks, the frozen 0.1.0 WIT, a Python guest,
-//! contention, crashes, hostile input, `stagelock run`, embedding and power loss.
+//! links wasmtime once: components, waiting locks, the frozen WIT versions, guests in Python and
+//! JavaScript, contention, crashes, hostile input, `stagelock run`, embedding and power loss.
 //!
 //! Each module is one suite, named as its guests are (`tests/guests/src/bin/<suite>_*.rs`):
 //! `cargo test --test components hostile::` runs one. Their tests share this process, so none
@@ -18,6 +18,7 @@ mod contention;
 mod crash;
 mod embedding;
 mod hostile;
+mod js_guest;
 mod power_loss;
 mod python_guest;
 mod run_cli;
