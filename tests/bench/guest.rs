@@ -81,29 +81,21 @@ pub fn run(b: &Bench, t: &mut Table) {
 
 /// ns per refused try-lock of the guest built against WIT 0.2.0, whose errors carry a message.
 pub fn bench_busy_v0_2(dir: &Path, n: u32, target: &str) -> f64 {
-    let done = GuestRun::new(&[&n.to_string(), target])
-        .work(dir)
-        .run(BENCH_BUSY_V0_2)
-        .succeeded();
-    let ns: f64 = done
-        .stdout
-        .trim()
-        .strip_prefix("ok bench ")
-        .unwrap()
-        .parse()
-        .unwrap();
-    ns / f64::from(n)
+    let run = GuestRun::new(&[&n.to_string(), target]).work(dir);
+    per_op(&run.run(BENCH_BUSY_V0_2).succeeded().stdout, n)
 }
 
 /// ns per operation of the guest's benchmark loop `op` (`create`, `try` or `busy`).
 pub fn bench_ops(dir: &Path, op: &str, n: u32, target: &str) -> f64 {
-    let done = GuestRun::new(&[op, &n.to_string(), target])
+    let run = GuestRun::new(&[op, &n.to_string(), target])
         .work(dir)
-        .max_held(1024)
-        .run(BENCH_OPS)
-        .succeeded();
-    let ns: f64 = done
-        .stdout
+        .max_held(1024);
+    per_op(&run.run(BENCH_OPS).succeeded().stdout, n)
+}
+
+/// ns per operation from a benchmark guest's `ok bench NANOSECONDS` for `n` operations.
+fn per_op(stdout: &str, n: u32) -> f64 {
+    let ns: f64 = stdout
         .trim()
         .strip_prefix("ok bench ")
         .unwrap()

@@ -8,27 +8,22 @@ use stagelock_tests::{GuestRun, Scratch, assert_test_exists, component, foreach_
 
 foreach_compat!(assert_test_exists);
 
-/// A component built against `stagelock:staging@0.1.0` (the frozen WIT in the host crate's
-/// `wit-compat/0.1.0`) imports the 0.1.0 interfaces, and runs on both linkers: its locks
-/// exclude the host's, its stage commits, its recovery runs.
-#[test]
-fn compat_v0_1() -> Result<()> {
-    let component = component(COMPAT_V0_1);
+/// The `stagelock:` interfaces `guest` imports.
+fn stagelock_imports(guest: &'static str) -> Vec<String> {
+    let component = component(guest);
     let engine = component.engine().clone();
-    let imports: Vec<String> = component
+    component
         .component_type()
         .imports(&engine)
         .map(|(name, _)| name.to_owned())
         .filter(|name| name.starts_with("stagelock:"))
-        .collect();
-    assert_eq!(
-        imports,
-        [
-            "stagelock:staging/locks@0.1.0",
-            "stagelock:staging/staging@0.1.0"
-        ]
-    );
+        .collect()
+}
 
+/// Runs `guest` in a sync and in an async store, each time in a fresh directory where the host
+/// holds `held.lock`; `check` gets the store's kind and the guest's lines. The guest must have
+/// committed `out/built.txt` holding `built`, and left nothing else.
+fn on_both_stores(guest: &'static str, built: &str, check: impl Fn(&str, &[&str])) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
@@ -37,15 +32,38 @@ fn compat_v0_1() -> Result<()> {
         let held = StagingLock::try_lock_path(s.dir(), "held.lock")?;
         let run = GuestRun::new(&[]).work(s.path());
         let done = match store {
-            "sync" => run.run(COMPAT_V0_1),
-            _ => runtime.block_on(run.run_async(COMPAT_V0_1)),
+            "sync" => run.run(guest),
+            _ => runtime.block_on(run.run_async(guest)),
         }
         .succeeded();
-        let lines = done.lines();
+        check(store, &done.lines());
+        assert_eq!(
+            std::fs::read_to_string(s.join("out/built.txt"))?,
+            built,
+            "{store}"
+        );
+        held.unlock_and_delete()?;
+        assert_eq!(s.names()?, ["out"], "{store}");
+    }
+    Ok(())
+}
+
+/// A component built against `stagelock:staging@0.1.0` (the frozen WIT in the host crate's
+/// `wit-compat/0.1.0`) imports the 0.1.0 interfaces, and runs on both linkers: its locks
+/// exclude the host's, its stage commits, its recovery runs.
+#[test]
+fn compat_v0_1() -> Result<()> {
+    assert_eq!(
+        stagelock_imports(COMPAT_V0_1),
+        [
+            "stagelock:staging/locks@0.1.0",
+            "stagelock:staging/staging@0.1.0"
+        ]
+    );
+    on_both_stores(COMPAT_V0_1, "from 0.1.0", |store, lines| {
         assert!(
             lines[0].starts_with("err try ErrorCode::WouldBlock: try-lock-path \"held.lock\""),
-            "{store}: {}",
-            done.stdout
+            "{store}: {lines:?}"
         );
         assert_eq!(
             lines[1..],
@@ -57,14 +75,7 @@ fn compat_v0_1() -> Result<()> {
             ],
             "{store}"
         );
-        assert_eq!(
-            std::fs::read_to_string(s.join("out/built.txt"))?,
-            "from 0.1.0"
-        );
-        held.unlock_and_delete()?;
-        assert_eq!(s.names()?, ["out"], "{store}");
-    }
-    Ok(())
+    })
 }
 
 /// A component built against `stagelock:staging@0.2.0` (the frozen WIT in `wit-compat/0.2.0`)
@@ -73,35 +84,14 @@ fn compat_v0_1() -> Result<()> {
 /// taken twice is `invalid-input`), a refused commit that hands the stage back.
 #[test]
 fn compat_v0_2() -> Result<()> {
-    let component = component(COMPAT_V0_2);
-    let engine = component.engine().clone();
-    let imports: Vec<String> = component
-        .component_type()
-        .imports(&engine)
-        .map(|(name, _)| name.to_owned())
-        .filter(|name| name.starts_with("stagelock:"))
-        .collect();
     assert_eq!(
-        imports,
+        stagelock_imports(COMPAT_V0_2),
         [
             "stagelock:staging/locks@0.2.0",
             "stagelock:staging/staging@0.2.0"
         ]
     );
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()?;
-    for store in ["sync", "async"] {
-        let s = Scratch::new()?;
-        let held = StagingLock::try_lock_path(s.dir(), "held.lock")?;
-        let run = GuestRun::new(&[]).work(s.path());
-        let done = match store {
-            "sync" => run.run(COMPAT_V0_2),
-            _ => runtime.block_on(run.run_async(COMPAT_V0_2)),
-        }
-        .succeeded();
-        let lines = done.lines();
+    on_both_stores(COMPAT_V0_2, "from 0.2.0", |store, lines| {
         assert_eq!(
             lines[..3],
             [
@@ -111,8 +101,7 @@ fn compat_v0_2() -> Result<()> {
                  lock holder after waiting 20ms",
                 "err wait ErrorCode::InvalidInput: lock-request.get: the outcome was already taken",
             ],
-            "{store}: {}",
-            done.stdout
+            "{store}: {lines:?}"
         );
         assert_eq!(
             lines[3..6],
@@ -122,16 +111,8 @@ fn compat_v0_2() -> Result<()> {
         assert!(
             lines[6].starts_with("err commit ErrorCode::AlreadyExists: commit \"out\": ")
                 && lines[6].ends_with("(stage back: true)"),
-            "{store}: {}",
-            done.stdout
+            "{store}: {lines:?}"
         );
         assert_eq!(lines[7..], ["ok recover 0 0"], "{store}");
-        assert_eq!(
-            std::fs::read_to_string(s.join("out/built.txt"))?,
-            "from 0.2.0"
-        );
-        held.unlock_and_delete()?;
-        assert_eq!(s.names()?, ["out"], "{store}");
-    }
-    Ok(())
+    })
 }
