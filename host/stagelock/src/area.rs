@@ -305,8 +305,7 @@ impl Stage {
         let lock = self.lock.take().expect("released once");
         lock.unlock_and_delete()?;
         if let Some(stage_dir) = self.layout.stage_dir(&self.id) {
-            // Gone, or in use again: left as it is.
-            let _ = sys::remove_empty_dir(&self.root, stage_dir);
+            sys::remove_emptied_dir(&self.root, stage_dir);
         }
         Ok(())
     }

@@ -240,7 +240,7 @@ impl StagingArea {
         if let Some(stage_dir) = self.layout.stage_dir(id) {
             // Not recursive: anything put there since the check stays, and so does the
             // directory.
-            let _ = sys::remove_empty_dir(root, stage_dir);
+            sys::remove_emptied_dir(root, stage_dir);
         }
         Ok(had_resource)
     }

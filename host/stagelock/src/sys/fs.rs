@@ -329,6 +329,41 @@ pub(crate) fn remove_empty_dir(dir: &File, path: &Path) -> io::Result<()> {
     cap_primitives::fs::remove_dir(dir, path)
 }
 
+/// Removes the directory `path` beneath `dir` that a stage's lock file and resource just left;
+/// one that is gone, or in use again (someone put a file in it), is left as it is.
+///
+/// A FUSE filesystem (bindfs, for one) keeps a file that was deleted while open under a name
+/// `.fuse_hiddenN` until its daemon handles the close, which reaches it after `close` returned:
+/// the lock file, deleted while held, can linger so for a moment. While such names are all that
+/// is left, the `rmdir` is tried again, for at most about 50 ms.
+pub(crate) fn remove_emptied_dir(dir: &File, path: &Path) {
+    for _ in 0..50 {
+        match remove_empty_dir(dir, path) {
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST))
+                    && only_fuse_hidden(dir, path) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Whether every entry of the directory `path` beneath `dir` is a FUSE hidden file.
+fn only_fuse_hidden(dir: &File, path: &Path) -> bool {
+    let Ok(entries) = cap_primitives::fs::read_dir(dir, path) else {
+        return false;
+    };
+    entries.into_iter().all(|entry| {
+        entry.is_ok_and(|e| {
+            e.file_name()
+                .as_encoded_bytes()
+                .starts_with(b".fuse_hidden")
+        })
+    })
+}
+
 /// Removes the directory tree `path` beneath `dir`; gone is fine, anything but a directory (a
 /// file, a symbolic link) is an error and stays.
 pub(crate) fn remove_dir_tree(dir: &File, path: &Path) -> io::Result<()> {

@@ -56,8 +56,8 @@ pub(crate) use backend::{LockedFile, held_here, locked_by_other, probe, try_lock
 pub(crate) use fcntl::{Probe, set_inheritable};
 pub(crate) use fs::{
     Create, FileKind, FileStat, exists, is_local_filesystem, on_local_filesystem, open_beneath,
-    open_beneath_to_look, remove_all, remove_beneath, remove_dir_tree, remove_empty_dir,
-    single_name, stat_at, stat_fd,
+    open_beneath_to_look, remove_all, remove_beneath, remove_dir_tree, remove_emptied_dir,
+    remove_empty_dir, single_name, stat_at, stat_fd,
 };
 pub(crate) use proc::{cmdline, holders};
 pub(crate) use rename::{
