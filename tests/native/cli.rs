@@ -330,7 +330,7 @@ fn recover_reports_not_a_stage_and_keeps_the_users_file() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(
         stdout,
-        "skipped 1: not a stage (it holds more than a lock file and a resource directory)\n\
+        "skipped 1: not a stage: 1/notes.txt is a regular file, where a stage has nothing but staging.lock and dir\n\
          0 removed, 1 skipped\n"
     );
 }

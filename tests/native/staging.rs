@@ -230,7 +230,7 @@ fn not_stages_and_removed(report: &stagelock::Report) -> (Vec<&str>, Vec<&str>) 
     let mut not_stages: Vec<_> = report
         .skipped
         .iter()
-        .filter(|k| matches!(k.reason, SkipReason::NotAStage))
+        .filter(|k| matches!(k.reason, SkipReason::NotAStage(_)))
         .map(|k| k.id.as_str())
         .collect();
     let mut removed: Vec<_> = report.removed.iter().map(|r| r.id.as_str()).collect();
@@ -423,7 +423,7 @@ fn parallel_recovery_removes_exactly_the_dead_stages() -> Result<()> {
             "{name}"
         );
         assert_eq!(
-            skipped(|r| matches!(r, SkipReason::NotAStage | SkipReason::Failed(_))),
+            skipped(|r| matches!(r, SkipReason::NotAStage(_) | SkipReason::Failed(_))),
             (STAGES / 5) as usize,
             "{name}: {report:?}"
         );

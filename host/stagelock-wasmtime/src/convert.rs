@@ -169,7 +169,7 @@ impl From<Report> for staging::Report {
             reason: match k.reason {
                 SkipReason::Held => staging::SkipReason::Held,
                 SkipReason::Vanished => staging::SkipReason::Vanished,
-                SkipReason::NotAStage => staging::SkipReason::NotAStage,
+                SkipReason::NotAStage(_) => staging::SkipReason::NotAStage,
                 SkipReason::Failed(e) => staging::SkipReason::Failed(core_code(&e)),
                 _ => staging::SkipReason::Failed(ErrorCode::Other(None)),
             },

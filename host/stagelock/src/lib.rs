@@ -82,7 +82,7 @@ pub use commit::{CommitError, CommitOptions, Durability};
 pub use error::{Error, ErrorKind, Op};
 pub use lock::StagingLock;
 pub use lock_dir::LockDir;
-pub use recover::{RecoverOptions, Recovered, Report, SkipReason, Skipped};
+pub use recover::{Foreign, RecoverOptions, Recovered, Report, SkipReason, Skipped};
 pub use status::{Holder, LockKind, LockStatus};
 pub use wait::{Attempt, LockWait, Wait};
 

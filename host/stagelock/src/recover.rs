@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::num::NonZeroUsize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 use cap_primitives::fs::FollowSymlinks;
@@ -257,39 +257,59 @@ impl StagingArea {
                 SkipReason::Failed(Error::io(Op::Recover, path, e))
             }
         };
-        let is = |path: &Path, want: fn(&cap_primitives::fs::Metadata) -> bool| {
-            match cap_primitives::fs::stat(root, path, FollowSymlinks::No) {
-                Ok(meta) => Ok(want(&meta)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true), // missing is fine
-                Err(e) => Err(failed(path, e)),
+        // What is at `path` if it is not what a stage has there (`expected`); missing is fine.
+        let unexpected = |path: PathBuf,
+                          want: fn(&cap_primitives::fs::Metadata) -> bool,
+                          expected: &'static str| {
+            match cap_primitives::fs::stat(root, &path, FollowSymlinks::No) {
+                Ok(meta) if want(&meta) => Ok(None),
+                Ok(meta) => Ok(Some(Foreign {
+                    found: kind_name(&meta),
+                    path,
+                    expected,
+                })),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(failed(&path, e)),
             }
         };
-        let lock_ok = || is(&self.layout.lock_path(id), |m| m.is_file());
-        let resource_ok = || is(&self.layout.resource_path(id), |m| m.is_dir());
-        let only_stage_entries = match self.layout.stage_dir(id) {
-            None => lock_ok()? && resource_ok()?,
+        let lock = || unexpected(self.layout.lock_path(id), |m| m.is_file(), "a regular file");
+        let resource = || unexpected(self.layout.resource_path(id), |m| m.is_dir(), "a directory");
+        let foreign = match self.layout.stage_dir(id) {
+            None => match lock()? {
+                Some(foreign) => Some(foreign),
+                None => resource()?,
+            },
             Some(stage_dir) => {
                 let entries = cap_primitives::fs::read_dir(root, stage_dir)
                     .map_err(|e| failed(stage_dir, e))?;
-                let mut only = true;
+                let mut foreign = None;
                 for entry in entries {
-                    let name = entry.map_err(|e| failed(stage_dir, e))?.file_name();
-                    only = match name.to_str() {
-                        Some(STAGE_LOCK) => lock_ok()?,
-                        Some(STAGE_RESOURCE) => resource_ok()?,
-                        _ => false,
+                    let entry = entry.map_err(|e| failed(stage_dir, e))?;
+                    let name = entry.file_name();
+                    foreign = match name.to_str() {
+                        Some(STAGE_LOCK) => lock()?,
+                        Some(STAGE_RESOURCE) => resource()?,
+                        _ => {
+                            let path = stage_dir.join(&name);
+                            let meta = cap_primitives::fs::stat(root, &path, FollowSymlinks::No)
+                                .map_err(|e| failed(&path, e))?;
+                            Some(Foreign {
+                                found: kind_name(&meta),
+                                path,
+                                expected: "nothing but staging.lock and dir",
+                            })
+                        }
                     };
-                    if !only {
+                    if foreign.is_some() {
                         break;
                     }
                 }
-                only
+                foreign
             }
         };
-        if only_stage_entries {
-            Ok(())
-        } else {
-            Err(SkipReason::NotAStage)
+        match foreign {
+            None => Ok(()),
+            Some(foreign) => Err(SkipReason::NotAStage(foreign)),
         }
     }
 
@@ -446,7 +466,35 @@ pub enum SkipReason {
     /// untouched: per-directory, `<N>` holds entries other than `staging.lock` (a regular file)
     /// and `dir` (a directory); with pairs, `lock-ID` is not a regular file or `temp-dir-ID`
     /// not a directory.
-    NotAStage,
+    NotAStage(Foreign),
+}
+
+/// What made recovery take an entry named like a stage for something else: an entry a stage
+/// never has, or one of a stage's names holding the wrong kind of file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Foreign {
+    /// The entry, relative to the area's root (`temp-dir-7`, `5/notes.txt`).
+    pub path: PathBuf,
+    /// What it is: `a symbolic link`, `a regular file`, `a directory`, `a special file`.
+    pub found: &'static str,
+    /// What a stage has there, in its layout's terms (`a directory`, or, for a name that
+    /// is not a stage's, `nothing but staging.lock and dir`).
+    pub expected: &'static str,
+}
+
+/// The kind of file `meta` describes, for messages.
+fn kind_name(meta: &cap_primitives::fs::Metadata) -> &'static str {
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
 }
 
 impl fmt::Display for SkipReason {
@@ -455,9 +503,15 @@ impl fmt::Display for SkipReason {
             SkipReason::Held => f.write_str("held by a live builder"),
             SkipReason::Vanished => f.write_str("finished by its builder meanwhile"),
             SkipReason::Failed(e) => write!(f, "failed: {e}"),
-            SkipReason::NotAStage => {
-                f.write_str("not a stage (it holds more than a lock file and a resource directory)")
-            }
+            SkipReason::NotAStage(Foreign {
+                path,
+                found,
+                expected,
+            }) => write!(
+                f,
+                "not a stage: {} is {found}, where a stage has {expected}",
+                path.display()
+            ),
         }
     }
 }
@@ -499,7 +553,7 @@ mod tests {
         let report = area.recover_stale().unwrap();
         assert!(report.removed.is_empty(), "{report:?}");
         assert!(
-            matches!(report.skipped.as_slice(), [Skipped { id, reason: SkipReason::NotAStage }] if id == "5"),
+            matches!(report.skipped.as_slice(), [Skipped { id, reason: SkipReason::NotAStage(_) }] if id == "5"),
             "{report:?}"
         );
         assert_eq!(std::fs::read_to_string(at("5/dir/data")).unwrap(), "mine");
@@ -510,6 +564,42 @@ mod tests {
         assert!(
             !at("5/staging.lock").exists(),
             "the lock file recovery made is gone again"
+        );
+    }
+
+    /// Each layout's skip reason says what was found, in that layout's names: a pair whose
+    /// `temp-dir-N` is a symbolic link, a stage directory holding a file of someone else's.
+    #[test]
+    fn not_a_stage_says_what_was_found_in_the_layouts_terms() {
+        let reason = |layout: Layout, make: &dyn Fn(&Path)| {
+            let tmp = tempfile::tempdir().unwrap();
+            make(tmp.path());
+            let area =
+                StagingArea::open_ambient_dir(tmp.path(), layout, cap_std::ambient_authority())
+                    .unwrap();
+            let report = area.recover_stale().unwrap();
+            assert!(report.removed.is_empty(), "{report:?}");
+            match report.skipped.as_slice() {
+                [Skipped { reason, .. }] => reason.to_string(),
+                other => panic!("one skipped stage expected: {other:?}"),
+            }
+        };
+        let pairs = reason(Layout::Pairs, &|root| {
+            std::fs::write(root.join("lock-7"), "").unwrap();
+            std::os::unix::fs::symlink("/", root.join("temp-dir-7")).unwrap();
+        });
+        assert_eq!(
+            pairs,
+            "not a stage: temp-dir-7 is a symbolic link, where a stage has a directory"
+        );
+        let per_dir = reason(Layout::PerDirectory, &|root| {
+            std::fs::create_dir_all(root.join("5/dir")).unwrap();
+            std::fs::write(root.join("5/notes.txt"), "important").unwrap();
+        });
+        assert_eq!(
+            per_dir,
+            "not a stage: 5/notes.txt is a regular file, where a stage has nothing but \
+             staging.lock and dir"
         );
     }
 
