@@ -66,6 +66,11 @@ mod commit; // committing a stage: options, durability, renames and their fallba
 mod dir; // directory handles locks share, ambient directories, path checks
 mod entry; // StagingLock's entry points on a &Dir or an ambient path, over LockDir
 mod error; // Error, ErrorKind, Op: what failed, in which operation, on which path
+#[cfg(any(test, feature = "faults"))]
+#[doc(hidden)]
+pub mod faults; // protections a test can switch off, hooks into races (stagelock's own tests)
+#[cfg(not(any(test, feature = "faults")))]
+mod faults;
 mod lock; // StagingLock, a held lock: unlock-and-delete, verify, inherit
 mod lock_dir; // LockDir: the one implementation of taking a lock
 mod pattern; // CreateTemp-style name patterns

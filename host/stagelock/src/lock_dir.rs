@@ -16,6 +16,7 @@ use cap_std::fs::Dir;
 
 use crate::dir::{self, SharedDir, check_path};
 use crate::error::{Error, ErrorKind, Op};
+use crate::faults::Protection;
 use crate::lock::{StagingLock, gone};
 use crate::pattern::Pattern;
 use crate::retry::retry;
@@ -262,7 +263,7 @@ enum Verified {
 /// read or written.)
 fn lock_verified(dir: &SharedDir, path: &Path, file: fs::File, op: Op) -> Result<Verified, Error> {
     let err = |e| Error::io(op, path, e);
-    #[cfg(test)]
+    #[cfg(any(test, feature = "faults"))]
     hooks::before_lock(dir, path);
     // A file we hold open that is "not found" was deleted: some network filesystems (JuiceFS
     // without its trash) forget a file another client deleted, open or not.
@@ -286,7 +287,9 @@ fn lock_verified(dir: &SharedDir, path: &Path, file: fs::File, op: Op) -> Result
         ));
     }
     Ok(
-        if still_names(dir, path, locked.file(), &stat).map_err(err)? {
+        if !Protection::StillNames.on()
+            || still_names(dir, path, locked.file(), &stat).map_err(err)?
+        {
             Verified::Held(locked)
         } else {
             Verified::Replaced
@@ -331,8 +334,9 @@ fn still_names(
     }
 }
 
-/// Test-only interleaving points, to make races deterministic.
-#[cfg(test)]
+/// Interleaving points for tests (re-exported by [`crate::faults`]), to make races
+/// deterministic.
+#[cfg(any(test, feature = "faults"))]
 pub(crate) mod hooks {
     use std::cell::RefCell;
     use std::fs;
@@ -344,13 +348,17 @@ pub(crate) mod hooks {
         static BEFORE_LOCK: RefCell<Option<Hook>> = const { RefCell::new(None) };
     }
 
-    /// Runs `hook` on this thread between every open and lock until the guard is dropped.
-    pub(crate) fn set_before_lock(hook: impl FnMut(&fs::File, &Path) + 'static) -> Guard {
+    /// Runs `hook` on this thread between every open and lock of a lock file (with the lock
+    /// file's directory and path) until the guard is dropped. The hook may take locks itself;
+    /// those do not run it.
+    pub fn set_before_lock(hook: impl FnMut(&fs::File, &Path) + 'static) -> Guard {
         BEFORE_LOCK.with(|h| *h.borrow_mut() = Some(Box::new(hook)));
         Guard
     }
 
-    pub(crate) struct Guard;
+    /// Removes the hook when dropped.
+    #[must_use = "the hook is removed when the guard drops"]
+    pub struct Guard;
 
     impl Drop for Guard {
         fn drop(&mut self) {
