@@ -23,6 +23,7 @@ use cap_std::io_lifetimes::AsFilelike;
 
 use crate::area::{STAGE_RESOURCE, Stage};
 use crate::error::{Error, ErrorKind, Op};
+use crate::faults::Protection;
 use crate::sys;
 #[cfg(doc)]
 use crate::{area::StagingArea, lock::StagingLock};
@@ -294,12 +295,12 @@ impl Stage {
         let (src_parent, src_name): (&File, PathBuf) = match self.layout.stage_dir(&self.id) {
             None => (&self.root, self.path()),
             Some(stage_dir) => {
-                opened_src = cap_primitives::fs::open_dir(&self.root, stage_dir).map_err(err)?;
+                opened_src = self.open_stage_dir(stage_dir, dest)?;
                 (&opened_src, PathBuf::from(STAGE_RESOURCE))
             }
         };
         let durable = options.durability_level() == Durability::Full;
-        if durable {
+        if durable && Protection::SyncTree.on() {
             let resource = self.dir().as_filelike_view::<File>();
             sys::sync_tree(&resource).map_err(|e| {
                 let kind = ErrorKind::of_io(&e);
@@ -312,9 +313,11 @@ impl Stage {
             })?;
         }
         // The last moment the stage can still be left alone: is the lock still ours?
-        self.lock()
-            .verify()
-            .map_err(|e| Moved::LockLost(lost_at_commit(dest, e)))?;
+        if Protection::VerifyBeforeCommit.on() {
+            self.lock()
+                .verify()
+                .map_err(|e| Moved::LockLost(lost_at_commit(dest, e)))?;
+        }
         let places = Places {
             src_parent,
             src_name: &src_name,
@@ -349,6 +352,27 @@ impl Stage {
                 .map_err(|e| Moved::ButOldRemains(Error::io(Op::Commit, &old, e)))?;
         }
         synced.map_err(Moved::ButNotSynced)
+    }
+}
+
+impl Stage {
+    /// Opens the per-directory stage's own directory to move its resource out of. If that
+    /// fails because it is gone, the likely cause is a lost lock (someone deleted the lock
+    /// file, then recovery removed the stage), and the error says so.
+    fn open_stage_dir(&self, stage_dir: &Path, dest: &Path) -> Result<File, Moved> {
+        cap_primitives::fs::open_dir(&self.root, stage_dir).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound
+                && let Err(lost) = self.lock().verify()
+            {
+                return Moved::LockLost(lost_at_commit(dest, lost));
+            }
+            Moved::No(Error::new(
+                ErrorKind::of_io(&e),
+                Op::Commit,
+                dest,
+                format!("opening the stage directory {}: {e}", stage_dir.display()),
+            ))
+        })
     }
 }
 
