@@ -18,6 +18,10 @@
 //!   command (`lock-holder stamp`) prints the stamps while the CLI holds the lock.
 //! - `lock-holder stamp TAG PATH`: prints `TAG PATH NOW NOW'` (run under a held lock).
 //! - `lock-holder churn DIR`: create-and-lock + unlock-and-delete forever (to be SIGKILLed).
+//! - `lock-holder model GRANT (pairs|per-dir)`: an actor of the model test: runs the protocol of
+//!   `stagelock_tests::actor` on stdin, one reply line per command on stdout, plus
+//!   `nofile K` (lower the soft descriptor limit to K above the lowest free descriptor) and
+//!   `nofile-restore`; ends at `quit` or the end of stdin.
 //! - `lock-holder exhaust DIR NOFILE`: lowers RLIMIT_NOFILE to NOFILE, creates locks until the
 //!   first error, prints `exhausted N KIND`, releases them all, then prints `recovered` once a
 //!   new lock works again.
@@ -39,6 +43,7 @@ fn main() -> Result<()> {
         Some("stamp") => return stamp(&args[1..]),
         Some("churn") => return churn(&args[1..]),
         Some("exhaust") => return exhaust(&args[1..]),
+        Some("model") => return model(&args[1..]),
         _ => {}
     }
     let [mode, dir, target, rest @ ..] = args.as_slice() else {
@@ -216,6 +221,55 @@ fn churn(args: &[String]) -> Result<()> {
         let (lock, _) = locks.create_and_lock("lock-")?;
         lock.unlock_and_delete()?;
     }
+}
+
+fn model(args: &[String]) -> Result<()> {
+    use std::io::{BufRead, Write};
+    let [grant, layout] = args else {
+        bail!("usage: lock-holder model GRANT (pairs|per-dir)")
+    };
+    stagelock::faults::Protection::switch_off_from_env().map_err(anyhow::Error::msg)?;
+    let layout = stagelock_tests::actor::parse_layout(layout).context("layout")?;
+    let mut actor = stagelock_tests::actor::Interpreter::new(grant.as_ref(), layout)?;
+    let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let words: Vec<&str> = line.split(' ').collect();
+        let reply = match words.as_slice() {
+            ["nofile", more] => {
+                // The limit bounds descriptor numbers, and a new one takes the lowest free:
+                // the number a `dup` gets.
+                let lowest_free = rustix::io::dup(std::io::stdin())?;
+                let lowest_free = std::os::fd::AsRawFd::as_raw_fd(&lowest_free) as u64;
+                set_nofile(lowest_free + more.parse::<u64>()?, nofile.maximum)?;
+                "ok".to_owned()
+            }
+            ["nofile-restore"] => {
+                set_nofile(nofile.current.unwrap_or(1024), nofile.maximum)?;
+                "ok".to_owned()
+            }
+            _ => match actor.step(&line) {
+                Some(reply) => reply,
+                None => {
+                    writeln!(out, "bye")?;
+                    return Ok(());
+                }
+            },
+        };
+        writeln!(out, "{reply}")?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+fn set_nofile(current: u64, maximum: Option<u64>) -> Result<()> {
+    let limit = rustix::process::Rlimit {
+        current: Some(current),
+        maximum,
+    };
+    rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).context("setrlimit")?;
+    Ok(())
 }
 
 fn exhaust(args: &[String]) -> Result<()> {

@@ -584,6 +584,8 @@ pub fn now_ns() -> u128 {
         .as_nanos()
 }
 
+#[path = "support/actor.rs"]
+pub mod actor;
 #[cfg(feature = "components")]
 #[path = "support/guest_host.rs"]
 mod guest_host;
@@ -616,6 +618,40 @@ pub fn fuse_missing(tool: &Path) -> Option<String> {
         return Some("fusermount3 not found (apt-get install fuse3)".into());
     }
     None
+}
+
+/// The LazyFS tool: `$STAGELOCK_LAZYFS`, else `../shared/tools/lazyfs/lazyfs` beside the
+/// repository.
+pub fn lazyfs() -> PathBuf {
+    std::env::var_os("STAGELOCK_LAZYFS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/tools/lazyfs/lazyfs"),
+        PathBuf::from,
+    )
+}
+
+/// A LazyFS mount (a FUSE filesystem that keeps written data in its own cache until `fsync`),
+/// or `None` (said on stderr) if impossible here.
+pub fn lazyfs_mount() -> Result<Option<FuseMount>> {
+    let tool = lazyfs();
+    if let Some(why) = fuse_missing(&tool) {
+        eprintln!(
+            "SKIPPED: power-loss tests need /dev/fuse, fuse3 and LazyFS \
+             (../shared/tools/lazyfs/lazyfs or $STAGELOCK_LAZYFS): {why}"
+        );
+        return Ok(None);
+    }
+    let tool = tool.to_str().context("LazyFS path is not UTF-8")?;
+    Ok(Some(FuseMount::new(&[tool, "mount"], &[tool, "umount"])?))
+}
+
+/// A simulated power cut on a LazyFS mount: LazyFS drops every byte not yet synced.
+pub fn power_cut(mount: &FuseMount) -> Result<()> {
+    let status = Command::new(lazyfs())
+        .arg("clear-cache")
+        .arg(mount.path())
+        .status()?;
+    anyhow::ensure!(status.success(), "lazyfs clear-cache: {status}");
+    Ok(())
 }
 
 /// A FUSE filesystem mounted on a fresh temporary directory over another one (its backing

@@ -9,7 +9,7 @@
 //! `../shared/tools/lazyfs/lazyfs` beside the repository. Without them each test says so and
 //! passes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, ensure};
@@ -17,7 +17,7 @@ use cap_std::fs::Dir;
 use stagelock::{CommitOptions, Durability, Layout, StagingArea};
 use stagelock_tests::guests::*;
 use stagelock_tests::{
-    FuseMount, GuestRun, assert_test_exists, foreach_power_loss, fuse_missing, stagelock_bin,
+    FuseMount, GuestRun, assert_test_exists, foreach_power_loss, power_cut, stagelock_bin,
 };
 
 foreach_power_loss!(assert_test_exists);
@@ -30,37 +30,6 @@ type Files = Vec<(String, Vec<u8>)>;
 /// One way to stage `files` and commit them to `dest` (a path on the mount) from the staging
 /// area `staging`, with `durability`. The trials do not care how: a guest variant can join.
 type StageCommit<'a> = &'a dyn Fn(&Path, &Path, &Files, Durability) -> Result<()>;
-
-fn lazyfs() -> PathBuf {
-    std::env::var_os("STAGELOCK_LAZYFS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/tools/lazyfs/lazyfs"),
-        PathBuf::from,
-    )
-}
-
-/// A LazyFS mount, or `None` (said on stderr) if impossible here.
-fn mount() -> Result<Option<FuseMount>> {
-    let tool = lazyfs();
-    if let Some(why) = fuse_missing(&tool) {
-        eprintln!(
-            "SKIPPED: power-loss tests need /dev/fuse, fuse3 and LazyFS \
-             (../shared/tools/lazyfs/lazyfs or $STAGELOCK_LAZYFS): {why}"
-        );
-        return Ok(None);
-    }
-    let tool = tool.to_str().context("LazyFS path is not UTF-8")?;
-    Ok(Some(FuseMount::new(&[tool, "mount"], &[tool, "umount"])?))
-}
-
-/// A simulated power cut: LazyFS drops every byte not yet synced.
-fn power_cut(mount: &FuseMount) -> Result<()> {
-    let status = Command::new(lazyfs())
-        .arg("clear-cache")
-        .arg(mount.path())
-        .status()?;
-    ensure!(status.success(), "lazyfs clear-cache: {status}");
-    Ok(())
-}
 
 /// A small xorshift generator: random contents without another dependency.
 struct Rng(u64);
@@ -138,7 +107,7 @@ fn trials(
 
 /// Runs the durable and the non-durable trials of `how` and checks both outcomes.
 fn prove(name: &str, how: StageCommit<'_>) -> Result<()> {
-    let Some(mount) = mount()? else {
+    let Some(mount) = stagelock_tests::lazyfs_mount()? else {
         return Ok(());
     };
     let (durable_lost, durable_first) = trials(&mount, how, Durability::Full)?;

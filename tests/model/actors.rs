@@ -1,0 +1,161 @@
+//! The actors a sequence runs on: threads of this process, `lock-holder model` processes and
+//! guest components (`guest.rs`), all driven by the protocol of [`stagelock_tests::actor`]
+//! through one trait.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use stagelock::Layout;
+use stagelock_tests::actor::Interpreter;
+
+/// One actor: commands go in one line at a time, each answered by one line.
+pub trait Actor: Send {
+    /// Sends one command; its reply comes from [`recv`](Self::recv).
+    fn send(&mut self, command: &str) -> Result<()>;
+    /// The reply to the last command sent, waiting at most `timeout` (`None`: not yet).
+    fn recv(&mut self, timeout: Duration) -> Result<Option<String>>;
+    /// Ends the actor abruptly, as a crash would: SIGKILL for a process, a trap for a guest.
+    /// What it held is released by the OS (or by the host dropping the store), not by it.
+    fn kill(&mut self);
+}
+
+/// A thread of this process with its own `Dir` handles (its own open file descriptions, so
+/// its locks exclude the other threads').
+pub struct Thread {
+    commands: Option<Sender<String>>,
+    replies: Receiver<String>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Thread {
+    /// Starts the thread's interpreter on `grant`.
+    pub fn spawn(grant: &Path, layout: Layout) -> Result<Self> {
+        let mut interpreter = Interpreter::new(grant, layout)?;
+        let (commands, inbox) = channel::<String>();
+        let (outbox, replies) = channel();
+        let thread = std::thread::spawn(move || {
+            for command in inbox {
+                let reply = interpreter.step(&command);
+                let bye = reply.is_none();
+                if outbox.send(reply.unwrap_or_else(|| "bye".into())).is_err() || bye {
+                    return;
+                }
+            }
+        });
+        Ok(Thread {
+            commands: Some(commands),
+            replies,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Actor for Thread {
+    fn send(&mut self, command: &str) -> Result<()> {
+        let commands = self.commands.as_ref().context("the thread has stopped")?;
+        commands
+            .send(command.to_owned())
+            .map_err(|_| anyhow!("the thread has stopped"))
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Result<Option<String>> {
+        received(self.replies.recv_timeout(timeout))
+    }
+
+    fn kill(&mut self) {
+        // A thread cannot be killed; it quits, dropping what it holds.
+        self.commands = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Thread {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `lock-holder model` process.
+pub struct Process {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    replies: Receiver<String>,
+}
+
+impl Process {
+    /// Starts `lock-holder model GRANT LAYOUT`.
+    pub fn spawn(grant: &Path, layout: Layout) -> Result<Self> {
+        let layout = match layout {
+            Layout::Pairs => "pairs",
+            _ => "per-dir",
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lock-holder"))
+            .arg("model")
+            .arg(grant)
+            .arg(layout)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("spawn lock-holder model")?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().context("its stdout")?;
+        Ok(Process {
+            child,
+            stdin,
+            replies: lines(BufReader::new(stdout)),
+        })
+    }
+}
+
+impl Actor for Process {
+    fn send(&mut self, command: &str) -> Result<()> {
+        let stdin = self.stdin.as_mut().context("the process was killed")?;
+        writeln!(stdin, "{command}").context("write to lock-holder model")?;
+        stdin.flush().context("write to lock-holder model")
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Result<Option<String>> {
+        received(self.replies.recv_timeout(timeout))
+    }
+
+    fn kill(&mut self) {
+        // SIGKILL before closing stdin: at the end of its input it would quit cleanly.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stdin = None;
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A thread reading `reader`'s lines into a channel (ends with the stream).
+pub fn lines(reader: impl BufRead + Send + 'static) -> Receiver<String> {
+    let (sender, receiver) = channel();
+    std::thread::spawn(move || {
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if sender.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
+fn received(r: Result<String, RecvTimeoutError>) -> Result<Option<String>> {
+    match r {
+        Ok(line) => Ok(Some(line)),
+        Err(RecvTimeoutError::Timeout) => Ok(None),
+        Err(RecvTimeoutError::Disconnected) => Err(anyhow!("the actor stopped replying")),
+    }
+}

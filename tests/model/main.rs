@@ -1,0 +1,245 @@
+//! Model-checked staging: random sequences of operations by several actors at once (threads,
+//! processes, guests in sync and async stores) and hostile steps between them, each step
+//! checked against a model (`model.rs`) and the files looked at from outside after it
+//! (`world.rs`). Runs on the local disk, on LazyFS with a power cut at a random step, and on
+//! bindfs (commits without `renameat2` flags).
+//!
+//! Generated with proptest: a failing sequence shrinks to a minimal one, printed step by step
+//! with the seed of the run, and its seed goes to `model/regressions.txt`, which every run
+//! replays first. Settings (environment):
+//!
+//! - `STAGELOCK_MODEL_SEED=N`: the run's seed (printed by every run; the same seed replays the
+//!   same sequences).
+//! - `STAGELOCK_MODEL_CASES=N`: sequences per test (each test's default: its CI budget).
+//! - `STAGELOCK_FAULTS_OFF=NAME,..`: protections of the core switched off (in this process and
+//!   the actors'), to see the test fail without them: `scripts/model.sh --protections`.
+
+mod actors;
+mod model;
+mod steps;
+mod world;
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use proptest::test_runner::{
+    Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
+};
+use stagelock_tests::FuseMount;
+
+use model::Model;
+use steps::{Case, Kind, Mix};
+use world::World;
+
+/// The tests of this binary run one at a time: each counts this process's descriptors.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const ALL_KINDS: &[Kind] = &[Kind::Thread, Kind::Process];
+
+/// Where a run's sequences happen, and what it does to them.
+#[derive(Clone, Copy)]
+enum Ground<'a> {
+    /// A fresh temporary directory on the local disk.
+    Local,
+    /// A directory on this FUSE mount.
+    Fuse(&'a Path),
+    /// A directory on this LazyFS mount, with a power cut after the case's `cut` step.
+    PowerCut(&'a FuseMount),
+}
+
+/// What a run covered.
+#[derive(Default)]
+struct Tally {
+    sequences: AtomicUsize,
+    steps: AtomicUsize,
+}
+
+/// Runs `cases` generated sequences of `mix` (or `STAGELOCK_MODEL_CASES`) on `ground`; a
+/// failure shrinks and is reported with its minimal sequence and the run's seed.
+fn run(name: &str, mix: Mix, cases: u32, ground: Ground<'_>) -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    stagelock::faults::Protection::switch_off_from_env().map_err(anyhow::Error::msg)?;
+    let seed: u64 = match std::env::var("STAGELOCK_MODEL_SEED") {
+        Ok(s) => parse_seed(&s).with_context(|| format!("STAGELOCK_MODEL_SEED={s}"))?,
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_nanos() as u64,
+    };
+    let cases = match std::env::var("STAGELOCK_MODEL_CASES") {
+        Ok(n) => n.parse().context("STAGELOCK_MODEL_CASES")?,
+        Err(_) => cases,
+    };
+    eprintln!(
+        "model {name}: seed {seed:#x} (STAGELOCK_MODEL_SEED={seed:#x} replays), {cases} sequences"
+    );
+    let config = Config {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/model/regressions.txt"
+        )))),
+        max_shrink_iters: 400,
+        ..Config::default()
+    };
+    let mut bytes = [0u8; 32];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = (seed >> ((i % 8) * 8)) as u8;
+    }
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
+    let tally = Tally::default();
+    let started = Instant::now();
+    let result = runner.run(&steps::case(mix), |case| {
+        let ran = one(&case, ground).map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+        tally.sequences.fetch_add(1, Ordering::Relaxed);
+        tally.steps.fetch_add(ran, Ordering::Relaxed);
+        Ok(())
+    });
+    eprintln!(
+        "model {name}: {} sequences, {} steps run, in {:.1} s",
+        tally.sequences.load(Ordering::Relaxed),
+        tally.steps.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64()
+    );
+    match result {
+        Ok(()) => Ok(()),
+        Err(TestError::Fail(why, case)) => {
+            // Run once more, for the shrunk sequence's own failure (proptest reports the last
+            // one it saw), and to say whether it fails every time.
+            let again = match one(&case, ground) {
+                Ok(_) => format!("it passed when run again; the failure seen: {why}"),
+                Err(e) => format!("{e:#}"),
+            };
+            bail!(
+                "model {name}: a sequence broke a promise (seed {seed:#x}); shrunk to:\n{case}\
+                 failed: {again}"
+            )
+        }
+        Err(TestError::Abort(why)) => bail!("model {name}: aborted: {why}"),
+    }
+}
+
+fn parse_seed(s: &str) -> Result<u64> {
+    Ok(match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16)?,
+        None => s.parse()?,
+    })
+}
+
+/// Runs one sequence; returns how many of its steps ran.
+fn one(case: &Case, ground: Ground<'_>) -> Result<usize> {
+    let base = match ground {
+        Ground::Local => std::env::temp_dir(),
+        Ground::Fuse(path) => path.to_owned(),
+        Ground::PowerCut(mount) => mount.path().to_owned(),
+    };
+    let scratch = tempfile::tempdir_in(base)?;
+    let descriptors = open_descriptors()?;
+    let mut world = World::new(scratch.path(), case.layout, &case.kinds)?;
+    let fuse = !matches!(ground, Ground::Local);
+    let mut model = Model::new(case.layout, case.kinds.clone(), fuse);
+    for (i, step) in case.steps.iter().enumerate() {
+        let at = |e: String| anyhow::anyhow!("step {i} ({step:?}): {e}");
+        model.step(step, &mut world).map_err(at)?;
+        world.check(&model).map_err(at)?;
+        if let Ground::PowerCut(mount) = ground
+            && i == case.cut
+        {
+            return after_power_cut(world, model, mount)
+                .map_err(|e| e.context(format!("power cut after step {i}")));
+        }
+    }
+    world
+        .finish(&mut model)
+        .map_err(|e| anyhow::anyhow!("ending the actors: {e}"))?;
+    world
+        .check(&model)
+        .map_err(|e| anyhow::anyhow!("at the end: {e}"))?;
+    let ran = model.ran;
+    drop(world);
+    no_descriptor_leaked(descriptors)?;
+    Ok(ran)
+}
+
+/// The power goes: every actor dies at once (all are processes: SIGKILL), LazyFS drops what
+/// was not synced. Then every commit that returned is in `dest/` byte for byte, and recovery
+/// leaves nothing of a stage in the area.
+fn after_power_cut(mut world: World, mut model: Model, mount: &FuseMount) -> Result<usize> {
+    world.kill_all(&mut model);
+    stagelock_tests::power_cut(mount)?;
+    world
+        .check_dest(&model)
+        .map_err(|e| anyhow::anyhow!("after the power cut: {e}"))?;
+    world
+        .recover_all(&model)
+        .map_err(|e| anyhow::anyhow!("recovering after the power cut: {e}"))?;
+    Ok(model.ran)
+}
+
+fn open_descriptors() -> Result<usize> {
+    Ok(std::fs::read_dir("/proc/self/fd")?.count())
+}
+
+/// The same descriptors are open as before the sequence (a moment is allowed for the threads
+/// reading the processes' output to see them exit).
+fn no_descriptor_leaked(before: usize) -> Result<()> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let now = open_descriptors()?;
+        if now <= before {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} descriptors leaked: {before} were open before the sequence, {now} after",
+                now - before
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// The CI budget: sequences of up to 40 steps by two to four actors of every kind, on the
+/// local disk.
+#[test]
+fn sequences_keep_every_promise() -> Result<()> {
+    let mix = Mix {
+        kinds: ALL_KINDS,
+        max_steps: 40,
+        non_durable: true,
+    };
+    run("local", mix, 300, Ground::Local)
+}
+
+/// Power cuts at a random step, on LazyFS: processes (the power kills them), durable commits.
+#[test]
+fn sequences_survive_power_cuts() -> Result<()> {
+    let Some(mount) = stagelock_tests::lazyfs_mount()? else {
+        return Ok(());
+    };
+    let mix = Mix {
+        kinds: &[Kind::Process],
+        max_steps: 20,
+        non_durable: false,
+    };
+    run("power-cut", mix, 40, Ground::PowerCut(&mount))
+}
+
+/// On bindfs, a FUSE filesystem without `renameat2` flags: every commit takes the fallback.
+#[test]
+fn sequences_keep_every_promise_on_bindfs() -> Result<()> {
+    if let Some(why) = stagelock_tests::fuse_missing(Path::new("bindfs")) {
+        eprintln!("SKIPPED: the bindfs model run needs /dev/fuse, bindfs and fuse3: {why}");
+        return Ok(());
+    }
+    let mount = FuseMount::new(&["bindfs"], &["fusermount3", "-u"])?;
+    let mix = Mix {
+        kinds: ALL_KINDS,
+        max_steps: 20,
+        non_durable: true,
+    };
+    run("bindfs", mix, 40, Ground::Fuse(mount.path()))
+}
