@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rustup toolchain install >/dev/null 2>&1 || rustup toolchain install
+# A test that fails with an error (anyhow) prints its message, not a backtrace that pushes the
+# message out of the tail of a CI log; panics keep RUST_BACKTRACE's backtrace.
+export RUST_LIB_BACKTRACE=${RUST_LIB_BACKTRACE:-0}
 command -v python3 >/dev/null || {
     echo "setup: python3 is needed by the tests (it plays the POSIX fcntl lock holder)" >&2
     exit 1
