@@ -26,7 +26,6 @@ case "${1:-}" in
         grep -E '^(model|layout|   [ 0-9]|failed)' "$out" || true
         rm -f "$out"
     done
-    git checkout -q -- tests/model/regressions.txt 2>/dev/null || rm -f tests/model/regressions.txt
     exit "$status"
     ;;
 --minutes | "")

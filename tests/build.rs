@@ -158,7 +158,8 @@ fn build(root: &Path, target_dir: &Path) {
 
 /// The suites, each with its files relative to `tests/` (a guest's suite must have one): every
 /// `tests/<suite>.rs`; every binary root `tests/<suite>/main.rs`, named by its directory; and
-/// every module beside a root, `tests/<binary>/<suite>.rs`.
+/// every module beside a root, `tests/<binary>/<suite>.rs` (but one named as its binary: that
+/// suite is the root's).
 fn suites(tests: &Path) -> BTreeMap<String, Vec<String>> {
     let mut suites: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for stem in stems(tests) {
@@ -178,6 +179,9 @@ fn suites(tests: &Path) -> BTreeMap<String, Vec<String>> {
         for stem in stems(&dir) {
             let (suite, file) = if stem == "main" {
                 (binary.clone(), format!("{binary}/main.rs"))
+            } else if stem == binary {
+                // `model/model.rs` beside `model/main.rs`: the binary's suite is its root.
+                continue;
             } else {
                 (stem.clone(), format!("{binary}/{stem}.rs"))
             };

@@ -19,7 +19,7 @@ pub const TEXTS: [&str; 3] = ["one", "two-two", "three-three-three"];
 
 /// Who runs an actor's steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // the guest kinds: the model knows them, their actors are to come
+#[cfg_attr(not(feature = "components"), allow(dead_code))] // guests need the feature
 pub enum Kind {
     /// A thread of the test process, with its own directory handles.
     Thread,

@@ -78,7 +78,14 @@ impl World {
         Ok(match kind {
             Kind::Thread => Box::new(Thread::spawn(&grant, self.layout)?),
             Kind::Process => Box::new(Process::spawn(&grant, self.layout)?),
-            Kind::GuestSync | Kind::GuestAsync => anyhow::bail!("guest actors are not built yet"),
+            #[cfg(feature = "components")]
+            Kind::GuestSync => Box::new(crate::guest::Guest::spawn_sync(&grant, self.layout)?),
+            #[cfg(feature = "components")]
+            Kind::GuestAsync => Box::new(crate::guest::Guest::spawn_async(&grant, self.layout)?),
+            #[cfg(not(feature = "components"))]
+            Kind::GuestSync | Kind::GuestAsync => {
+                anyhow::bail!("guest actors need the `components` feature")
+            }
         })
     }
 
@@ -385,7 +392,7 @@ fn locked(path: &Path) -> std::io::Result<bool> {
     if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) } == -1 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(lock.l_type != libc::F_UNLCK as _)
+    Ok(lock.l_type != libc::F_UNLCK as libc::c_short)
 }
 
 /// A FUSE daemon's name for a file deleted while still open (`.fuse_hidden*`), gone when it

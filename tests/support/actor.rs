@@ -135,12 +135,11 @@ impl Interpreter {
                 let target = path.to_owned();
                 let mut once = true;
                 let _hook = stagelock::faults::set_before_lock(move |dir, _| {
-                    if std::mem::take(&mut once) {
-                        let _ = rustix::fs::unlinkat(
-                            dir,
-                            target.as_str(),
-                            rustix::fs::AtFlags::empty(),
-                        );
+                    if std::mem::take(&mut once)
+                        && let Ok(dir) = dir.try_clone()
+                    {
+                        let dir = Dir::from_std_file(dir);
+                        let _ = dir.remove_file(&target);
                     }
                 });
                 let lock = self.locks_dir.try_lock_path(path)?;

@@ -1,6 +1,7 @@
 //! The one guest runner: an engine, a linker as an embedder would link it, compiled guests
 //! cached on disk, and [`GuestRun`] for one run of a guest (built with the `components`
-//! feature, the default).
+//! feature, the default). A second [`Host`], [`fuel_host`], runs guests that must be able to
+//! run out of fuel.
 
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
@@ -16,36 +17,25 @@ pub fn engine() -> &'static wasmtime::Engine {
 /// The component at `path` (one of the [`guests`] paths), compiled (or loaded from the cache)
 /// once per process.
 pub fn component(path: &'static str) -> wasmtime::component::Component {
-    let host = host();
-    let slot = {
-        let mut slots = host.components.lock().unwrap_or_else(|p| p.into_inner());
-        slots.entry(path).or_default().clone()
-    };
-    // Compiled outside the map's lock: tests loading different guests compile in parallel.
-    slot.get_or_init(|| {
-        wasmtime::component::Component::from_file(&host.engine, path)
-            .unwrap_or_else(|e| panic!("load {path}: {e:?}"))
-    })
-    .clone()
+    host().component(path)
 }
 
 type Slot = std::sync::Arc<OnceLock<wasmtime::component::Component>>;
 
 /// An engine, a linker (WASI p2 plus staging locks, as an embedder would link them) and the
 /// components loaded so far.
-struct Host {
+pub struct Host {
     engine: wasmtime::Engine,
     linker: wasmtime::component::Linker<stagelock_wasmtime::plugin::PluginState>,
     linker_async: wasmtime::component::Linker<stagelock_wasmtime::plugin::PluginState>,
     components: Mutex<std::collections::HashMap<&'static str, Slot>>,
 }
 
-fn host() -> &'static Host {
-    static HOST: OnceLock<Host> = OnceLock::new();
-    HOST.get_or_init(|| {
+impl Host {
+    /// An engine of `config` with the on-disk cache, and its linkers.
+    fn new(mut config: wasmtime::Config) -> Host {
         let mut cache = wasmtime::CacheConfig::new();
         cache.with_directory(guests::CACHE_DIR);
-        let mut config = wasmtime::Config::new();
         config.cache(Some(
             wasmtime::Cache::new(cache).expect("open the compilation cache"),
         ));
@@ -60,6 +50,39 @@ fn host() -> &'static Host {
             linker_async,
             components: Mutex::default(),
         }
+    }
+
+    /// The component at `path` (one of the [`guests`] paths) for this engine, compiled (or
+    /// loaded from the cache) once per process.
+    pub fn component(&self, path: &'static str) -> wasmtime::component::Component {
+        let slot = {
+            let mut slots = self.components.lock().unwrap_or_else(|p| p.into_inner());
+            slots.entry(path).or_default().clone()
+        };
+        // Compiled outside the map's lock: tests loading different guests compile in parallel.
+        slot.get_or_init(|| {
+            wasmtime::component::Component::from_file(&self.engine, path)
+                .unwrap_or_else(|e| panic!("load {path}: {e:?}"))
+        })
+        .clone()
+    }
+}
+
+fn host() -> &'static Host {
+    static HOST: OnceLock<Host> = OnceLock::new();
+    HOST.get_or_init(|| Host::new(wasmtime::Config::new()))
+}
+
+/// The host for guests that must be able to run out of fuel: its engine counts fuel, and a
+/// store on it is given its fuel (`Store::set_fuel`) in the `setup` of [`GuestRun::run_on`]
+/// before it runs a guest: a guest that computes past it traps with `OutOfFuel`. (Its
+/// compiled guests are cached apart from [`host`]'s: another configuration.)
+pub fn fuel_host() -> &'static Host {
+    static HOST: OnceLock<Host> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let mut config = wasmtime::Config::new();
+        config.consume_fuel(true);
+        Host::new(config)
     })
 }
 
@@ -134,6 +157,17 @@ impl GuestRun {
         self
     }
 
+    /// Gives the guest `stdin` (empty otherwise) and sends its stdout to `stdout` instead of
+    /// memory: for a guest the test talks to while it runs.
+    pub fn stdio(
+        mut self,
+        stdin: impl wasmtime_wasi::cli::StdinStream + 'static,
+        stdout: impl wasmtime_wasi::cli::StdoutStream + 'static,
+    ) -> Self {
+        self.wasi.stdin(stdin).stdout(stdout);
+        self
+    }
+
     /// Runs the guest at `path` (one of the [`guests`] paths) in a fresh store, to its end.
     pub fn run(self, path: &'static str) -> Finished {
         self.run_with(&host().linker, path)
@@ -146,9 +180,32 @@ impl GuestRun {
         path: &'static str,
     ) -> Finished {
         let component = component(path);
-        let mut store = self.store();
+        let store = self.store(host());
+        self.run_in(store, &component, linker)
+    }
+
+    /// [`run`](Self::run) on `host`'s engine and sync linker, with `setup` given the store
+    /// first (to give it its fuel).
+    pub fn run_on(
+        mut self,
+        host: &Host,
+        path: &'static str,
+        setup: impl FnOnce(&mut wasmtime::Store<stagelock_wasmtime::plugin::PluginState>),
+    ) -> Finished {
+        let component = host.component(path);
+        let mut store = self.store(host);
+        setup(&mut store);
+        self.run_in(store, &component, &host.linker)
+    }
+
+    fn run_in(
+        self,
+        mut store: wasmtime::Store<stagelock_wasmtime::plugin::PluginState>,
+        component: &wasmtime::component::Component,
+        linker: &wasmtime::component::Linker<stagelock_wasmtime::plugin::PluginState>,
+    ) -> Finished {
         let command =
-            wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, &component, linker)
+            wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, component, linker)
                 .expect("instantiate the guest");
         let ran = command.wasi_cli_run().call_run(&mut store);
         self.finish(ran, store)
@@ -156,13 +213,25 @@ impl GuestRun {
 
     /// [`run`](Self::run) in an async store (`plugin_linker_async`), as a future for the
     /// caller's tokio runtime.
-    pub async fn run_async(mut self, path: &'static str) -> Finished {
-        let component = component(path);
-        let mut store = self.store();
+    pub async fn run_async(self, path: &'static str) -> Finished {
+        self.run_async_on(host(), path, |_| {}).await
+    }
+
+    /// [`run_async`](Self::run_async) on `host`'s engine and async linker, with `setup` given
+    /// the store first. Dropping the future drops the store with it (as a crash would).
+    pub async fn run_async_on(
+        mut self,
+        host: &Host,
+        path: &'static str,
+        setup: impl FnOnce(&mut wasmtime::Store<stagelock_wasmtime::plugin::PluginState>),
+    ) -> Finished {
+        let component = host.component(path);
+        let mut store = self.store(host);
+        setup(&mut store);
         let command = wasmtime_wasi::p2::bindings::Command::instantiate_async(
             &mut store,
             &component,
-            &host().linker_async,
+            &host.linker_async,
         )
         .await
         .expect("instantiate the guest");
@@ -170,12 +239,12 @@ impl GuestRun {
         self.finish(ran, store)
     }
 
-    fn store(&mut self) -> wasmtime::Store<stagelock_wasmtime::plugin::PluginState> {
+    fn store(&mut self, host: &Host) -> wasmtime::Store<stagelock_wasmtime::plugin::PluginState> {
         let mut state = stagelock_wasmtime::plugin::PluginState::new(self.wasi.build());
         if let Some(max) = self.max_held {
             state.locks.set_max_held(max);
         }
-        wasmtime::Store::new(&host().engine, state)
+        wasmtime::Store::new(&host.engine, state)
     }
 
     fn finish(
@@ -183,6 +252,7 @@ impl GuestRun {
         ran: wasmtime::Result<std::result::Result<(), ()>>,
         store: wasmtime::Store<stagelock_wasmtime::plugin::PluginState>,
     ) -> Finished {
+        let trap = ran.as_ref().err().and_then(|e| e.downcast_ref().copied());
         let outcome = match ran {
             Ok(Ok(())) => Ok(()),
             Ok(Err(())) => Err("run returned an error".to_owned()),
@@ -198,6 +268,7 @@ impl GuestRun {
             stdout: text(&self.stdout),
             stderr: text(&self.stderr),
             outcome,
+            trap,
             store,
         }
     }
@@ -218,6 +289,8 @@ pub struct Finished {
     pub stderr: String,
     /// `Ok` if `run` returned success, else `exit N`, `run returned an error` or `trap: ...`.
     pub outcome: std::result::Result<(), String>,
+    /// The trap that ended the run, if a trap did.
+    pub trap: Option<wasmtime::Trap>,
     /// The store the guest ran in.
     pub store: wasmtime::Store<stagelock_wasmtime::plugin::PluginState>,
 }
