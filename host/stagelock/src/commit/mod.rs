@@ -303,13 +303,15 @@ impl Stage {
         if durable && Protection::SyncTree.on() {
             let resource = self.dir().as_filelike_view::<File>();
             sys::sync_tree(&resource).map_err(|e| {
-                let kind = ErrorKind::of_io(&e);
-                Moved::No(Error::new(
-                    kind,
-                    Op::Commit,
+                self.lost_or(
                     dest,
-                    format!("syncing the stage failed: {e}"),
-                ))
+                    Error::new(
+                        ErrorKind::of_io(&e),
+                        Op::Commit,
+                        dest,
+                        format!("syncing the stage failed: {e}"),
+                    ),
+                )
             })?;
         }
         // The last moment the stage can still be left alone: is the lock still ours?
@@ -356,23 +358,32 @@ impl Stage {
 }
 
 impl Stage {
-    /// Opens the per-directory stage's own directory to move its resource out of. If that
-    /// fails because it is gone, the likely cause is a lost lock (someone deleted the lock
-    /// file, then recovery removed the stage), and the error says so.
+    /// Opens the per-directory stage's own directory to move its resource out of.
     fn open_stage_dir(&self, stage_dir: &Path, dest: &Path) -> Result<File, Moved> {
         cap_primitives::fs::open_dir(&self.root, stage_dir).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound
-                && let Err(lost) = self.lock().verify()
-            {
-                return Moved::LockLost(lost_at_commit(dest, lost));
-            }
-            Moved::No(Error::new(
-                ErrorKind::of_io(&e),
-                Op::Commit,
+            self.lost_or(
                 dest,
-                format!("opening the stage directory {}: {e}", stage_dir.display()),
-            ))
+                Error::new(
+                    ErrorKind::of_io(&e),
+                    Op::Commit,
+                    dest,
+                    format!("opening the stage directory {}: {e}", stage_dir.display()),
+                ),
+            )
         })
+    }
+
+    /// The error of a commit step that failed before anything moved. A lost lock is the
+    /// likelier cause, and the one reported, if the lock is lost: when someone deleted the lock
+    /// file and recovery then removed the stage, its files are gone, and opening or syncing
+    /// them fails (`ENOENT`; `ESTALE` on FUSE) before the check right before the rename would
+    /// have said so.
+    #[cold]
+    fn lost_or(&self, dest: &Path, failed: Error) -> Moved {
+        match self.lock().verify() {
+            Err(lost) => Moved::LockLost(lost_at_commit(dest, lost)),
+            Ok(()) => Moved::No(failed),
+        }
     }
 }
 
