@@ -242,9 +242,19 @@ pub fn case(mix: Mix) -> impl Strategy<Value = Case> {
     let kinds = proptest::collection::vec(proptest::sample::select(mix.kinds), 2..=4);
     let step = prop_oneof![4 => actor_op(mix.non_durable), 1 => hostile()];
     let steps = proptest::collection::vec(step, 1..=mix.max_steps);
-    (layout, kinds, steps, any::<proptest::sample::Index>()).prop_map(
-        |(layout, kinds, steps, cut)| {
-            let cut = cut.index(steps.len());
+    // Half the cuts come right after a commit (where a power cut tells most: the commit
+    // returned, so all of it must be there), the others after any step.
+    let after_commit = any::<bool>();
+    (layout, kinds, steps, any::<proptest::sample::Index>(), after_commit).prop_map(
+        |(layout, kinds, steps, cut, after_commit)| {
+            let commits: Vec<usize> = (0..steps.len())
+                .filter(|&i| matches!(steps[i], Step::Commit { .. }))
+                .collect();
+            let cut = if after_commit && !commits.is_empty() {
+                commits[cut.index(commits.len())]
+            } else {
+                cut.index(steps.len())
+            };
             Case {
                 layout,
                 kinds,
