@@ -236,12 +236,46 @@ fn hostile() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// An actor's whole piece of work in a row: stage, write a file, commit. (Drawn one step at a
+/// time, a commit with something in it is rare in a short sequence, and so is a power cut
+/// right after one.)
+fn work(non_durable: bool) -> impl Strategy<Value = Vec<Step>> {
+    (0..4u8, 0..2u8, 0..3u8, 0..2u8, any::<bool>(), any::<bool>()).prop_map(
+        move |(actor, file, text, dest, replace, durable)| {
+            vec![
+                Step::Stage { actor, s: 0 },
+                Step::Write {
+                    actor,
+                    s: 0,
+                    file,
+                    text,
+                },
+                Step::Commit {
+                    actor,
+                    s: 0,
+                    dest,
+                    replace,
+                    durable: durable || !non_durable,
+                },
+            ]
+        },
+    )
+}
+
 /// The strategy of a whole case.
 pub fn case(mix: Mix) -> impl Strategy<Value = Case> {
     let layout = prop_oneof![Just(Layout::Pairs), Just(Layout::PerDirectory)];
     let kinds = proptest::collection::vec(proptest::sample::select(mix.kinds), 2..=4);
-    let step = prop_oneof![4 => actor_op(mix.non_durable), 1 => hostile()];
-    let steps = proptest::collection::vec(step, 1..=mix.max_steps);
+    let step = prop_oneof![
+        8 => actor_op(mix.non_durable).prop_map(|s| vec![s]),
+        2 => hostile().prop_map(|s| vec![s]),
+        1 => work(mix.non_durable),
+    ];
+    let steps = proptest::collection::vec(step, 1..=mix.max_steps).prop_map(move |runs| {
+        let mut steps: Vec<Step> = runs.into_iter().flatten().collect();
+        steps.truncate(mix.max_steps);
+        steps
+    });
     // Half the cuts come right after a commit (where a power cut tells most: the commit
     // returned, so all of it must be there), the others after any step.
     let after_commit = any::<bool>();
