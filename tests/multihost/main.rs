@@ -517,11 +517,11 @@ fn recovery_racing_stagers_across_mounts_never_removes_live_work() -> Result<()>
         let (dead, passes) = std::thread::scope(|scope| -> Result<(usize, usize)> {
             // However the scope is left, the recoverers stop (it waits for them).
             let _stop = StopOnDrop(&stop);
-            let recoverers: Vec<_> = [case.a("staging"), case.b("staging")]
+            let recoverers: Vec<_> = [("A", case.a("staging")), ("B", case.b("staging"))]
                 .into_iter()
-                .map(|root| {
+                .map(|(host, root)| {
                     let stop = &stop;
-                    scope.spawn(move || -> Result<(usize, usize)> {
+                    let recover = move || -> Result<(usize, usize)> {
                         let area = StagingArea::open_ambient_dir(
                             &root,
                             layout,
@@ -539,6 +539,9 @@ fn recovery_racing_stagers_across_mounts_never_removes_live_work() -> Result<()>
                             passes += 1;
                         }
                         Ok((dead, passes))
+                    };
+                    scope.spawn(move || {
+                        recover().with_context(|| format!("{name}: the recoverer on host {host}"))
                     })
                 })
                 .collect();
@@ -560,11 +563,12 @@ fn recovery_racing_stagers_across_mounts_never_removes_live_work() -> Result<()>
                 let (holder, _id) = stager(&["stage", name], &case.a("staging"))?;
                 holder.kill()?;
             }
-            for child in stagers {
+            for (child, tag) in stagers.into_iter().zip(["a0", "a1", "b0"]) {
                 let out = child.wait_with_output()?;
                 ensure!(
                     out.status.success(),
-                    "a stager failed: {}",
+                    "{name}: stager {tag} failed ({}): {}",
+                    out.status,
                     String::from_utf8_lossy(&out.stderr)
                 );
             }
