@@ -18,7 +18,6 @@ use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-
 use anyhow::{Context as _, Result, anyhow, bail};
 use stagelock::Layout;
 use stagelock_tests::{Finished, GuestRun, fuel_host, guests};
@@ -65,7 +64,9 @@ impl Guest {
             .grant(grant, "/grant", wasmtime_wasi::FsPerms::ReadWrite)
             .stdio(stdin.clone(), Stdout::new(lines.clone()));
         let setup = |store: &mut wasmtime::Store<_>| {
-            store.set_fuel(FUEL).expect("the fuel host's engine counts fuel")
+            store
+                .set_fuel(FUEL)
+                .expect("the fuel host's engine counts fuel")
         };
         let killed = stdin.clone();
         let name = if in_async {
@@ -185,9 +186,9 @@ fn ended(finished: Option<&Finished>) -> Option<String> {
     };
     match (&finished.outcome, finished.trap) {
         (Ok(()), _) => None,
-        (_, Some(wasmtime::Trap::OutOfFuel)) => {
-            Some(format!("trapped out of fuel: ran past {FUEL} units{stderr}"))
-        }
+        (_, Some(wasmtime::Trap::OutOfFuel)) => Some(format!(
+            "trapped out of fuel: ran past {FUEL} units{stderr}"
+        )),
         (_, Some(trap)) => Some(format!("trapped {trap}{stderr}")),
         (Err(why), None) => Some(format!("ended {}{stderr}", one_line(why))),
     }

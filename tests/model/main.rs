@@ -42,7 +42,12 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Every kind of actor: guests too when the guests are built (the `components` feature).
 #[cfg(feature = "components")]
-const ALL_KINDS: &[Kind] = &[Kind::Thread, Kind::Process, Kind::GuestSync, Kind::GuestAsync];
+const ALL_KINDS: &[Kind] = &[
+    Kind::Thread,
+    Kind::Process,
+    Kind::GuestSync,
+    Kind::GuestAsync,
+];
 #[cfg(not(feature = "components"))]
 const ALL_KINDS: &[Kind] = &[Kind::Thread, Kind::Process];
 

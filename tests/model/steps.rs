@@ -279,8 +279,14 @@ pub fn case(mix: Mix) -> impl Strategy<Value = Case> {
     // Half the cuts come right after a commit (where a power cut tells most: the commit
     // returned, so all of it must be there), the others after any step.
     let after_commit = any::<bool>();
-    (layout, kinds, steps, any::<proptest::sample::Index>(), after_commit).prop_map(
-        |(layout, kinds, steps, cut, after_commit)| {
+    (
+        layout,
+        kinds,
+        steps,
+        any::<proptest::sample::Index>(),
+        after_commit,
+    )
+        .prop_map(|(layout, kinds, steps, cut, after_commit)| {
             let commits: Vec<usize> = (0..steps.len())
                 .filter(|&i| matches!(steps[i], Step::Commit { .. }))
                 .collect();
@@ -295,6 +301,5 @@ pub fn case(mix: Mix) -> impl Strategy<Value = Case> {
                 steps,
                 cut,
             }
-        },
-    )
+        })
 }
