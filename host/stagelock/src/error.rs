@@ -5,6 +5,8 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::sys;
+
 /// The broad class of an [`Error`], stable across platforms; match on this, not on messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -42,13 +44,8 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Classifies an OS error.
     pub(crate) fn of_io(err: &io::Error) -> Self {
-        match err.raw_os_error() {
-            Some(libc::ELOOP | libc::EISDIR | libc::ENXIO | libc::ENODEV) => return Self::NotAFile,
-            Some(libc::EMFILE | libc::ENFILE) => return Self::LimitReached,
-            Some(libc::EROFS | libc::EPERM) => return Self::PermissionDenied,
-            Some(libc::ENAMETOOLONG) => return Self::InvalidInput,
-            Some(libc::EXDEV) => return Self::CrossDevice,
-            _ => {}
+        if let Some(kind) = sys::kind_of(err) {
+            return kind;
         }
         match err.kind() {
             io::ErrorKind::WouldBlock => Self::WouldBlock,
@@ -72,6 +69,18 @@ impl ErrorKind {
             Self::LockLost | Self::Other => io::ErrorKind::Other,
         }
     }
+}
+
+/// Why the OS denied access ([`Error::denial`]), as WASI's `error-code` tells the cases apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Denial {
+    /// The caller lacks the rights (`EACCES`; on Windows `ERROR_ACCESS_DENIED`).
+    Access,
+    /// The filesystem is read-only (`EROFS`; on Windows `ERROR_WRITE_PROTECT`).
+    ReadOnly,
+    /// The operation is not permitted on this file (`EPERM`; an immutable file, say).
+    NotPermitted,
 }
 
 /// The operation an [`Error`] comes from; shown first in its message.
@@ -179,19 +188,14 @@ impl Error {
     /// An OS error with a kind chosen by the caller, who knows better than the errno.
     #[cold]
     pub(crate) fn io_as(kind: ErrorKind, op: Op, path: impl Into<PathBuf>, err: io::Error) -> Self {
-        let message = match (kind, err.kind()) {
-            (ErrorKind::PermissionDenied, io::ErrorKind::PermissionDenied)
+        let message = match (kind, err.kind(), sys::not_a_file(&err)) {
+            (ErrorKind::PermissionDenied, io::ErrorKind::PermissionDenied, _)
                 if err.raw_os_error().is_none() =>
             {
                 // cap-std's escape error says "a path led outside of the filesystem".
                 Cow::Borrowed("path escapes the directory it is resolved in")
             }
-            (ErrorKind::NotAFile, _) if err.raw_os_error() == Some(libc::ELOOP) => {
-                Cow::Borrowed("is a symbolic link (not followed), or symbolic links loop")
-            }
-            (ErrorKind::NotAFile, _) if err.raw_os_error() == Some(libc::EISDIR) => {
-                Cow::Borrowed("is a directory, not a regular file")
-            }
+            (ErrorKind::NotAFile, _, Some(what)) => Cow::Borrowed(what),
             _ => Cow::Owned(err.to_string()),
         };
         Self(Box::new(Inner {
@@ -230,6 +234,16 @@ impl Error {
         self.0.io.as_ref()
     }
 
+    /// Why the OS denied access, for an [`ErrorKind::PermissionDenied`] error that came from
+    /// the OS; `None` for every other error, and for a path refused for leading out of its
+    /// directory (no OS error behind it).
+    pub fn denial(&self) -> Option<Denial> {
+        match self.0.kind {
+            ErrorKind::PermissionDenied => sys::denial(self.0.io.as_ref()?),
+            _ => None,
+        }
+    }
+
     /// The message, exactly as [`Display`](fmt::Display) writes it (`OP "PATH": WHY`), made
     /// in one allocation of the right size without the formatting machinery: for hosts that
     /// hand the message on as a string for every refused lock (`to_string` grows its string a
@@ -256,14 +270,14 @@ impl From<Error> for io::Error {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use std::ffi::OsStr;
-    use std::os::unix::ffi::OsStrExt as _;
 
     #[test]
     fn to_message_is_what_display_writes() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt as _;
         let paths = [
             Path::new("staging/1/staging.lock"),
             Path::new(""),

@@ -94,7 +94,7 @@ impl StagingLock {
     /// backs can make this delete the file now at that path.
     pub fn unlock_and_delete(self) -> Result<(), Error> {
         let StagingLock { file, dir, path } = self;
-        let removed = sys::remove_beneath(&dir, &path);
+        let removed = sys::delete_held(&file, &dir, &path);
         drop(file); // releases the lock, after the delete
         match removed {
             Ok(()) => Ok(()),

@@ -574,6 +574,7 @@ mod tests {
     /// Each layout's skip reason says what was found, in that layout's names: a pair whose
     /// `temp-dir-N` is a symbolic link, a stage directory holding a file of someone else's.
     #[test]
+    #[cfg(unix)] // a symbolic link
     fn not_a_stage_says_what_was_found_in_the_layouts_terms() {
         let reason = |layout: Layout, make: &dyn Fn(&Path)| {
             let tmp = tempfile::tempdir().unwrap();

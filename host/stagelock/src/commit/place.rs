@@ -140,10 +140,18 @@ fn crash_check(step: Step) -> Result<(), Moved> {
     Ok(())
 }
 
-/// The portable "rename, never overwriting": `mkdir` reserves `to` exclusively (`EEXIST` if
-/// anything has that name), then `rename` replaces that empty placeholder with the directory
-/// `from` atomically. On failure the placeholder is removed again if still empty.
+/// Renames `from` to `to`, never overwriting: with the system's own no-replace rename where the
+/// filesystem has one (Linux's `renameat2`, Windows'), else the portable way: `mkdir` reserves
+/// `to` exclusively (`EEXIST` if anything has that name), then `rename` replaces that empty
+/// placeholder with the directory `from` atomically. On failure the placeholder is removed
+/// again if still empty.
 fn reserve_and_rename(from_dir: &File, from: &Path, to_dir: &File, to: &Path) -> Result<(), Stop> {
+    if !hooks::force_fallback() {
+        match sys::rename(from_dir, from, to_dir, to, RenameMode::NoReplace) {
+            Err(e) if sys::rename_flags_unsupported(&e) => {}
+            other => return Ok(other?),
+        }
+    }
     sys::reserve_dir(to_dir, to)?;
     crash_point(Step::Reserved)?;
     match sys::rename_plain(from_dir, from, to_dir, to) {
@@ -152,7 +160,7 @@ fn reserve_and_rename(from_dir: &File, from: &Path, to_dir: &File, to: &Path) ->
             // Only removed while empty: something put into it meanwhile is someone else's.
             let _ = sys::remove_empty_dir(to_dir, to);
             Err(Stop::Io(if sys::not_empty(&e) {
-                io::Error::from_raw_os_error(libc::EEXIST)
+                sys::already_exists()
             } else {
                 e
             }))

@@ -1,68 +1,68 @@
-//! The platform layer: the only code with `unsafe` and `cfg(target_os)` branches. One file per
-//! concern; the rest of the crate calls what is re-exported here and never a syscall itself.
+//! The platform layer: the only code with `unsafe` and OS-specific branches. One backend per OS
+//! family, each a directory with one file per concern; the rest of the crate calls what is
+//! re-exported here and never a system call itself.
 //!
 //! | file | what lives there |
 //! |---|---|
-//! | `ofd.rs` | the lock backend of Linux and Android: open-file-description locks |
-//! | `posix.rs` | the lock backend of other Unix systems: classic `fcntl` locks plus an in-process registry, as in the Go original |
-//! | `fcntl.rs` | the `fcntl(2)` calls both backends make (set a lock, ask for a conflicting one, close-on-exec) |
-//! | `fs.rs` | files beneath a directory handle: open, stat (identity, kind, links, local or not), remove |
-//! | `rename.rs` | renames for commits: `renameat2` flags, and the plain steps of the portable fallback |
-//! | `sync.rs` | durability: `fsync` of a tree and of directories |
-//! | `proc.rs` | who holds a lock (`/proc/locks`, `/proc/PID/fdinfo`) and their command lines |
-//! | `signals.rs` | ignoring `SIGINT`/`SIGQUIT` while a child runs |
+//! | `types.rs` | what both families hand the crate: file identities and kinds, `Create`, `Probe`, `RenameMode` |
+//! | `portable.rs` | what both families do alike, through cap-std's sandboxed resolution: removing trees, whether a path names anything |
+//! | `unix/ofd.rs` | the lock backend of Linux and Android: open-file-description locks |
+//! | `unix/posix.rs` | the lock backend of other Unix systems: classic `fcntl` locks plus an in-process registry, as in the Go original |
+//! | `unix/fcntl.rs` | the `fcntl(2)` calls both Unix backends make (set a lock, ask for a conflicting one, close-on-exec) |
+//! | `unix/fs.rs` | files beneath a directory handle: open, stat (identity, kind, links, local or not), remove |
+//! | `unix/rename.rs` | renames for commits: `renameat2` flags, and the plain steps of the portable fallback |
+//! | `unix/sync.rs` | durability: `fsync` of a tree and of directories |
+//! | `unix/errno.rs` | what an `errno` means for the crate |
+//! | `unix/proc.rs` | who holds a lock (`/proc/locks`, `/proc/PID/fdinfo`) and their command lines |
+//! | `unix/signals.rs` | ignoring `SIGINT`/`SIGQUIT` while a child runs |
+//! | `windows/lock.rs` | the lock backend of Windows: `LockFileEx` on the whole file |
+//! | `windows/fs.rs` | files beneath a directory handle: open (sharing delete), identity by file index, delete by handle, remove |
+//! | `windows/rename.rs` | renames by handle (`FILE_RENAME_INFO`), never replacing unless asked |
+//! | `windows/sync.rs` | durability: `FlushFileBuffers` of a tree and of directories |
+//! | `windows/errno.rs` | what a Windows error code means for the crate |
+//! | `windows/console.rs` | ignoring Ctrl-C and Ctrl-Break while a child runs |
 //!
 //! Each backend gives the crate one type, `LockedFile`: an open file that holds an exclusive,
-//! non-blocking, whole-file advisory lock for as long as it lives, and releases it when dropped.
+//! non-blocking, whole-file lock for as long as it lives, and releases it when dropped.
 //!
-//! - Linux and Android (`ofd.rs`): open-file-description locks (`F_OFD_SETLK`, `F_WRLCK`,
+//! - Linux and Android (`unix/ofd.rs`): open-file-description locks (`F_OFD_SETLK`, `F_WRLCK`,
 //!   whole file). They conflict with classic POSIX `fcntl` locks of other processes
 //!   (containers/storage uses those), with OFD locks taken through any other open of the file
 //!   (other threads, other guests), and are not dropped when the process closes some other
 //!   descriptor of the same file.
-//! - Other Unix (`posix.rs`): classic `fcntl` (`F_SETLK`) locks plus an in-process registry,
-//!   the design of the Go original (see that file for its limits).
+//! - Other Unix (`unix/posix.rs`): classic `fcntl` (`F_SETLK`) locks plus an in-process
+//!   registry, the design of the Go original (see that file for its limits).
+//! - Windows (`windows/lock.rs`): `LockFileEx` with `LOCKFILE_EXCLUSIVE_LOCK |
+//!   LOCKFILE_FAIL_IMMEDIATELY` over every byte, as containers/storage takes its lock files
+//!   there. Windows locks belong to a handle, like OFD locks: they exclude other handles of
+//!   this process (threads, guests) and of other processes.
 
-#[cfg(all(
-    any(target_os = "linux", target_os = "android"),
-    not(stagelock_posix_fallback)
-))]
-#[path = "ofd.rs"]
-mod backend;
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as os;
 
-#[cfg(all(
-    unix,
-    any(
-        not(any(target_os = "linux", target_os = "android")),
-        stagelock_posix_fallback
-    )
-))]
-#[path = "posix.rs"]
-mod backend;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as os;
 
-#[cfg(not(unix))]
-compile_error!("stagelock supports Unix targets only (Linux with open-file-description locks)");
+#[cfg(not(any(unix, windows)))]
+compile_error!("stagelock supports Unix (Linux first) and Windows targets");
 
-mod fcntl;
-mod fs;
-mod proc;
-mod rename;
-mod signals;
-mod sync;
+mod portable;
+mod types;
 
-#[cfg(test)]
-pub(crate) use backend::drop_lock_keeping_file;
-pub(crate) use backend::{LockedFile, held_here, locked_by_other, probe, try_lock};
-pub(crate) use fcntl::{Probe, set_inheritable};
-pub(crate) use fs::{
-    Create, FileKind, FileStat, exists, is_local_filesystem, on_local_filesystem, open_beneath,
-    open_beneath_to_look, remove_all, remove_beneath, remove_dir_tree, remove_emptied_dir,
-    remove_empty_dir, single_name, stat_at, stat_fd,
+#[cfg(all(test, unix))]
+pub(crate) use os::drop_lock_keeping_file;
+pub use os::{InterruptsIgnored, ignore_interrupts};
+pub(crate) use os::{
+    LockedFile, already_exists, cmdline, delete_held, denial, fsync_dir, held_here, holders,
+    is_local_filesystem, kind_mismatch, kind_of, link_exclusive, locked_by_other, not_a_file,
+    not_empty, on_local_filesystem, open_beneath, open_beneath_to_look, open_dir_beneath, probe,
+    raced_open, remove_beneath, remove_emptied_dir, remove_empty_dir, rename,
+    rename_flags_unsupported, rename_plain, reserve_dir, set_inheritable, single_name, stat_at,
+    stat_fd, sync_tree, try_lock,
 };
-pub(crate) use proc::{cmdline, holders};
-pub(crate) use rename::{
-    RenameMode, kind_mismatch, link_exclusive, not_empty, rename, rename_flags_unsupported,
-    rename_plain, reserve_dir,
-};
-pub use signals::{InterruptsIgnored, ignore_interrupts};
-pub(crate) use sync::{fsync_dir, sync_tree};
+pub(crate) use portable::{exists, remove_all, remove_dir_tree};
+pub(crate) use types::{Create, FileKind, FileStat, Probe, RenameMode};

@@ -18,8 +18,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use super::fcntl::{self, Probe};
+use super::fcntl;
 use super::fs::stat_at;
+use crate::sys::types::Probe;
 
 type Key = (u64, u64);
 

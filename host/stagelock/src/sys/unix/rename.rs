@@ -11,14 +11,7 @@ use std::path::Path;
 
 use rustix::fs::{AtFlags, Mode};
 
-/// How [`rename`] treats an existing destination.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum RenameMode {
-    /// Fail with `EEXIST` if the destination exists (atomically on Linux).
-    NoReplace,
-    /// Swap source and destination atomically (Linux); both must exist.
-    Exchange,
-}
+use crate::sys::types::RenameMode;
 
 /// `renameat2(old_dir, old, new_dir, new, mode)`.
 #[cfg(any(target_os = "linux", target_os = "android"))]

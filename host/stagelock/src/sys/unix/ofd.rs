@@ -4,7 +4,8 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-use super::fcntl::{self, Probe};
+use super::fcntl;
+use crate::sys::types::Probe;
 
 /// An open file holding an exclusive OFD lock; dropping it closes the file, which releases the
 /// lock (the lock belongs to this open file description only, so no other descriptor matters).

@@ -7,19 +7,6 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 
-/// What a look at a file's locks ([`probe`](super::probe)) saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Probe {
-    /// No conflicting lock.
-    Free,
-    /// A lock of this very process that the OS cannot show (the fallback's registry); never
-    /// seen with OFD locks, whose holders in this process are reported like any other.
-    #[allow(dead_code)] // made by the fallback only
-    HeldHere,
-    /// Another holder's lock, with the `l_pid` the OS reported (`-1` for an OFD lock).
-    Held(i32),
-}
-
 /// A whole-file lock request of `kind` (`l_start = 0`, `l_len = 0`: to the end, however it
 /// grows).
 fn whole_file(kind: libc::c_short) -> libc::flock {

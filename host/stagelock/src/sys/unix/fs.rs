@@ -13,64 +13,22 @@ use std::path::Path;
 use cap_primitives::fs::{FollowSymlinks, OpenOptions, OpenOptionsExt as _};
 use rustix::fs::{AtFlags, Mode, OFlags};
 
+use super::LockedFile;
 use crate::faults::Protection;
+use crate::sys::types::{Create, FileId, FileKind, FileStat};
 
-/// A file's identity: device and inode, as `st_dev` / `st_ino`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct FileId {
-    pub(crate) dev: u64,
-    pub(crate) ino: u64,
-}
-
-/// What kind of file a descriptor or path is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum FileKind {
-    Regular,
-    Directory,
-    Symlink,
-    Fifo,
-    Socket,
-    Device,
-    Other,
-}
-
-impl FileKind {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            FileKind::Regular => "regular file",
-            FileKind::Directory => "directory",
-            FileKind::Symlink => "symbolic link",
-            FileKind::Fifo => "FIFO",
-            FileKind::Socket => "socket",
-            FileKind::Device => "device",
-            FileKind::Other => "special file",
-        }
+/// The kind of file a `st_mode` says.
+fn kind_of_mode(mode: u32) -> FileKind {
+    use rustix::fs::FileType as T;
+    match T::from_raw_mode(mode as _) {
+        T::RegularFile => FileKind::Regular,
+        T::Directory => FileKind::Directory,
+        T::Symlink => FileKind::Symlink,
+        T::Fifo => FileKind::Fifo,
+        T::Socket => FileKind::Socket,
+        T::CharacterDevice | T::BlockDevice => FileKind::Device,
+        _ => FileKind::Other,
     }
-
-    fn of_mode(mode: u32) -> Self {
-        use rustix::fs::FileType as T;
-        match T::from_raw_mode(mode as _) {
-            T::RegularFile => FileKind::Regular,
-            T::Directory => FileKind::Directory,
-            T::Symlink => FileKind::Symlink,
-            T::Fifo => FileKind::Fifo,
-            T::Socket => FileKind::Socket,
-            T::CharacterDevice | T::BlockDevice => FileKind::Device,
-            _ => FileKind::Other,
-        }
-    }
-}
-
-/// What [`stat_fd`] tells about an open file.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct FileStat {
-    pub(crate) id: FileId,
-    pub(crate) kind: FileKind,
-    /// How many names the file has (0: it was deleted).
-    pub(crate) nlink: u64,
-    /// The mount the file was opened through, by an ID the kernel never gives another mount
-    /// (`STATX_MNT_ID_UNIQUE`, Linux 6.8+); `None` where the kernel does not say.
-    pub(crate) mount: Option<u64>,
 }
 
 /// Identity, kind, link count and mount of an open file: one `statx` on Linux, one `fstat`
@@ -93,7 +51,7 @@ pub(crate) fn stat_fd(file: &File) -> io::Result<FileStat> {
             dev: rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor) as u64,
             ino: st.stx_ino,
         },
-        kind: FileKind::of_mode(st.stx_mode.into()),
+        kind: kind_of_mode(st.stx_mode.into()),
         nlink: st.stx_nlink.into(),
         mount: unique.then_some(st.stx_mnt_id),
     })
@@ -112,7 +70,7 @@ fn fstat(file: &File) -> io::Result<FileStat> {
             dev: st.st_dev as u64,
             ino: st.st_ino as u64,
         },
-        kind: FileKind::of_mode(st.st_mode as u32),
+        kind: kind_of_mode(st.st_mode as u32),
         nlink: st.st_nlink as u64,
         mount: None,
     })
@@ -252,18 +210,6 @@ pub(crate) fn single_name(path: &Path) -> bool {
     !bytes.is_empty() && !bytes.contains(&b'/') && bytes != b"." && bytes != b".."
 }
 
-/// How [`open_beneath`] opens a lock file: always read-write, never following a final symlink,
-/// never becoming a controlling terminal, never blocking (on a FIFO), close-on-exec.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Create {
-    /// `O_CREAT | O_EXCL`: a fresh file.
-    New,
-    /// `O_CREAT`: open or create.
-    IfMissing,
-    /// Open an existing file only.
-    No,
-}
-
 /// Opens the lock file `path` beneath `dir` with `mode` for new files.
 pub(crate) fn open_beneath(dir: &File, path: &Path, create: Create, mode: u32) -> io::Result<File> {
     // Without the escape check (a test's switch), a longer path is opened as a single name is,
@@ -291,6 +237,12 @@ pub(crate) fn open_beneath(dir: &File, path: &Path, create: Create, mode: u32) -
     cap_primitives::fs::open(dir, path, &options)
 }
 
+/// Opens the directory `path` beneath `dir` (a stage's resource, which a commit renames while
+/// it is open).
+pub(crate) fn open_dir_beneath(dir: &File, path: &Path) -> io::Result<File> {
+    cap_primitives::fs::open_dir(dir, path)
+}
+
 /// Opens the existing file `path` beneath `dir` read-only, to look at its locks: never created,
 /// never following a final symlink, never blocking (on a FIFO), close-on-exec.
 pub(crate) fn open_beneath_to_look(dir: &File, path: &Path) -> io::Result<File> {
@@ -312,9 +264,10 @@ pub(crate) fn open_beneath_to_look(dir: &File, path: &Path) -> io::Result<File> 
     cap_primitives::fs::open(dir, path, &options)
 }
 
-/// Whether `path` beneath `dir` names anything (not following a final symlink).
-pub(crate) fn exists(dir: &File, path: &Path) -> bool {
-    cap_primitives::fs::stat(dir, path, FollowSymlinks::No).is_ok()
+/// Deletes the lock file `locked`, held and named `path` beneath `dir`, before its lock is
+/// released: by its path (Unix has no delete by descriptor).
+pub(crate) fn delete_held(_locked: &LockedFile, dir: &File, path: &Path) -> io::Result<()> {
+    remove_beneath(dir, path)
 }
 
 /// Deletes the non-directory `path` beneath `dir` (a symbolic link itself, not its target).
@@ -366,28 +319,6 @@ fn only_fuse_hidden(dir: &File, path: &Path) -> bool {
                 .starts_with(b".fuse_hidden")
         })
     })
-}
-
-/// Removes the directory tree `path` beneath `dir`; gone is fine, anything but a directory (a
-/// file, a symbolic link) is an error and stays.
-pub(crate) fn remove_dir_tree(dir: &File, path: &Path) -> io::Result<()> {
-    match cap_primitives::fs::remove_dir_all(dir, path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
-/// Removes `path` beneath `dir` whatever it is (a directory tree or a file); gone is fine.
-pub(crate) fn remove_all(dir: &File, path: &Path) -> io::Result<()> {
-    let result = match cap_primitives::fs::stat(dir, path, FollowSymlinks::No) {
-        Ok(meta) if meta.is_dir() => cap_primitives::fs::remove_dir_all(dir, path),
-        Ok(_) => cap_primitives::fs::remove_file(dir, path),
-        Err(e) => Err(e),
-    };
-    match result {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
 }
 
 #[cfg(test)]

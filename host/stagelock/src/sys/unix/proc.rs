@@ -10,22 +10,12 @@ pub(crate) use linux::{cmdline, holders};
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) use unknown::{cmdline, holders};
 
-/// A lock on a file found in the OS's lock table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ProcHolder {
-    /// An OFD lock (else a classic POSIX one).
-    pub(crate) ofd: bool,
-    /// The process holding it, when known. An OFD lock shared by several processes (a
-    /// descriptor inherited by a child) appears once per process.
-    pub(crate) pid: Option<u32>,
-}
-
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod linux {
     use std::fs;
 
-    use super::ProcHolder;
-    use crate::sys::fs::FileId;
+    use crate::sys::types::FileId;
+    use crate::sys::types::ProcHolder;
 
     /// One granted `fcntl` lock from a `/proc/locks` or `fdinfo` line.
     #[derive(Debug, PartialEq, Eq)]
@@ -174,8 +164,8 @@ mod linux {
 /// Where the OS cannot tell (no `/proc`): nothing is known.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 mod unknown {
-    use super::ProcHolder;
-    use crate::sys::fs::FileId;
+    use crate::sys::types::FileId;
+    use crate::sys::types::ProcHolder;
 
     /// Who holds locks on the file `id`: unknown.
     pub(crate) fn holders(_id: FileId) -> Option<Vec<ProcHolder>> {

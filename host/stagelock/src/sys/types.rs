@@ -1,0 +1,100 @@
+//! What both OS families' code hands the rest of the crate: file identities and kinds, how a
+//! lock file is opened, what a look at a lock saw, how a rename treats its destination. Plain
+//! data, no system calls.
+
+/// A file's identity: on Unix device and inode (`st_dev`, `st_ino`); on Windows the volume's
+/// serial number and the file's index on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileId {
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+}
+
+/// What kind of file a descriptor or path is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    Regular,
+    Directory,
+    Symlink,
+    #[cfg_attr(windows, allow(dead_code))]
+    Fifo,
+    #[cfg_attr(windows, allow(dead_code))]
+    Socket,
+    Device,
+    #[cfg_attr(windows, allow(dead_code))]
+    Other,
+}
+
+impl FileKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            FileKind::Regular => "regular file",
+            FileKind::Directory => "directory",
+            FileKind::Symlink => "symbolic link",
+            FileKind::Fifo => "FIFO",
+            FileKind::Socket => "socket",
+            FileKind::Device => "device",
+            FileKind::Other => "special file",
+        }
+    }
+}
+
+/// What `stat_fd` tells about an open file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FileStat {
+    pub(crate) id: FileId,
+    pub(crate) kind: FileKind,
+    /// How many names the file has (0: it was deleted; on Windows also while a delete is
+    /// pending, the name lingering until the last handle closes).
+    pub(crate) nlink: u64,
+    /// The mount the file was opened through, by an ID the kernel never gives another mount
+    /// (`STATX_MNT_ID_UNIQUE`, Linux 6.8+); `None` where the kernel does not say.
+    #[cfg_attr(windows, allow(dead_code))] // Windows gives no mount IDs
+    pub(crate) mount: Option<u64>,
+}
+
+/// How `open_beneath` opens a lock file: always read-write, never following a final symlink,
+/// never blocking (on a FIFO), not inherited by children.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Create {
+    /// `O_CREAT | O_EXCL` (`CREATE_NEW`): a fresh file.
+    New,
+    /// `O_CREAT` (`OPEN_ALWAYS`): open or create.
+    IfMissing,
+    /// Open an existing file only.
+    No,
+}
+
+/// What a look at a file's locks (`probe`) saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// No conflicting lock.
+    Free,
+    /// A lock of this very process that the OS cannot show (the fallback's registry); never
+    /// seen with OFD or Windows locks, whose holders in this process are reported like any
+    /// other.
+    #[allow(dead_code)] // made by the POSIX fallback only
+    HeldHere,
+    /// Another holder's lock, with the `l_pid` the OS reported (`-1` for an OFD lock, and on
+    /// Windows, which does not say who holds a lock).
+    Held(i32),
+}
+
+/// How `rename` treats an existing destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RenameMode {
+    /// Fail with "already exists" if the destination exists (atomically on Linux and Windows).
+    NoReplace,
+    /// Swap source and destination atomically (Linux); both must exist.
+    Exchange,
+}
+
+/// A lock on a file found in the OS's lock table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProcHolder {
+    /// An OFD lock (else a classic POSIX one).
+    pub(crate) ofd: bool,
+    /// The process holding it, when known. An OFD lock shared by several processes (a
+    /// descriptor inherited by a child) appears once per process.
+    pub(crate) pid: Option<u32>,
+}

@@ -1,0 +1,54 @@
+//! What an `errno` means for the crate: the [`ErrorKind`] it is, and the few questions the
+//! crate asks of an OS error (was the open racing a delete, why was access denied).
+
+use std::io;
+
+use crate::error::{Denial, ErrorKind};
+
+/// The kind an OS error is, where its errno decides more than [`io::ErrorKind`] does.
+pub(crate) fn kind_of(err: &io::Error) -> Option<ErrorKind> {
+    Some(match err.raw_os_error()? {
+        libc::ELOOP | libc::EISDIR | libc::ENXIO | libc::ENODEV => ErrorKind::NotAFile,
+        libc::EMFILE | libc::ENFILE => ErrorKind::LimitReached,
+        libc::EROFS | libc::EPERM => ErrorKind::PermissionDenied,
+        libc::ENAMETOOLONG => ErrorKind::InvalidInput,
+        libc::EXDEV => ErrorKind::CrossDevice,
+        _ => return None,
+    })
+}
+
+/// What an error that is [`ErrorKind::NotAFile`] says the path is, in our words, where the
+/// OS's own (`Too many levels of symbolic links`) would mislead.
+pub(crate) fn not_a_file(err: &io::Error) -> Option<&'static str> {
+    match err.raw_os_error()? {
+        libc::ELOOP => Some("is a symbolic link (not followed), or symbolic links loop"),
+        libc::EISDIR => Some("is a directory, not a regular file"),
+        _ => None,
+    }
+}
+
+/// Why the OS denied access, for an error that is [`ErrorKind::PermissionDenied`].
+pub(crate) fn denial(err: &io::Error) -> Option<Denial> {
+    match err.raw_os_error()? {
+        libc::EACCES => Some(Denial::Access),
+        libc::EROFS => Some(Denial::ReadOnly),
+        libc::EPERM => Some(Denial::NotPermitted),
+        _ => None,
+    }
+}
+
+/// Whether an `open` of a lock path (creating it if `create`) may have failed only because the
+/// file was deleted during the open (asked on filesystems that are not local): JuiceFS says
+/// `EPERM` (the file is in its trash), or `ENOENT` without a trash, even to `O_CREAT`.
+pub(crate) fn raced_open(err: &io::Error, create: bool) -> bool {
+    match err.raw_os_error() {
+        Some(libc::EPERM) => true,
+        Some(libc::ENOENT) => create,
+        _ => false,
+    }
+}
+
+/// The error a rename that would overwrite its destination gives (`EEXIST`).
+pub(crate) fn already_exists() -> io::Error {
+    io::Error::from_raw_os_error(libc::EEXIST)
+}

@@ -1,0 +1,42 @@
+//! The Unix family: Linux and Android with open-file-description locks, other Unix systems
+//! (macOS, the BSDs) with classic `fcntl` locks; the table in the parent module lists the files.
+
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    not(stagelock_posix_fallback)
+))]
+#[path = "ofd.rs"]
+mod backend;
+
+#[cfg(any(
+    not(any(target_os = "linux", target_os = "android")),
+    stagelock_posix_fallback
+))]
+#[path = "posix.rs"]
+mod backend;
+
+mod errno;
+mod fcntl;
+mod fs;
+mod proc;
+mod rename;
+mod signals;
+mod sync;
+
+#[cfg(test)]
+pub(crate) use backend::drop_lock_keeping_file;
+pub(crate) use backend::{LockedFile, held_here, locked_by_other, probe, try_lock};
+pub(crate) use errno::{already_exists, denial, kind_of, not_a_file, raced_open};
+pub(crate) use fcntl::set_inheritable;
+pub(crate) use fs::{
+    delete_held, is_local_filesystem, on_local_filesystem, open_beneath, open_beneath_to_look,
+    open_dir_beneath, remove_beneath, remove_emptied_dir, remove_empty_dir, single_name, stat_at,
+    stat_fd,
+};
+pub(crate) use proc::{cmdline, holders};
+pub(crate) use rename::{
+    kind_mismatch, link_exclusive, not_empty, rename, rename_flags_unsupported, rename_plain,
+    reserve_dir,
+};
+pub use signals::{InterruptsIgnored, ignore_interrupts};
+pub(crate) use sync::{fsync_dir, sync_tree};

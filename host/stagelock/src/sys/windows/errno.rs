@@ -1,0 +1,67 @@
+//! What a Windows error code means for the crate: the [`ErrorKind`] it is, and the few
+//! questions the crate asks of an OS error.
+
+use std::io;
+
+use windows_sys::Win32::Foundation::{
+    ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_DIRECTORY, ERROR_FILE_NOT_FOUND,
+    ERROR_FILENAME_EXCED_RANGE, ERROR_INVALID_NAME, ERROR_NOT_SAME_DEVICE,
+    ERROR_PRIVILEGE_NOT_HELD, ERROR_TOO_MANY_OPEN_FILES, ERROR_WRITE_PROTECT,
+};
+
+use crate::error::{Denial, ErrorKind};
+
+/// "The name of the file cannot be resolved by the system": what the crate says when a lock
+/// path is a reparse point (a symbolic link or junction, not followed) or a device.
+pub(super) const ERROR_CANT_RESOLVE_FILENAME: i32 = 1921;
+
+/// The kind an OS error is, where its code decides more than [`io::ErrorKind`] does.
+pub(crate) fn kind_of(err: &io::Error) -> Option<ErrorKind> {
+    let code = u32::try_from(err.raw_os_error()?).ok()?;
+    Some(match code {
+        ERROR_DIRECTORY => ErrorKind::NotAFile,
+        c if c as i32 == ERROR_CANT_RESOLVE_FILENAME => ErrorKind::NotAFile,
+        ERROR_TOO_MANY_OPEN_FILES => ErrorKind::LimitReached,
+        ERROR_WRITE_PROTECT | ERROR_PRIVILEGE_NOT_HELD => ErrorKind::PermissionDenied,
+        ERROR_FILENAME_EXCED_RANGE | ERROR_INVALID_NAME => ErrorKind::InvalidInput,
+        ERROR_NOT_SAME_DEVICE => ErrorKind::CrossDevice,
+        _ => return None,
+    })
+}
+
+/// What an error that is [`ErrorKind::NotAFile`] says the path is, in our words.
+pub(crate) fn not_a_file(err: &io::Error) -> Option<&'static str> {
+    match err.raw_os_error()? {
+        c if c == ERROR_DIRECTORY as i32 => Some("is a directory, not a regular file"),
+        ERROR_CANT_RESOLVE_FILENAME => {
+            Some("is a symbolic link or junction (not followed), or a device")
+        }
+        _ => None,
+    }
+}
+
+/// Why the OS denied access, for an error that is [`ErrorKind::PermissionDenied`].
+pub(crate) fn denial(err: &io::Error) -> Option<Denial> {
+    match u32::try_from(err.raw_os_error()?).ok()? {
+        ERROR_ACCESS_DENIED => Some(Denial::Access),
+        ERROR_WRITE_PROTECT => Some(Denial::ReadOnly),
+        ERROR_PRIVILEGE_NOT_HELD => Some(Denial::NotPermitted),
+        _ => None,
+    }
+}
+
+/// Whether an `open` of a lock path (creating it if `create`) may have failed only because the
+/// file was being deleted: a file whose delete is pending (deleted the classic way, the name
+/// lingering until its last handle closes) refuses every open as access denied.
+pub(crate) fn raced_open(err: &io::Error, create: bool) -> bool {
+    match err.raw_os_error().and_then(|c| u32::try_from(c).ok()) {
+        Some(ERROR_ACCESS_DENIED) => true,
+        Some(ERROR_FILE_NOT_FOUND) => create,
+        _ => false,
+    }
+}
+
+/// The error a rename that would overwrite its destination gives.
+pub(crate) fn already_exists() -> io::Error {
+    io::Error::from_raw_os_error(ERROR_ALREADY_EXISTS as i32)
+}

@@ -1,0 +1,251 @@
+//! Files beneath a directory handle on Windows: opening (always sharing read, write and delete),
+//! looking at (identity, kind, links), deleting by handle, removing.
+//!
+//! Every path goes through cap-std's sandboxed resolution, which opens each component relative
+//! to its directory's handle (`NtCreateFile` with a root directory) and refuses `..` climbing
+//! out, absolute paths and symbolic links or junctions leading out. A final reparse point
+//! (symbolic link, junction) is never followed: it is opened itself.
+
+use std::fs::File;
+use std::io;
+use std::mem::size_of;
+use std::os::windows::io::AsRawHandle;
+use std::path::Path;
+
+use cap_fs_ext::OpenOptionsFollowExt as _;
+use cap_primitives::fs::{FollowSymlinks, OpenOptions, OpenOptionsExt as _};
+use windows_sys::Win32::Foundation::{
+    ERROR_DIR_NOT_EMPTY, ERROR_DIRECTORY, ERROR_INVALID_PARAMETER, ERROR_NOT_SUPPORTED,
+    GENERIC_READ, GENERIC_WRITE, HANDLE,
+};
+use windows_sys::Win32::Storage::FileSystem::{
+    BY_HANDLE_FILE_INFORMATION, DELETE, FILE_ATTRIBUTE_DEVICE, FILE_ATTRIBUTE_DIRECTORY,
+    FILE_ATTRIBUTE_REPARSE_POINT, FILE_DISPOSITION_FLAG_DELETE,
+    FILE_DISPOSITION_FLAG_POSIX_SEMANTICS, FILE_DISPOSITION_INFO, FILE_DISPOSITION_INFO_EX,
+    FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT, FILE_READ_ATTRIBUTES,
+    FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_STANDARD_INFO, FileDispositionInfo,
+    FileDispositionInfoEx, FileStandardInfo, GetFileInformationByHandle,
+    GetFileInformationByHandleEx, SetFileInformationByHandle,
+};
+
+use super::{LockedFile, check};
+use crate::sys::types::{Create, FileId, FileKind, FileStat};
+
+/// Every handle here shares everything: a lock file must stay deletable (and renamable) while
+/// others hold it open, as on Unix.
+const SHARE_ALL: u32 = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
+
+fn handle(file: &File) -> HANDLE {
+    file.as_raw_handle() as HANDLE
+}
+
+/// Options that open `path` itself (a reparse point is not followed; a directory opens too,
+/// so that it is refused as what it is, not as "access denied"), sharing everything.
+fn options(access: u32) -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options
+        .access_mode(access)
+        .share_mode(SHARE_ALL)
+        .custom_flags(FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT);
+    options.follow(FollowSymlinks::No);
+    options
+}
+
+/// Identity, kind and link count of an open file: `GetFileInformationByHandle`, plus whether a
+/// delete is pending (`FileStandardInfo`), which counts as no name left.
+pub(crate) fn stat_fd(file: &File) -> io::Result<FileStat> {
+    // SAFETY: all-zero is a valid value of these plain C structs.
+    let mut info: BY_HANDLE_FILE_INFORMATION = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid handle borrowed from `file`; `info` is exclusively borrowed for the call.
+    check(unsafe { GetFileInformationByHandle(handle(file), &mut info) })?;
+    // SAFETY: as above.
+    let mut standard: FILE_STANDARD_INFO = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid handle; the buffer is a FILE_STANDARD_INFO of the size passed.
+    check(unsafe {
+        GetFileInformationByHandleEx(
+            handle(file),
+            FileStandardInfo,
+            (&raw mut standard).cast(),
+            size_of::<FILE_STANDARD_INFO>() as u32,
+        )
+    })?;
+    let attributes = info.dwFileAttributes;
+    let kind = if attributes & FILE_ATTRIBUTE_REPARSE_POINT != 0 {
+        FileKind::Symlink
+    } else if attributes & FILE_ATTRIBUTE_DIRECTORY != 0 {
+        FileKind::Directory
+    } else if attributes & FILE_ATTRIBUTE_DEVICE != 0 {
+        FileKind::Device
+    } else {
+        FileKind::Regular
+    };
+    Ok(FileStat {
+        id: FileId {
+            dev: info.dwVolumeSerialNumber.into(),
+            ino: u64::from(info.nFileIndexHigh) << 32 | u64::from(info.nFileIndexLow),
+        },
+        kind,
+        nlink: if standard.DeletePending {
+            0
+        } else {
+            info.nNumberOfLinks.into()
+        },
+        mount: None,
+    })
+}
+
+/// The identity of what `path` names beneath `dir` (a final reparse point itself): opened to
+/// read its attributes only, sharing everything, so it never gets in the way of a delete.
+pub(crate) fn stat_at(dir: &File, path: &Path) -> io::Result<FileId> {
+    let file = cap_primitives::fs::open(dir, path, &options(FILE_READ_ATTRIBUTES))?;
+    Ok(stat_fd(&file)?.id)
+}
+
+/// Whether `file`, of which [`stat_fd`] said `stat`, is on a local filesystem whose link counts
+/// can be trusted: not known on Windows, so never assumed (the path is always looked up again).
+pub(crate) fn on_local_filesystem(_file: &File, _stat: &FileStat) -> bool {
+    false
+}
+
+/// Whether a filesystem is local: not known on Windows, so never assumed.
+pub(crate) fn is_local_filesystem(_file: &File) -> bool {
+    false
+}
+
+/// Whether `path` is one plain name: no separator (`/` or `\`), no `:` (which would name a
+/// stream or a drive), not empty, not `.` or `..`.
+pub(crate) fn single_name(path: &Path) -> bool {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    !bytes.is_empty()
+        && !bytes.iter().any(|b| matches!(b, b'/' | b'\\' | b':'))
+        && bytes != b"."
+        && bytes != b".."
+}
+
+/// Opens the lock file `path` beneath `dir` for reading, writing and deleting by its handle,
+/// sharing everything, never following a final reparse point. A directory, reparse point or
+/// device is refused (`ERROR_DIRECTORY` or `ERROR_CANT_RESOLVE_FILENAME`, which the crate
+/// reports as "not a regular file"). `_mode` is for Unix.
+pub(crate) fn open_beneath(
+    dir: &File,
+    path: &Path,
+    create: Create,
+    _mode: u32,
+) -> io::Result<File> {
+    let mut options = options(GENERIC_READ | GENERIC_WRITE | DELETE);
+    options.read(true).write(true);
+    match create {
+        Create::New => options.create_new(true),
+        Create::IfMissing => options.create(true),
+        Create::No => &mut options,
+    };
+    let file = cap_primitives::fs::open(dir, path, &options)?;
+    refuse_unless_regular(file)
+}
+
+/// Opens the directory `path` beneath `dir` (a stage's resource, which a commit renames while
+/// it is open), sharing delete: cap-std's own directory handles do not, and Windows refuses to
+/// rename a directory someone has open that way.
+pub(crate) fn open_dir_beneath(dir: &File, path: &Path) -> io::Result<File> {
+    let mut options = options(GENERIC_READ);
+    options.read(true);
+    let file = cap_primitives::fs::open(dir, path, &options)?;
+    match stat_fd(&file)?.kind {
+        FileKind::Directory => Ok(file),
+        _ => Err(io::Error::from_raw_os_error(ERROR_DIRECTORY as i32)),
+    }
+}
+
+/// Opens the existing file `path` beneath `dir` read-only, to look at its locks, sharing
+/// everything, never following a final reparse point; refuses what is not a regular file.
+pub(crate) fn open_beneath_to_look(dir: &File, path: &Path) -> io::Result<File> {
+    let mut options = options(GENERIC_READ);
+    options.read(true);
+    refuse_unless_regular(cap_primitives::fs::open(dir, path, &options)?)
+}
+
+fn refuse_unless_regular(file: File) -> io::Result<File> {
+    match stat_fd(&file)?.kind {
+        FileKind::Regular => Ok(file),
+        FileKind::Directory => Err(io::Error::from_raw_os_error(ERROR_DIRECTORY as i32)),
+        _ => Err(io::Error::from_raw_os_error(
+            super::errno::ERROR_CANT_RESOLVE_FILENAME,
+        )),
+    }
+}
+
+/// Deletes the file open as `file`: with POSIX semantics where Windows has them (the name is
+/// gone at once, though handles stay open), else marked for deletion the classic way (the
+/// name goes when the last handle closes). Wine 8 and FAT filesystems have only the classic way.
+fn delete_by_handle(file: &File) -> io::Result<()> {
+    let posix = FILE_DISPOSITION_INFO_EX {
+        Flags: FILE_DISPOSITION_FLAG_DELETE | FILE_DISPOSITION_FLAG_POSIX_SEMANTICS,
+    };
+    // SAFETY: a valid handle; the buffer is a FILE_DISPOSITION_INFO_EX of the size passed.
+    let done = check(unsafe {
+        SetFileInformationByHandle(
+            handle(file),
+            FileDispositionInfoEx,
+            (&raw const posix).cast(),
+            size_of::<FILE_DISPOSITION_INFO_EX>() as u32,
+        )
+    });
+    match done {
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(c) if c == ERROR_INVALID_PARAMETER as i32 || c == ERROR_NOT_SUPPORTED as i32
+            ) =>
+        {
+            let classic = FILE_DISPOSITION_INFO { DeleteFile: true };
+            // SAFETY: as above, with a FILE_DISPOSITION_INFO.
+            check(unsafe {
+                SetFileInformationByHandle(
+                    handle(file),
+                    FileDispositionInfo,
+                    (&raw const classic).cast(),
+                    size_of::<FILE_DISPOSITION_INFO>() as u32,
+                )
+            })
+        }
+        other => other,
+    }
+}
+
+/// Deletes the lock file `locked`, held and named `path` beneath `dir`, before its lock is
+/// released: through its own handle, so exactly the file we locked goes, whatever the path
+/// names by now.
+pub(crate) fn delete_held(locked: &LockedFile, _dir: &File, _path: &Path) -> io::Result<()> {
+    delete_by_handle(locked.file())
+}
+
+/// Deletes the non-directory `path` beneath `dir` (a reparse point itself, not its target).
+pub(crate) fn remove_beneath(dir: &File, path: &Path) -> io::Result<()> {
+    let file = cap_primitives::fs::open(dir, path, &options(DELETE | FILE_READ_ATTRIBUTES))?;
+    if stat_fd(&file)?.kind == FileKind::Directory {
+        return Err(io::Error::from_raw_os_error(ERROR_DIRECTORY as i32));
+    }
+    delete_by_handle(&file)
+}
+
+/// Removes `path` beneath `dir` only if it is an empty directory.
+pub(crate) fn remove_empty_dir(dir: &File, path: &Path) -> io::Result<()> {
+    cap_primitives::fs::remove_dir(dir, path)
+}
+
+/// Removes the directory `path` beneath `dir` that a stage's lock file and resource just left;
+/// one that is gone, or in use again, is left as it is.
+///
+/// A file deleted the classic way keeps its name until its last handle closes (someone
+/// looking at the lock at that moment): while the directory is "not empty", the removal is
+/// tried again, for at most about 50 ms.
+pub(crate) fn remove_emptied_dir(dir: &File, path: &Path) {
+    for _ in 0..50 {
+        match remove_empty_dir(dir, path) {
+            Err(e) if e.raw_os_error() == Some(ERROR_DIR_NOT_EMPTY as i32) => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            _ => return,
+        }
+    }
+}

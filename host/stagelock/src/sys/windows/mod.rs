@@ -1,0 +1,50 @@
+//! The Windows family: `LockFileEx` locks, handle-relative opens through cap-std, deletes and
+//! renames by handle; the table in the parent module lists the files.
+//!
+//! What differs from Unix, and why it is safe:
+//! - Lock files are opened sharing read, write *and delete*, so a holder can delete its file
+//!   while it holds the lock, as on Unix; they are deleted through the holder's own handle
+//!   (never by a path that might name someone else's file by then), with POSIX semantics where
+//!   Windows has them (the name goes at once, Windows 10 1709+), else the classic way (the name
+//!   stays until the last handle closes, and opening it meanwhile is refused as access denied,
+//!   which a taker treats like a file deleted under its open and tries again).
+//! - A file's identity is its volume serial number and file index, and a file whose delete is
+//!   pending counts as having no name: the "path still names the locked file" check works as
+//!   with inodes.
+//! - Who holds a lock cannot be asked: a look at a lock takes a shared lock for an instant
+//!   (which a taker at that very instant sees as busy), and a lock is never reported as lost
+//!   by another holder (only the path check can find a lost lock).
+
+mod console;
+mod errno;
+mod fs;
+mod lock;
+mod rename;
+mod sync;
+
+pub use console::{InterruptsIgnored, ignore_interrupts};
+pub(crate) use errno::{already_exists, denial, kind_of, not_a_file, raced_open};
+pub(crate) use fs::{
+    delete_held, is_local_filesystem, on_local_filesystem, open_beneath, open_beneath_to_look,
+    open_dir_beneath, remove_beneath, remove_emptied_dir, remove_empty_dir, single_name, stat_at,
+    stat_fd,
+};
+pub(crate) use lock::{
+    LockedFile, cmdline, held_here, holders, locked_by_other, probe, set_inheritable, try_lock,
+};
+pub(crate) use rename::{
+    kind_mismatch, link_exclusive, not_empty, rename, rename_flags_unsupported, rename_plain,
+    reserve_dir,
+};
+pub(crate) use sync::{fsync_dir, sync_tree};
+
+use std::io;
+
+/// `Ok(())` if a Win32 call returned nonzero, else the thread's last error.
+fn check(ok: windows_sys::core::BOOL) -> io::Result<()> {
+    if ok != 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
