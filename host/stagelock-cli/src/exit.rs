@@ -1,6 +1,5 @@
 //! Exit statuses, and how a failure becomes one: a one-line message on stderr and a status.
 
-use std::os::unix::process::ExitStatusExt as _;
 use std::process::{ExitCode, ExitStatus};
 
 /// Exit status when the lock is held by someone else (`EX_TEMPFAIL` from sysexits.h); `-E N`
@@ -44,8 +43,9 @@ pub(crate) fn exit_code(status: ExitStatus) -> ExitCode {
 }
 
 fn child_status(status: ExitStatus) -> u8 {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => code as u8,
+    match (status.code(), crate::platform::killed_by(status)) {
+        // Windows codes go past 255 (0xC0000005 for a crash): those are a plain failure.
+        (Some(code), _) => u8::try_from(code).unwrap_or(EXIT_FAILURE),
         (None, Some(signal)) => 128u8.wrapping_add(signal as u8),
         (None, None) => EXIT_FAILURE,
     }
@@ -88,7 +88,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn a_child_status_passes_through_and_a_signal_gives_128_plus_it() {
+        use std::os::unix::process::ExitStatusExt as _;
         assert_eq!(child_status(ExitStatus::from_raw(0)), 0);
         assert_eq!(child_status(ExitStatus::from_raw(7 << 8)), 7);
         assert_eq!(child_status(ExitStatus::from_raw(75 << 8)), 75);

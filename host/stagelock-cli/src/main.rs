@@ -7,6 +7,7 @@ mod cmd;
 mod docs;
 mod exit;
 mod hold;
+mod platform;
 mod run;
 mod stage;
 mod status;

@@ -204,21 +204,6 @@ fn engine(no_cache: bool, epochs: bool, fuel: bool) -> Result<Engine> {
         .context("create the wasmtime engine")
 }
 
-/// Raises the soft limit on open descriptors to the hard limit, as servers do, and returns the
-/// soft limit in force (`None`: unlimited or unknown).
-fn raise_nofile_limit() -> Option<u64> {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let mut limit = getrlimit(Resource::Nofile);
-    if let (Some(soft), Some(hard)) = (limit.current, limit.maximum)
-        && soft < hard
-    {
-        limit.current = Some(hard);
-        // Refused (a hard limit above what the kernel allows): keep the soft limit.
-        let _ = setrlimit(Resource::Nofile, limit);
-    }
-    getrlimit(Resource::Nofile).current
-}
-
 /// The cap on the component's held locks: `asked`, lowered to keep [`FD_RESERVE`] descriptors
 /// of `nofile` for the host.
 fn max_held(asked: usize, nofile: Option<u64>) -> usize {
@@ -337,7 +322,7 @@ fn unserved_import(component: &Component, engine: &Engine) -> Option<String> {
 }
 
 pub(super) fn run(args: RunArgs) -> Result<ExitCode> {
-    let nofile = raise_nofile_limit();
+    let nofile = crate::platform::raise_nofile_limit();
     // WASI's tokio runtime starts on first use and panics if it cannot get its descriptors
     // then; start it now, before the component can use them all up.
     wasmtime_wasi::runtime::in_tokio(async {});

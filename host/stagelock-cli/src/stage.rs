@@ -1,14 +1,15 @@
 //! `stagelock stage` and `stagelock recover`: staging areas from the shell.
 
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
-use cap_std::fs::{Dir, MetadataExt as _};
+use cap_std::fs::Dir;
 use clap::{Args, ValueEnum};
 
 use stagelock::{CommitOptions, Durability, Layout, RecoverOptions, StagingArea};
+
+use crate::platform;
 
 use crate::cmd::{CmdArgs, run_holding};
 use crate::exit::{EXIT_FAILURE, exit_code};
@@ -187,14 +188,11 @@ impl<'a> Dest<'a> {
     /// Checks that DEST's parent is on the filesystem of the staging area `root`: a commit is one
     /// `rename`, which cannot cross filesystems.
     fn check_same_filesystem(&self, root: &Path) -> Result<()> {
-        let root_dev = std::fs::metadata(root)
-            .with_context(|| format!("stage {:?}", root.display()))?
-            .dev();
-        let dest_dev = self
-            .dir
-            .dir_metadata()
-            .with_context(|| format!("commit {:?}", self.given.display()))?
-            .dev();
+        let Some((root_dev, dest_dev)) = platform::devices(root, &self.dir) else {
+            return Ok(());
+        };
+        let root_dev = root_dev.with_context(|| format!("stage {:?}", root.display()))?;
+        let dest_dev = dest_dev.with_context(|| format!("commit {:?}", self.given.display()))?;
         if root_dev != dest_dev {
             bail!(
                 "commit {:?}: it is on another filesystem than the staging area {:?} (a commit \

@@ -5,9 +5,8 @@
 //! one, is converted here.
 
 use std::fmt;
-use std::io;
 
-use stagelock::{CommitOptions, Durability, ErrorKind, Layout, Report, SkipReason};
+use stagelock::{CommitOptions, Denial, Durability, ErrorKind, Layout, Report, SkipReason};
 use wasmtime::component::Resource;
 
 use crate::bindings::locks::ErrorCode;
@@ -31,10 +30,10 @@ fn core_code(e: &stagelock::Error) -> ErrorCode {
         ErrorKind::WouldBlock => ErrorCode::WouldBlock,
         ErrorKind::NotFound => ErrorCode::NoEntry,
         ErrorKind::InvalidInput => ErrorCode::Invalid,
-        ErrorKind::PermissionDenied => match e.io_error().map(io::Error::raw_os_error) {
-            Some(Some(libc::EACCES)) => ErrorCode::Access,
-            Some(Some(libc::EROFS)) => ErrorCode::ReadOnly,
-            // EPERM, and cap-std's refusal of a path leading out (no errno).
+        ErrorKind::PermissionDenied => match e.denial() {
+            Some(Denial::Access) => ErrorCode::Access,
+            Some(Denial::ReadOnly) => ErrorCode::ReadOnly,
+            // EPERM, and cap-std's refusal of a path leading out (no OS error).
             _ => ErrorCode::NotPermitted,
         },
         ErrorKind::NotAFile => ErrorCode::NotAFile,
@@ -111,7 +110,7 @@ impl StagingLockCtxView<'_> {
         &mut self,
         err: &mut CommitFailure,
     ) -> wasmtime::Result<Option<Resource<stagelock::Stage>>> {
-        err.stage.take().map(|s| self.hold(s)).transpose()
+        err.stage.take().map(|s| self.hold(*s)).transpose()
     }
 
     /// What a 1.0.0 guest receives for a failed commit: the code, with the stage handed back if
@@ -299,8 +298,10 @@ impl From<v0_2::locks::Error> for v0_1::locks::Error {
     }
 }
 
-#[cfg(test)]
+// The cases are errno values: the OS errors of Unix.
+#[cfg(all(test, unix))]
 mod tests {
+    use std::io;
     use std::path::Path;
 
     use stagelock::Op;

@@ -124,7 +124,8 @@ impl std::error::Error for HostError {}
 #[derive(Debug)]
 pub struct CommitFailure {
     pub(crate) error: HostError,
-    pub(crate) stage: Option<Stage>,
+    /// Boxed: a stage is large (a `PathBuf` is four words on Windows), and failures are rare.
+    pub(crate) stage: Option<Box<Stage>>,
 }
 
 impl From<HostError> for CommitFailure {
@@ -143,7 +144,7 @@ impl From<stagelock::CommitError> for CommitFailure {
     fn from(failed: stagelock::CommitError) -> Self {
         CommitFailure {
             error: failed.error.into(),
-            stage: failed.stage,
+            stage: failed.stage.map(Box::new),
         }
     }
 }

@@ -79,7 +79,7 @@ impl StagingLockCtxView<'_> {
             Ok(dir) => Ok((stage, dir)),
             Err(error) => Err(CommitFailure {
                 error,
-                stage: Some(stage), // untouched: still the guest's
+                stage: Some(Box::new(stage)), // untouched: still the guest's
             }),
         }
     }

@@ -84,7 +84,7 @@ mod wait; // Wait and LockWait: waiting for a lock someone holds // running a ch
 
 pub use area::{Layout, Stage, StagingArea};
 pub use commit::{CommitError, CommitOptions, Durability};
-pub use error::{Error, ErrorKind, Op};
+pub use error::{Denial, Error, ErrorKind, Op};
 pub use lock::StagingLock;
 pub use lock_dir::LockDir;
 pub use recover::{Foreign, RecoverOptions, Recovered, Report, SkipReason, Skipped};
