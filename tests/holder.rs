@@ -17,11 +17,18 @@
 //! - `lock-holder stress-cli STAGELOCK DIR K M TAG`: the same through `STAGELOCK lock`, whose
 //!   command (`lock-holder stamp`) prints the stamps while the CLI holds the lock.
 //! - `lock-holder stamp TAG PATH`: prints `TAG PATH NOW NOW'` (run under a held lock).
+//! - `lock-holder delete PATH`: deletes PATH (another process deleting a lock file it does not
+//!   hold, as no cooperating holder does).
 //! - `lock-holder churn DIR`: create-and-lock + unlock-and-delete forever (to be SIGKILLed).
 //! - `lock-holder model GRANT (pairs|per-dir)`: an actor of the model test: runs the protocol of
 //!   `stagelock_tests::actor` on stdin, one reply line per command on stdout, plus
 //!   `nofile K` (lower the soft descriptor limit to K above the lowest free descriptor) and
 //!   `nofile-restore`; ends at `quit` or the end of stdin.
+//! - `lock-holder go-lock PATH` (Windows): takes the lock the way containers/storage does there
+//!   (`internal/rawfilelock/rawfilelock_windows.go`): opens PATH as Go's `os.OpenFile` does
+//!   (`OPEN_ALWAYS`, sharing read and write, not delete), `LockFileEx` with
+//!   `LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY` over every byte; prints `held` or
+//!   `busy`; holding, waits for stdin to close, unlocks, closes and prints `released`.
 //! - `lock-holder exhaust DIR NOFILE`: lowers RLIMIT_NOFILE to NOFILE, creates locks until the
 //!   first error, prints `exhausted N KIND`, releases them all, then prints `recovered` once a
 //!   new lock works again.
@@ -42,8 +49,13 @@ fn main() -> Result<()> {
         Some("stress-cli") => return stress_cli(&args[1..]),
         Some("stamp") => return stamp(&args[1..]),
         Some("churn") => return churn(&args[1..]),
+        Some("delete") => return delete(&args[1..]),
+        #[cfg(unix)]
         Some("exhaust") => return exhaust(&args[1..]),
+        #[cfg(unix)]
         Some("model") => return model(&args[1..]),
+        #[cfg(windows)]
+        Some("go-lock") => return go_lock(&args[1..]),
         _ => {}
     }
     let [mode, dir, target, rest @ ..] = args.as_slice() else {
@@ -223,6 +235,14 @@ fn churn(args: &[String]) -> Result<()> {
     }
 }
 
+fn delete(args: &[String]) -> Result<()> {
+    let [path] = args else {
+        bail!("usage: lock-holder delete PATH")
+    };
+    std::fs::remove_file(path).with_context(|| format!("delete {path}"))
+}
+
+#[cfg(unix)]
 fn model(args: &[String]) -> Result<()> {
     use std::io::{BufRead, Write};
     let [grant, layout] = args else {
@@ -263,6 +283,7 @@ fn model(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+#[cfg(unix)]
 fn set_nofile(current: u64, maximum: Option<u64>) -> Result<()> {
     let limit = rustix::process::Rlimit {
         current: Some(current),
@@ -272,6 +293,7 @@ fn set_nofile(current: u64, maximum: Option<u64>) -> Result<()> {
     Ok(())
 }
 
+#[cfg(unix)]
 fn exhaust(args: &[String]) -> Result<()> {
     let [dir, nofile] = args else {
         bail!("usage: lock-holder exhaust DIR NOFILE")
@@ -299,5 +321,53 @@ fn exhaust(args: &[String]) -> Result<()> {
     }
     locks.create_and_lock("lock-")?.0.unlock_and_delete()?;
     println!("recovered");
+    Ok(())
+}
+
+#[cfg(windows)]
+fn go_lock(args: &[String]) -> Result<()> {
+    use std::os::windows::fs::OpenOptionsExt as _;
+    use std::os::windows::io::AsRawHandle as _;
+    use windows_sys::Win32::Foundation::{ERROR_LOCK_VIOLATION, HANDLE};
+    use windows_sys::Win32::Storage::FileSystem::{
+        FILE_SHARE_READ, FILE_SHARE_WRITE, LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY,
+        LockFileEx, UnlockFileEx,
+    };
+    let [path] = args else {
+        bail!("usage: lock-holder go-lock PATH")
+    };
+    // What Go's os.OpenFile(path, O_RDWR|O_CREATE) does: OPEN_ALWAYS, sharing read and write.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE)
+        .open(path)
+        .with_context(|| format!("open {path}"))?;
+    let handle = file.as_raw_handle() as HANDLE;
+    // SAFETY: all-zero is a valid OVERLAPPED (offset 0); the handle is valid and synchronous.
+    let mut at = unsafe { std::mem::zeroed() };
+    // rawfilelock_windows.go: LockFileEx(fd, LOCKFILE_EXCLUSIVE_LOCK|LOCKFILE_FAIL_IMMEDIATELY,
+    // 0, allBytes, allBytes, ol) with allBytes = ^uint32(0).
+    let flags = LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY;
+    // SAFETY: as above; `at` outlives the synchronous call.
+    if unsafe { LockFileEx(handle, flags, 0, u32::MAX, u32::MAX, &mut at) } == 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(ERROR_LOCK_VIOLATION as i32) {
+            println!("busy");
+            return Ok(());
+        }
+        return Err(err).context("LockFileEx");
+    }
+    println!("held");
+    std::io::stdin().read_to_end(&mut Vec::new())?;
+    // SAFETY: as above.
+    let mut at = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { UnlockFileEx(handle, 0, u32::MAX, u32::MAX, &mut at) } == 0 {
+        return Err(std::io::Error::last_os_error()).context("UnlockFileEx");
+    }
+    drop(file);
+    println!("released");
     Ok(())
 }

@@ -100,11 +100,28 @@ impl Holder {
         Ok((holder, taken))
     }
 
-    /// A Python process taking a POSIX `fcntl.lockf` lock (classic `F_SETLK`, what
-    /// containers/storage's Go code takes) on `path`.
-    pub fn python_lockf(path: &Path) -> Result<(Holder, Taken)> {
-        let mut command = Command::new("python3");
-        command.arg("-c").arg(PYTHON_LOCKF).arg(path);
+    /// A process taking the lock containers/storage's Go code takes on `path`: on Unix a
+    /// POSIX `fcntl.lockf` lock (classic `F_SETLK`), in Python; on Windows `LockFileEx` over
+    /// every byte, as its `rawfilelock_windows.go` does (`lock-holder go-lock`).
+    pub fn containers_storage(path: &Path) -> Result<(Holder, Taken)> {
+        #[cfg(unix)]
+        let command = {
+            let mut command = Command::new("python3");
+            command.arg("-c").arg(PYTHON_LOCKF).arg(path);
+            command
+        };
+        #[cfg(windows)]
+        let command = {
+            // Beside the test binary's directory (`deps/`), where cargo puts the package's bins.
+            let exe = std::env::current_exe()?;
+            let bins = exe
+                .parent()
+                .and_then(Path::parent)
+                .context("test binary's directory")?;
+            let mut command = Command::new(bins.join("lock-holder.exe"));
+            command.arg("go-lock").arg(path);
+            command
+        };
         Holder::start(command)
     }
 
@@ -158,6 +175,7 @@ impl Drop for Holder {
     }
 }
 
+#[cfg(unix)]
 const PYTHON_LOCKF: &str = r#"
 import fcntl, sys
 f = open(sys.argv[1], "a")
@@ -172,10 +190,11 @@ fcntl.lockf(f, fcntl.LOCK_UN)
 print("released", flush=True)
 "#;
 
-/// Whether another open of `path` (in a Python child, so a different process and open file
-/// description) could take a POSIX lock on it right now.
+/// Whether another open of `path` (in a child process, so a different process and open file
+/// description) could take containers/storage's lock on it right now
+/// ([`Holder::containers_storage`]).
 pub fn lockable_by_other_process(path: &Path) -> Result<bool> {
-    let (holder, taken) = Holder::python_lockf(path)?;
+    let (holder, taken) = Holder::containers_storage(path)?;
     match taken {
         Taken::Held(_) => {
             holder.release()?;
@@ -537,10 +556,14 @@ pub fn busy(dir: &Dir, path: &str) -> bool {
 /// The `stagelock` binary (the debug build, or the release build for benchmarks), built with
 /// cargo on first use in this process. The one way tests find it: it belongs to another package
 /// of the workspace, so cargo does not hand it to this one's tests; its build lock is free while
-/// tests and benches run.
+/// tests and benches run. `STAGELOCK_BIN` names one built already instead: for test binaries
+/// cross-built for another OS (scripts/windows.sh), where this cargo cannot build for them.
 pub fn stagelock_bin(release: bool) -> &'static Path {
     static BINS: [OnceLock<PathBuf>; 2] = [OnceLock::new(), OnceLock::new()];
-    BINS[usize::from(release)].get_or_init(|| build_stagelock(release))
+    BINS[usize::from(release)].get_or_init(|| match std::env::var_os("STAGELOCK_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => build_stagelock(release),
+    })
 }
 
 fn build_stagelock(release: bool) -> PathBuf {

@@ -73,7 +73,7 @@ fn component_native_exclusion() -> Result<()> {
 #[test]
 fn component_posix_holder() -> Result<()> {
     let s = Scratch::new()?;
-    let (holder, taken) = Holder::python_lockf(&s.join("go.lock"))?;
+    let (holder, taken) = Holder::containers_storage(&s.join("go.lock"))?;
     assert_eq!(taken, Taken::Held(String::new()));
     let refused = run_guest(COMPONENT_POSIX_HOLDER, s.path(), &[]);
     assert!(

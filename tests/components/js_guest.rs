@@ -20,7 +20,7 @@ fn js_guest_locks_waits_and_stages() -> Result<()> {
     };
     let s = Scratch::new()?;
     let held = StagingLock::try_lock_path(s.dir(), "held.lock")?;
-    let (holder, taken) = Holder::python_lockf(&s.join("py.lock"))?;
+    let (holder, taken) = Holder::containers_storage(&s.join("py.lock"))?;
     assert_eq!(taken, Taken::Held(String::new()));
     // What a builder that died mid-stage leaves: its lock file, unlocked, and its resource.
     s.dir().create_dir_all("staging/temp-dir-7")?;

@@ -37,7 +37,7 @@ fn python_guest_locks_and_waits() -> Result<()> {
     );
 
     let s = Scratch::new()?;
-    let (holder, taken) = Holder::python_lockf(&s.join("b.lock"))?;
+    let (holder, taken) = Holder::containers_storage(&s.join("b.lock"))?;
     assert_eq!(taken, Taken::Held(String::new()));
     let path: &'static str = wasm.to_str().context("a UTF-8 path")?.to_owned().leak();
     let done = GuestRun::new(&[]).work(s.path()).run(path).succeeded();

@@ -58,7 +58,7 @@ fn waiting_timeout() -> Result<()> {
 fn waiting_several() -> Result<()> {
     let s = Scratch::new()?;
     let a = StagingLock::try_lock_path(s.dir(), "a.lock")?;
-    let (b, taken) = Holder::python_lockf(&s.join("b.lock"))?;
+    let (b, taken) = Holder::containers_storage(&s.join("b.lock"))?;
     assert_eq!(taken, Taken::Held(String::new()));
     std::thread::scope(|scope| -> Result<()> {
         let guest = scope.spawn(|| run_guest(WAITING_SEVERAL, s.path(), &[]));

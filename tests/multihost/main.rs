@@ -230,7 +230,7 @@ fn exclusion_between_stagelock_on_a_and_posix_holders_on_b() -> Result<()> {
     };
 
     // A POSIX holder on B: `stagelock try` and the API on A are refused.
-    let (holder, taken) = Holder::python_lockf(&case.b("x.lock"))?;
+    let (holder, taken) = Holder::containers_storage(&case.b("x.lock"))?;
     assert_eq!(taken, Taken::Held(String::new()));
     assert_eq!(try_a("x.lock")?, Some(75), "stagelock try on A exits busy");
     assert!(busy(&dir_a, "x.lock"), "try-lock-path on A refused");

@@ -1,4 +1,8 @@
 //! The `stagelock` command: exit codes, messages, inheritance and clean-up.
+//!
+//! Most cases run `sh`, and expect Unix's messages and holders: on Windows those are left out
+//! (their helpers unused), and `windows.rs` checks the command the Windows way.
+#![cfg_attr(windows, allow(dead_code, unused_imports))]
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -52,6 +56,7 @@ fn try_exits_0_when_free_and_deletes_the_file() {
 }
 
 #[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
 fn lock_runs_the_command_holding_the_lock_then_deletes_it() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("l.lock");
@@ -65,6 +70,7 @@ fn lock_runs_the_command_holding_the_lock_then_deletes_it() {
 }
 
 #[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
 fn lock_passes_the_command_status_through() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("l.lock");
@@ -77,6 +83,7 @@ fn lock_passes_the_command_status_through() {
 }
 
 #[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
 fn busy_exits_75_naming_the_path() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("b.lock");
@@ -92,6 +99,7 @@ fn busy_exits_75_naming_the_path() {
 }
 
 #[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
 fn create_prints_the_name_and_sets_the_environment() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = s(tmp.path());
@@ -152,6 +160,7 @@ fn other_errors_exit_1_with_one_line_and_usage_errors_exit_2() {
 }
 
 #[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
 fn the_command_inherits_the_lock_unless_told_not_to() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("i.lock");
@@ -186,6 +195,7 @@ fn the_command_inherits_the_lock_unless_told_not_to() {
 }
 
 #[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
 fn stage_commits_on_success_and_aborts_on_failure() {
     let tmp = tempfile::tempdir().unwrap();
     let staging = tmp.path().join("staging");
@@ -239,6 +249,7 @@ fn stage_commits_on_success_and_aborts_on_failure() {
 }
 
 #[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
 fn recover_removes_stale_stages_and_reports_held_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let staging = tmp.path().join("staging");
@@ -311,6 +322,7 @@ fn stagelock_in(cwd: &Path, args: &[&str]) -> (Option<i32>, String, String) {
 }
 
 #[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
 fn recover_reports_not_a_stage_and_keeps_the_users_file() {
     // Issue 10's reproduction: `staging/1` made by hand, as for `stagelock lock`.
     let tmp = tempfile::tempdir().unwrap();
@@ -339,6 +351,7 @@ fn recover_reports_not_a_stage_and_keeps_the_users_file() {
 /// command (which would create `marker`) never runs, no stage is made, and the refusal is one
 /// line that starts with the operation and names DEST as given.
 #[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
 fn stage_refuses_an_unusable_dest_before_the_command_runs_on_one_line() {
     let tmp = tempfile::tempdir().unwrap();
     let at = |rel: &str| tmp.path().join(rel);
@@ -399,6 +412,7 @@ fn stage_refuses_an_unusable_dest_before_the_command_runs_on_one_line() {
 /// A DEST on another filesystem than ROOT (here /dev/shm, a tmpfs, against a ROOT in the build
 /// directory) is refused before the command runs.
 #[test]
+#[cfg(unix)] // /dev/shm
 fn stage_refuses_a_dest_on_another_filesystem_before_the_command_runs() {
     use std::os::unix::fs::MetadataExt;
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
@@ -479,6 +493,7 @@ fn python_holder_that_exits(path: &Path) -> Holder {
 }
 
 #[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
 fn lock_waits_for_an_unlock_and_delete() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("w.lock");
@@ -497,6 +512,7 @@ fn lock_waits_for_an_unlock_and_delete() {
 }
 
 #[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
 fn lock_waits_for_a_holder_that_exits_and_one_that_unlocks_keeping_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("w.lock");
@@ -508,7 +524,7 @@ fn lock_waits_for_a_holder_that_exits_and_one_that_unlocks_keeping_the_file() {
     let out = waiter.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // containers/storage's Unlock (Python's LOCK_UN): the holder lives on, the file stays.
-    let (holder, taken) = Holder::python_lockf(&path).unwrap();
+    let (holder, taken) = Holder::containers_storage(&path).unwrap();
     assert_eq!(taken, Taken::Held(String::new()));
     let mut waiter = spawn(&["lock", "--wait=60", s(&path), "-c", "exit 0"]);
     still_waiting(&mut waiter);
@@ -518,10 +534,11 @@ fn lock_waits_for_a_holder_that_exits_and_one_that_unlocks_keeping_the_file() {
 }
 
 #[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
 fn lock_gives_up_after_its_timeout_with_the_conflict_exit_code() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("t.lock");
-    let (holder, taken) = Holder::python_lockf(&path).unwrap();
+    let (holder, taken) = Holder::containers_storage(&path).unwrap();
     assert_eq!(taken, Taken::Held(String::new()));
     let out = stagelock(&["lock", "-w", "0.2", s(&path), "--", "true"]);
     assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
@@ -569,6 +586,7 @@ fn lock_wait_values_are_checked() {
 }
 
 #[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
 fn dash_c_runs_the_command_through_sh() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("c.lock");
@@ -587,6 +605,7 @@ fn dash_c_runs_the_command_through_sh() {
 }
 
 #[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
 fn status_names_the_holders_without_disturbing_them() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("s.lock");
@@ -623,7 +642,7 @@ fn status_names_the_holders_without_disturbing_them() {
     std::fs::write(&go, "").unwrap();
     assert_eq!(holder.wait().unwrap().code(), Some(0));
     // A classic POSIX holder (containers/storage's kind), by PID and command line.
-    let (posix, taken) = Holder::python_lockf(&path).unwrap();
+    let (posix, taken) = Holder::containers_storage(&path).unwrap();
     assert_eq!(taken, Taken::Held(String::new()));
     let out = stagelock(&["status", s(&path)]);
     assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
@@ -664,6 +683,7 @@ fn status_errors_are_one_line() {
 }
 
 #[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
 fn recover_json_and_quiet() {
     let tmp = tempfile::tempdir().unwrap();
     let staging = tmp.path().join("staging");
@@ -671,7 +691,7 @@ fn recover_json_and_quiet() {
     std::fs::write(staging.join("lock-8"), "").unwrap();
     std::fs::write(staging.join("lock-9"), "").unwrap();
     std::fs::create_dir(staging.join("temp-dir-9")).unwrap();
-    let (holder, taken) = Holder::python_lockf(&staging.join("lock-9")).unwrap();
+    let (holder, taken) = Holder::containers_storage(&staging.join("lock-9")).unwrap();
     assert_eq!(taken, Taken::Held(String::new()));
     let out = stagelock(&["recover", "--json", "--dry-run", s(&staging)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -729,6 +749,7 @@ fn completions_and_man_page() {
 }
 
 #[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
 fn stage_runs_dash_c_and_exits_its_conflict_code_when_dest_exists() {
     let tmp = tempfile::tempdir().unwrap();
     let staging = tmp.path().join("staging");

@@ -56,9 +56,9 @@ fn a_killed_holder_releases_and_leaves_the_file() -> Result<()> {
 }
 
 #[test]
-fn a_posix_fcntl_holder_excludes_us() -> Result<()> {
+fn a_containers_storage_holder_excludes_us() -> Result<()> {
     let s = Scratch::new()?;
-    let (h, taken) = Holder::python_lockf(&s.join("go.lock"))?;
+    let (h, taken) = Holder::containers_storage(&s.join("go.lock"))?;
     assert_eq!(taken, Taken::Held(String::new()));
     let err = StagingLock::try_lock_path(s.dir(), "go.lock").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err}");
@@ -68,7 +68,7 @@ fn a_posix_fcntl_holder_excludes_us() -> Result<()> {
 }
 
 #[test]
-fn we_exclude_a_posix_fcntl_locker() -> Result<()> {
+fn we_exclude_a_containers_storage_locker() -> Result<()> {
     let s = Scratch::new()?;
     let (lock, name) = StagingLock::create_and_lock(s.dir(), "lock-")?;
     assert!(!lockable_by_other_process(&s.join(&name))?);

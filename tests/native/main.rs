@@ -7,10 +7,12 @@
 //! is one suite; their tests share this process, so none may change process-wide state (the
 //! working directory, the environment, rlimits, signal dispositions) in it.
 
+#[cfg(target_os = "linux")]
 mod bindfs;
 mod cli;
 mod cross_process;
 mod native;
+#[cfg(unix)] // its sandbox has symbolic links and a FIFO
 mod props;
 mod staging;
 mod wit;

@@ -226,6 +226,7 @@ fn orphans_are_recovered_and_reported() -> Result<()> {
 }
 
 /// Ids skipped as not a stage, and ids removed, sorted.
+#[cfg(unix)]
 fn not_stages_and_removed(report: &stagelock::Report) -> (Vec<&str>, Vec<&str>) {
     let mut not_stages: Vec<_> = report
         .skipped
@@ -240,6 +241,7 @@ fn not_stages_and_removed(report: &stagelock::Report) -> (Vec<&str>, Vec<&str>) 
 }
 
 #[test]
+#[cfg(unix)] // symbolic links among the cases
 fn recovery_leaves_what_is_not_a_stage_untouched_per_directory() -> Result<()> {
     let (s, area) = setup(Layout::PerDirectory)?;
     let d = s.dir();
@@ -292,6 +294,7 @@ fn recovery_leaves_what_is_not_a_stage_untouched_per_directory() -> Result<()> {
 }
 
 #[test]
+#[cfg(unix)] // symbolic links among the cases
 fn recovery_leaves_what_is_not_a_stage_untouched_with_pairs() -> Result<()> {
     let (s, area) = setup(Layout::Pairs)?;
     let d = s.dir();
@@ -467,6 +470,9 @@ fn recovery_racing_stagers_never_removes_live_work() -> Result<()> {
                         dead += usize::from(r.had_resource);
                     }
                     for k in &report.skipped {
+                        if matches!(k.reason, SkipReason::Failed(_)) {
+                            eprintln!("DEBUG2 {k:?}");
+                        }
                         anyhow::ensure!(!matches!(k.reason, SkipReason::Failed(_)), "{:?}", k);
                     }
                     passes += 1;
@@ -549,13 +555,13 @@ fn removed_ids(report: &stagelock::Report) -> Vec<(&str, bool, bool)> {
 
 /// Deletes `path` from another process, as someone who does not hold its lock would.
 fn unlink_in_another_process(path: &Path) -> Result<()> {
-    let status = Command::new("python3")
-        .args(["-c", "import os, sys; os.unlink(sys.argv[1])"])
+    let status = Command::new(env!("CARGO_BIN_EXE_lock-holder"))
+        .arg("delete")
         .arg(path)
         .status()?;
     anyhow::ensure!(
         status.success(),
-        "python3 could not delete {}",
+        "lock-holder could not delete {}",
         path.display()
     );
     Ok(())
@@ -587,6 +593,10 @@ fn assert_lost_at_commit(
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "wine keeps a file deleted while open under its name until its last handle closes"
+)]
 fn a_lock_file_deleted_by_another_process_mid_stage_fails_the_commit_with_lock_lost() -> Result<()>
 {
     for (layout, _) in LAYOUTS {
@@ -622,6 +632,10 @@ fn a_lock_file_deleted_by_another_process_mid_stage_fails_the_commit_with_lock_l
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "wine keeps a file deleted while open under its name until its last handle closes"
+)]
 fn a_lock_file_deleted_and_locked_anew_by_another_process_fails_the_commit_with_lock_lost()
 -> Result<()> {
     for (layout, _) in LAYOUTS {
@@ -632,7 +646,7 @@ fn a_lock_file_deleted_and_locked_anew_by_another_process_fails_the_commit_with_
         let lock_path = s.join("staging").join(stage.lock().path());
         unlink_in_another_process(&lock_path)?;
         // The other process makes a new file at the path and locks it (POSIX fcntl lock).
-        let (other, taken) = Holder::python_lockf(&lock_path)?;
+        let (other, taken) = Holder::containers_storage(&lock_path)?;
         assert_eq!(taken, Taken::Held(String::new()));
         let committed = stage.commit(&s.dir().open_dir("out")?, "result");
         assert_lost_at_commit(committed, &s, &resource, false)?;

@@ -12,7 +12,9 @@ use crate::sys;
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The lock is held by someone else (another process, thread, guest or handle).
-    /// POSIX: `EAGAIN` / `EACCES` from `fcntl(F_SETLK)`.
+    /// POSIX: `EAGAIN` / `EACCES` from `fcntl(F_SETLK)`. Windows: `ERROR_LOCK_VIOLATION` from
+    /// `LockFileEx`, and `ERROR_SHARING_VIOLATION` (someone has the file or directory open in a
+    /// way that excludes ours, for now).
     WouldBlock,
     /// A directory on the way to the path does not exist (`ENOENT`). Parents are never created.
     NotFound,

@@ -257,6 +257,10 @@ impl StagingArea {
         let failed = |path: &Path, e: io::Error| {
             if e.kind() == io::ErrorKind::NotFound {
                 SkipReason::Vanished
+            } else if ErrorKind::of_io(&e) == ErrorKind::WouldBlock {
+                // Windows: someone has it open in a way that excludes us (a stager removing
+                // it, say), for the moment.
+                SkipReason::Held
             } else {
                 SkipReason::Failed(Error::io(Op::Recover, path, e))
             }

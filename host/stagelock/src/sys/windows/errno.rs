@@ -5,8 +5,9 @@ use std::io;
 
 use windows_sys::Win32::Foundation::{
     ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_DIRECTORY, ERROR_FILE_NOT_FOUND,
-    ERROR_FILENAME_EXCED_RANGE, ERROR_INVALID_NAME, ERROR_NOT_SAME_DEVICE,
-    ERROR_PRIVILEGE_NOT_HELD, ERROR_TOO_MANY_OPEN_FILES, ERROR_WRITE_PROTECT,
+    ERROR_FILENAME_EXCED_RANGE, ERROR_INVALID_NAME, ERROR_LOCK_VIOLATION, ERROR_NOT_SAME_DEVICE,
+    ERROR_PRIVILEGE_NOT_HELD, ERROR_SHARING_VIOLATION, ERROR_TOO_MANY_OPEN_FILES,
+    ERROR_WRITE_PROTECT,
 };
 
 use crate::error::{Denial, ErrorKind};
@@ -25,6 +26,9 @@ pub(crate) fn kind_of(err: &io::Error) -> Option<ErrorKind> {
         ERROR_WRITE_PROTECT | ERROR_PRIVILEGE_NOT_HELD => ErrorKind::PermissionDenied,
         ERROR_FILENAME_EXCED_RANGE | ERROR_INVALID_NAME => ErrorKind::InvalidInput,
         ERROR_NOT_SAME_DEVICE => ErrorKind::CrossDevice,
+        // Someone has the file open in a way that excludes ours, or locked a range we touched:
+        // busy for now, as a held lock is.
+        ERROR_SHARING_VIOLATION | ERROR_LOCK_VIOLATION => ErrorKind::WouldBlock,
         _ => return None,
     })
 }

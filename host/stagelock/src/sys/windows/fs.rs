@@ -1,5 +1,6 @@
 //! Files beneath a directory handle on Windows: opening (always sharing read, write and delete),
-//! looking at (identity, kind, links), deleting by handle, removing.
+//! looking at (identity, kind, links), deleting (through a handle, after checking what it is),
+//! removing.
 //!
 //! Every path goes through cap-std's sandboxed resolution, which opens each component relative
 //! to its directory's handle (`NtCreateFile` with a root directory) and refuses `..` climbing
@@ -16,7 +17,7 @@ use cap_fs_ext::OpenOptionsFollowExt as _;
 use cap_primitives::fs::{FollowSymlinks, OpenOptions, OpenOptionsExt as _};
 use windows_sys::Win32::Foundation::{
     ERROR_DIR_NOT_EMPTY, ERROR_DIRECTORY, ERROR_INVALID_PARAMETER, ERROR_NOT_SUPPORTED,
-    GENERIC_READ, GENERIC_WRITE, HANDLE,
+    ERROR_SHARING_VIOLATION, GENERIC_READ, GENERIC_WRITE, HANDLE,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     BY_HANDLE_FILE_INFORMATION, DELETE, FILE_ATTRIBUTE_DEVICE, FILE_ATTRIBUTE_DIRECTORY,
@@ -122,17 +123,22 @@ pub(crate) fn single_name(path: &Path) -> bool {
         && bytes != b".."
 }
 
-/// Opens the lock file `path` beneath `dir` for reading, writing and deleting by its handle,
-/// sharing everything, never following a final reparse point. A directory, reparse point or
-/// device is refused (`ERROR_DIRECTORY` or `ERROR_CANT_RESOLVE_FILENAME`, which the crate
-/// reports as "not a regular file"). `_mode` is for Unix.
+/// Opens the lock file `path` beneath `dir` for reading and writing, sharing everything, never
+/// following a final reparse point. A directory, reparse point or device is refused
+/// (`ERROR_DIRECTORY` or `ERROR_CANT_RESOLVE_FILENAME`, which the crate reports as "not a
+/// regular file"). `_mode` is for Unix.
+///
+/// Not opened with the right to delete: containers/storage opens its lock files as Go's
+/// `os.OpenFile` does, sharing read and write but not delete, and Windows refuses an open that
+/// does not share delete while another handle has that right (and the other way round). Held
+/// that way, each side's lock makes the other's `LockFileEx` say "busy", as on Unix.
 pub(crate) fn open_beneath(
     dir: &File,
     path: &Path,
     create: Create,
     _mode: u32,
 ) -> io::Result<File> {
-    let mut options = options(GENERIC_READ | GENERIC_WRITE | DELETE);
+    let mut options = options(GENERIC_READ | GENERIC_WRITE);
     options.read(true).write(true);
     match create {
         Create::New => options.create_new(true),
@@ -213,10 +219,28 @@ fn delete_by_handle(file: &File) -> io::Result<()> {
 }
 
 /// Deletes the lock file `locked`, held and named `path` beneath `dir`, before its lock is
-/// released: through its own handle, so exactly the file we locked goes, whatever the path
-/// names by now.
-pub(crate) fn delete_held(locked: &LockedFile, _dir: &File, _path: &Path) -> io::Result<()> {
-    delete_by_handle(locked.file())
+/// released: `path` is opened with the right to delete, and deleted only if it still names the
+/// file we locked (else our file is gone already and the one there now is someone else's).
+///
+/// A process that has the file open without sharing delete (containers/storage's Go code,
+/// trying the lock) makes the open fail with a sharing violation for as long as it has it open:
+/// it is tried again for about 100 ms.
+pub(crate) fn delete_held(locked: &LockedFile, dir: &File, path: &Path) -> io::Result<()> {
+    let ours = stat_fd(locked.file())?.id;
+    let mut tries = 0;
+    let file = loop {
+        match cap_primitives::fs::open(dir, path, &options(DELETE | FILE_READ_ATTRIBUTES)) {
+            Err(e) if e.raw_os_error() == Some(ERROR_SHARING_VIOLATION as i32) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            other => break other?,
+        }
+    };
+    if stat_fd(&file)?.id != ours {
+        return Ok(());
+    }
+    delete_by_handle(&file)
 }
 
 /// Deletes the non-directory `path` beneath `dir` (a reparse point itself, not its target).

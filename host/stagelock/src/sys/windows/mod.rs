@@ -3,11 +3,12 @@
 //!
 //! What differs from Unix, and why it is safe:
 //! - Lock files are opened sharing read, write *and delete*, so a holder can delete its file
-//!   while it holds the lock, as on Unix; they are deleted through the holder's own handle
-//!   (never by a path that might name someone else's file by then), with POSIX semantics where
-//!   Windows has them (the name goes at once, Windows 10 1709+), else the classic way (the name
-//!   stays until the last handle closes, and opening it meanwhile is refused as access denied,
-//!   which a taker treats like a file deleted under its open and tries again).
+//!   while it holds the lock, as on Unix (but not with the right to delete: see
+//!   `fs::open_beneath`, for containers/storage's sake). Unlock-and-delete deletes the file only
+//!   if the path still names the file locked (never someone else's), with POSIX semantics
+//!   where Windows has them (the name goes at once, Windows 10 1709+), else the classic way
+//!   (the name stays until the last handle closes, and opening it meanwhile is refused as
+//!   access denied, which a taker treats like a file deleted under its open and tries again).
 //! - A file's identity is its volume serial number and file index, and a file whose delete is
 //!   pending counts as having no name: the "path still names the locked file" check works as
 //!   with inodes.
