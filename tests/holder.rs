@@ -19,6 +19,8 @@
 //! - `lock-holder stamp TAG PATH`: prints `TAG PATH NOW NOW'` (run under a held lock).
 //! - `lock-holder delete PATH`: deletes PATH (another process deleting a lock file it does not
 //!   hold, as no cooperating holder does).
+//! - `lock-holder put NAME TEXT CODE`: writes TEXT to NAME in `$STAGELOCK_STAGE_DIR` and exits
+//!   with CODE (a `stagelock stage` command, where there is no `sh`).
 //! - `lock-holder churn DIR`: create-and-lock + unlock-and-delete forever (to be SIGKILLed).
 //! - `lock-holder model GRANT (pairs|per-dir)`: an actor of the model test: runs the protocol of
 //!   `stagelock_tests::actor` on stdin, one reply line per command on stdout, plus
@@ -50,6 +52,7 @@ fn main() -> Result<()> {
         Some("stamp") => return stamp(&args[1..]),
         Some("churn") => return churn(&args[1..]),
         Some("delete") => return delete(&args[1..]),
+        Some("put") => return put(&args[1..]),
         #[cfg(unix)]
         Some("exhaust") => return exhaust(&args[1..]),
         #[cfg(unix)]
@@ -233,6 +236,15 @@ fn churn(args: &[String]) -> Result<()> {
         let (lock, _) = locks.create_and_lock("lock-")?;
         lock.unlock_and_delete()?;
     }
+}
+
+fn put(args: &[String]) -> Result<()> {
+    let [name, text, code] = args else {
+        bail!("usage: lock-holder put NAME TEXT CODE")
+    };
+    let dir = std::env::var_os("STAGELOCK_STAGE_DIR").context("STAGELOCK_STAGE_DIR")?;
+    std::fs::write(std::path::Path::new(&dir).join(name), text)?;
+    std::process::exit(code.parse()?)
 }
 
 fn delete(args: &[String]) -> Result<()> {

@@ -93,6 +93,8 @@ fn component_escapes() -> Result<()> {
     let outer = Scratch::new()?;
     outer.dir().create_dir("granted")?;
     outer.dir().create_dir("outside")?;
+    // The fifth path goes through it; without it (Windows) that path is merely missing.
+    #[cfg(unix)]
     std::os::unix::fs::symlink("../outside", outer.join("granted/out"))?;
     let abs = outer.join("outside/abs.lock");
     let done = run_guest(
@@ -102,11 +104,15 @@ fn component_escapes() -> Result<()> {
     );
     let lines = done.lines();
     assert_eq!(lines.len(), 7, "{}", done.stdout);
-    for line in &lines[..5] {
+    let escapes = if cfg!(unix) { 5 } else { 4 };
+    for line in &lines[..escapes] {
         assert!(
             line.starts_with("err try NotPermitted: try-lock-path"),
             "{line}"
         );
+    }
+    for line in &lines[escapes..5] {
+        assert!(line.starts_with("err try "), "{line}");
     }
     for line in &lines[5..] {
         assert!(line.starts_with("err create InvalidInput"), "{line}");

@@ -15,8 +15,10 @@
 mod compat;
 mod component;
 mod contention;
+#[cfg(unix)] // process groups and signals
 mod crash;
 mod embedding;
+#[cfg(unix)] // symbolic links, FIFOs, descriptor limits
 mod hostile;
 mod js_guest;
 mod power_loss;

@@ -285,6 +285,10 @@ fn run_caches_compiled_components_on_disk() -> Result<()> {
 /// working (the guest prints and releases afterwards) and exits normally, not with a panic
 /// (101), and nothing is left behind because the guest unlock-and-deletes what it took.
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "lowers the descriptor limit with sh's ulimit: Unix only"
+)]
 fn run_cli_exhaust_locks() -> Result<()> {
     for max_locks in ["1024", "100000"] {
         let (s, cache) = (Scratch::new()?, Scratch::new()?);

@@ -15,4 +15,6 @@ mod native;
 #[cfg(unix)] // its sandbox has symbolic links and a FIFO
 mod props;
 mod staging;
+#[cfg(windows)]
+mod windows;
 mod wit;

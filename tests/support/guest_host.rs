@@ -33,12 +33,16 @@ pub struct Host {
 
 impl Host {
     /// An engine of `config` with the on-disk cache, and its linkers.
+    /// (On Windows without it: the build's paths are Unix paths, which wine runs beneath `Z:`
+    /// but which are not absolute there, as the cache's must be.)
     fn new(mut config: wasmtime::Config) -> Host {
-        let mut cache = wasmtime::CacheConfig::new();
-        cache.with_directory(guests::CACHE_DIR);
-        config.cache(Some(
-            wasmtime::Cache::new(cache).expect("open the compilation cache"),
-        ));
+        if cfg!(unix) {
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(guests::CACHE_DIR);
+            config.cache(Some(
+                wasmtime::Cache::new(cache).expect("open the compilation cache"),
+            ));
+        }
         let engine = wasmtime::Engine::new(&config).expect("an engine");
         let linker =
             stagelock_wasmtime::plugin::plugin_linker(&engine).expect("link WASI and locks");
