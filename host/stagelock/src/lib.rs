@@ -37,8 +37,18 @@
 //! refused attempt on a file this process holds keeps its descriptor until the holder
 //! releases, and child processes do not inherit locks. Commits work everywhere: where the
 //! filesystem has no `renameat2` flags (FUSE filesystems, other Unix systems) they take a
-//! sequence of plain renames with the same guarantees ([`Stage::commit_with`]). Windows is not
-//! supported.
+//! sequence of plain renames with the same guarantees ([`Stage::commit_with`]).
+//!
+//! Windows uses `LockFileEx` on every byte, as containers/storage does there, so the two
+//! exclude each other; its locks belong to a handle, as OFD locks do. Lock files are opened
+//! sharing delete, so their holder can delete them while holding; unlock-and-delete deletes
+//! only the file it locked (if the path names another file by then, that one stays). Commits
+//! rename by handle without replacing; a replacing commit takes the fallback's sequence.
+//! Windows cannot say who holds a lock ([`StagingLock::status`] reports a holder without a
+//! process), nor whether another handle took a lock we lost without its file changing
+//! ([`StagingLock::verify`] checks the path only). Looking at a lock takes a shared lock for
+//! an instant, which a taker at that very instant finds busy. A file or directory someone has
+//! open in a way that excludes ours (a sharing violation) is [`ErrorKind::WouldBlock`].
 //!
 //! # Security
 //!

@@ -89,9 +89,10 @@ impl StagingLock {
     ///
     /// # Security
     ///
-    /// The file is deleted by its path. Cooperating holders only delete lock files they hold,
-    /// so the path still names our file; code that renames lock files behind their holders'
-    /// backs can make this delete the file now at that path.
+    /// On Unix the file is deleted by its path. Cooperating holders only delete lock files they
+    /// hold, so the path still names our file; code that renames lock files behind their
+    /// holders' backs can make this delete the file now at that path. On Windows the path is
+    /// opened and deleted only if it still names the file we locked.
     pub fn unlock_and_delete(self) -> Result<(), Error> {
         let StagingLock { file, dir, path } = self;
         let removed = sys::delete_held(&file, &dir, &path);
@@ -187,7 +188,8 @@ impl StagingLock {
     ///
     /// Only Linux's open-file-description locks are shared with a child this way. With the
     /// classic `fcntl` locks of the fallback for other Unix systems, a child inherits the
-    /// descriptor but not the lock, which ends with this process.
+    /// descriptor but not the lock, which ends with this process; on Windows a child inherits
+    /// the handle (`HANDLE_FLAG_INHERIT`), and the lock stays this process's.
     pub fn set_inheritable(&self, inherit: bool) -> Result<(), Error> {
         sys::set_inheritable(self.file.file(), inherit)
             .map_err(|e| Error::io_as(ErrorKind::Other, Op::SetInheritable, &self.path, e))
