@@ -51,7 +51,8 @@ if [ ! -f "$WINEPREFIX/system.reg" ]; then
     rm -f "$boot"
 fi
 
-say "building (warnings are errors for our crates)"
+say "clippy of the core for Windows, and building (warnings are errors for our crates)"
+cargo clippy --locked --target "$target" -p stagelock --all-targets -- -D warnings
 built=$(mktemp)
 cargo build --locked --target "$target" -p stagelock-cli 2>&1 | tee "$built"
 cargo test --locked --target "$target" --no-run -p stagelock -p stagelock-cli 2>&1 |
