@@ -180,8 +180,10 @@ impl LockDir {
                 Ok(file) => file,
                 // On a network filesystem the file may be deleted between the kernel's lookup
                 // and its open: JuiceFS then says EPERM (the file is in its trash), or ENOENT
-                // without a trash, even to O_CREAT. Open the path again; a lasting error (an
-                // immutable file, a missing parent) is reported after a few tries.
+                // without a trash, even to O_CREAT; on Windows a file deleted the classic way
+                // refuses opens (access denied) until its last handle closes. Open the path
+                // again; a lasting error (an immutable file, a missing parent) is reported
+                // after a few tries.
                 Err(e)
                     if sys::raced_open(&e, create)
                         && raced_opens < RACED_OPEN_ATTEMPTS

@@ -22,11 +22,12 @@ use windows_sys::Win32::Foundation::{
 use windows_sys::Win32::Storage::FileSystem::{
     BY_HANDLE_FILE_INFORMATION, DELETE, FILE_ATTRIBUTE_DEVICE, FILE_ATTRIBUTE_DIRECTORY,
     FILE_ATTRIBUTE_REPARSE_POINT, FILE_DISPOSITION_FLAG_DELETE,
-    FILE_DISPOSITION_FLAG_POSIX_SEMANTICS, FILE_DISPOSITION_INFO, FILE_DISPOSITION_INFO_EX,
-    FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT, FILE_READ_ATTRIBUTES,
-    FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_STANDARD_INFO, FileDispositionInfo,
-    FileDispositionInfoEx, FileStandardInfo, GetFileInformationByHandle,
-    GetFileInformationByHandleEx, SetFileInformationByHandle,
+    FILE_DISPOSITION_FLAG_IGNORE_READONLY_ATTRIBUTE, FILE_DISPOSITION_FLAG_POSIX_SEMANTICS,
+    FILE_DISPOSITION_INFO, FILE_DISPOSITION_INFO_EX, FILE_FLAG_BACKUP_SEMANTICS,
+    FILE_FLAG_OPEN_REPARSE_POINT, FILE_READ_ATTRIBUTES, FILE_SHARE_DELETE, FILE_SHARE_READ,
+    FILE_SHARE_WRITE, FILE_STANDARD_INFO, FileDispositionInfo, FileDispositionInfoEx,
+    FileStandardInfo, GetFileInformationByHandle, GetFileInformationByHandleEx,
+    SetFileInformationByHandle,
 };
 
 use super::{LockedFile, check};
@@ -184,8 +185,11 @@ fn refuse_unless_regular(file: File) -> io::Result<File> {
 /// gone at once, though handles stay open), else marked for deletion the classic way (the
 /// name goes when the last handle closes). Wine 8 and FAT filesystems have only the classic way.
 fn delete_by_handle(file: &File) -> io::Result<()> {
+    // Like unlink(2), whatever the file's read-only attribute says (Windows 10 1809+).
     let posix = FILE_DISPOSITION_INFO_EX {
-        Flags: FILE_DISPOSITION_FLAG_DELETE | FILE_DISPOSITION_FLAG_POSIX_SEMANTICS,
+        Flags: FILE_DISPOSITION_FLAG_DELETE
+            | FILE_DISPOSITION_FLAG_POSIX_SEMANTICS
+            | FILE_DISPOSITION_FLAG_IGNORE_READONLY_ATTRIBUTE,
     };
     // SAFETY: a valid handle; the buffer is a FILE_DISPOSITION_INFO_EX of the size passed.
     let done = check(unsafe {
