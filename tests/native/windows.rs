@@ -65,6 +65,12 @@ fn the_command_excludes_containers_storage_and_is_excluded_by_it() -> Result<()>
         "{}",
         text(&out.stdout)
     );
+    let out = stagelock(&["status", "--json", s(&path)]);
+    let json = text(&out.stdout);
+    assert!(
+        json.contains("\"kind\":\"handle\""),
+        "a holder Windows does not name: {json}"
+    );
     holder.release()?;
     let out = stagelock(&["try", s(&path)]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

@@ -73,6 +73,7 @@ fn kind(kind: LockKind) -> &'static str {
     match kind {
         LockKind::Ofd => "ofd",
         LockKind::Posix => "posix",
+        LockKind::Handle => "handle",
         _ => "other",
     }
 }

@@ -254,7 +254,7 @@ impl Stage {
         let resource = self.path();
         let err = |e| Error::io(Op::Stage, &resource, e);
         cap_primitives::fs::create_dir(&self.root, &resource, &DirOptions::new()).map_err(err)?;
-        let dir = sys::open_dir_beneath(&self.root, &resource).map_err(err)?;
+        let dir = cap_primitives::fs::open_dir(&self.root, &resource).map_err(err)?;
         self.dir = Some(Dir::from_std_file(dir));
         Ok(())
     }

@@ -257,7 +257,7 @@ impl StagingArea {
         let failed = |path: &Path, e: io::Error| {
             if e.kind() == io::ErrorKind::NotFound {
                 SkipReason::Vanished
-            } else if ErrorKind::of_io(&e) == ErrorKind::WouldBlock {
+            } else if sys::in_use(&e) {
                 // Windows: someone has it open in a way that excludes us (a stager removing
                 // it, say), for the moment.
                 SkipReason::Held

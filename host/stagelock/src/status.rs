@@ -41,6 +41,9 @@ pub enum LockKind {
     /// A classic POSIX `fcntl` lock (containers/storage, Python's `fcntl.lockf`, stagelock on
     /// other Unix systems): `F_GETLK` names its process.
     Posix,
+    /// A Windows `LockFileEx` lock (stagelock's and containers/storage's there): it belongs to
+    /// a handle, and Windows does not say whose, so its holder has no process.
+    Handle,
 }
 
 /// A holder of a lock, as far as the OS tells.
@@ -102,6 +105,9 @@ pub(crate) fn status_at(dir: &fs::File, path: &Path) -> Result<LockStatus, Error
             return Ok(LockStatus::Held(vec![me]));
         }
         sys::Probe::Held(l_pid) => l_pid,
+        sys::Probe::HeldByHandle => {
+            return Ok(LockStatus::Held(vec![Holder::new(LockKind::Handle, None)]));
+        }
     };
     let mut holders: Vec<Holder> = sys::holders(stat.id)
         .unwrap_or_default()

@@ -327,18 +327,22 @@ impl Stage {
             dest,
             id: &self.id,
         };
+        // The stage's own handle of the resource is closed for the rename (Windows refuses to
+        // rename a directory that a handle not sharing delete, as cap-std's are, has open) and
+        // opened again if nothing moved.
+        self.dir = None;
         let placed = match place(&places, options.replaces()) {
             Err(Moved::No(e)) if e.kind() == ErrorKind::CrossDevice => {
-                return Err(Moved::No(Error::new(
+                return Err(self.reopened(Moved::No(Error::new(
                     ErrorKind::CrossDevice,
                     Op::Commit,
                     dest,
                     "destination is on another filesystem than the staging area",
-                )));
+                ))));
             }
+            Err(no @ Moved::No(_)) => return Err(self.reopened(no)),
             other => other?,
         };
-        self.dir = None;
         let synced = if durable {
             sync_parents(&places)
         } else {
@@ -355,6 +359,30 @@ impl Stage {
 }
 
 impl Stage {
+    /// A commit that moved nothing hands the stage back: its resource handle, closed for the
+    /// rename, is opened again. Should that fail, the stage cannot be handed back: it is left
+    /// for recovery as with a lost lock (released, its lock file kept).
+    fn reopened(&mut self, failed: Moved) -> Moved {
+        let Moved::No(error) = failed else {
+            return failed;
+        };
+        match cap_primitives::fs::open_dir(&self.root, &self.path()) {
+            Ok(dir) => {
+                self.dir = Some(Dir::from_std_file(dir));
+                Moved::No(error)
+            }
+            Err(e) => Moved::LockLost(Error::new(
+                error.kind(),
+                Op::Commit,
+                error.path().to_path_buf(),
+                format!(
+                    "{error}; reopening the stage to hand it back failed ({e}): it is left for \
+                     recovery"
+                ),
+            )),
+        }
+    }
+
     /// Opens the per-directory stage's own directory to move its resource out of.
     fn open_stage_dir(&self, stage_dir: &Path, dest: &Path) -> Result<File, Moved> {
         cap_primitives::fs::open_dir(&self.root, stage_dir).map_err(|e| {

@@ -223,7 +223,8 @@ fn replace_fallback(p: &Places<'_>) -> Result<Placed, Moved> {
     crash_check(Step::OldAside)?;
 
     // 3. The new result takes the destination's name. Replacing was asked for, so a plain
-    //    rename is right: it can only replace an empty directory made there meanwhile.
+    //    rename is right: on Unix it can only replace an empty directory made there
+    //    meanwhile, and on Windows it replaces nothing.
     if let Err(e) = sys::rename_plain(p.dest_parent, &new, p.dest_parent, p.name) {
         let error = Error::io(Op::Commit, p.dest, e);
         if !old_gone && sys::rename_plain(p.dest_parent, &old, p.dest_parent, p.name).is_err() {

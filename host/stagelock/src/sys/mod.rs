@@ -5,7 +5,7 @@
 //! | file | what lives there |
 //! |---|---|
 //! | `types.rs` | what both families hand the crate: file identities and kinds, `Create`, `Probe`, `RenameMode` |
-//! | `portable.rs` | what both families do alike, through cap-std's sandboxed resolution: removing trees, whether a path names anything |
+//! | `portable.rs` | what both families do alike, through cap-std's sandboxed resolution: whether a path names anything |
 //! | `unix/ofd.rs` | the lock backend of Linux and Android: open-file-description locks |
 //! | `unix/posix.rs` | the lock backend of other Unix systems: classic `fcntl` locks plus an in-process registry, as in the Go original |
 //! | `unix/fcntl.rs` | the `fcntl(2)` calls both Unix backends make (set a lock, ask for a conflicting one, close-on-exec) |
@@ -16,11 +16,11 @@
 //! | `unix/proc.rs` | who holds a lock (`/proc/locks`, `/proc/PID/fdinfo`) and their command lines |
 //! | `unix/signals.rs` | ignoring `SIGINT`/`SIGQUIT` while a child runs |
 //! | `windows/lock.rs` | the lock backend of Windows: `LockFileEx` on the whole file |
-//! | `windows/fs.rs` | files beneath a directory handle: open (sharing delete), identity by file index, delete by handle, remove |
-//! | `windows/rename.rs` | renames by handle (`FILE_RENAME_INFO`), never replacing unless asked |
+//! | `windows/fs.rs` | files beneath a directory handle: open (sharing delete), identity by file index, deletes and tree removals through handles |
+//! | `windows/rename.rs` | renames by handle (`NtSetInformationFile`, `FILE_RENAME_INFORMATION`), never replacing |
 //! | `windows/sync.rs` | durability: `FlushFileBuffers` of a tree and of directories |
 //! | `windows/errno.rs` | what a Windows error code means for the crate |
-//! | `windows/console.rs` | ignoring Ctrl-C and Ctrl-Break while a child runs |
+//! | `windows/console.rs` | ignoring Ctrl-C while a child runs |
 //!
 //! Each backend gives the crate one type, `LockedFile`: an open file that holds an exclusive,
 //! non-blocking, whole-file lock for as long as it lives, and releases it when dropped.
@@ -58,11 +58,11 @@ pub(crate) use os::drop_lock_keeping_file;
 pub use os::{InterruptsIgnored, ignore_interrupts};
 pub(crate) use os::{
     LockedFile, already_exists, cmdline, delete_held, denial, fsync_dir, held_here, holders,
-    is_local_filesystem, kind_mismatch, kind_of, link_exclusive, locked_by_other, not_a_file,
-    not_empty, on_local_filesystem, open_beneath, open_beneath_to_look, open_dir_beneath, probe,
-    raced_open, remove_beneath, remove_emptied_dir, remove_empty_dir, rename,
-    rename_flags_unsupported, rename_plain, reserve_dir, set_inheritable, single_name, stat_at,
-    stat_fd, sync_tree, try_lock,
+    in_use, is_local_filesystem, kind_mismatch, kind_of, link_exclusive, locked_by_other,
+    not_a_file, not_empty, on_local_filesystem, open_beneath, open_beneath_to_look, probe,
+    raced_open, remove_all, remove_beneath, remove_dir_tree, remove_emptied_dir, remove_empty_dir,
+    rename, rename_flags_unsupported, rename_plain, reserve_dir, set_inheritable, single_name,
+    stat_at, stat_fd, sync_tree, try_lock,
 };
-pub(crate) use portable::{exists, remove_all, remove_dir_tree};
+pub(crate) use portable::exists;
 pub(crate) use types::{Create, FileKind, FileStat, Probe, RenameMode};

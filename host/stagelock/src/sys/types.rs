@@ -75,9 +75,12 @@ pub(crate) enum Probe {
     /// other.
     #[allow(dead_code)] // made by the POSIX fallback only
     HeldHere,
-    /// Another holder's lock, with the `l_pid` the OS reported (`-1` for an OFD lock, and on
-    /// Windows, which does not say who holds a lock).
+    /// Another holder's lock, with the `l_pid` the OS reported (`-1` for an OFD lock).
+    #[cfg_attr(windows, allow(dead_code))]
     Held(i32),
+    /// Another handle's lock (Windows, which does not say whose).
+    #[cfg_attr(unix, allow(dead_code))]
+    HeldByHandle,
 }
 
 /// How `rename` treats an existing destination.

@@ -52,3 +52,10 @@ pub(crate) fn raced_open(err: &io::Error, create: bool) -> bool {
 pub(crate) fn already_exists() -> io::Error {
     io::Error::from_raw_os_error(libc::EEXIST)
 }
+
+/// Whether someone has the file open in a way that excludes ours, for now: Windows' sharing
+/// violations, which Unix does not have.
+#[inline]
+pub(crate) fn in_use(_err: &io::Error) -> bool {
+    false
+}

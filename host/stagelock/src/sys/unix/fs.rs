@@ -237,12 +237,6 @@ pub(crate) fn open_beneath(dir: &File, path: &Path, create: Create, mode: u32) -
     cap_primitives::fs::open(dir, path, &options)
 }
 
-/// Opens the directory `path` beneath `dir` (a stage's resource, which a commit renames while
-/// it is open).
-pub(crate) fn open_dir_beneath(dir: &File, path: &Path) -> io::Result<File> {
-    cap_primitives::fs::open_dir(dir, path)
-}
-
 /// Opens the existing file `path` beneath `dir` read-only, to look at its locks: never created,
 /// never following a final symlink, never blocking (on a FIFO), close-on-exec.
 pub(crate) fn open_beneath_to_look(dir: &File, path: &Path) -> io::Result<File> {
@@ -319,6 +313,29 @@ fn only_fuse_hidden(dir: &File, path: &Path) -> bool {
                 .starts_with(b".fuse_hidden")
         })
     })
+}
+
+/// Removes the directory tree `path` beneath `dir` (cap-std removes it by handle, never
+/// following a symbolic link); gone is fine, anything but a directory (a file, a symbolic link)
+/// is an error and stays.
+pub(crate) fn remove_dir_tree(dir: &File, path: &Path) -> io::Result<()> {
+    match cap_primitives::fs::remove_dir_all(dir, path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// Removes `path` beneath `dir` whatever it is (a directory tree or a file); gone is fine.
+pub(crate) fn remove_all(dir: &File, path: &Path) -> io::Result<()> {
+    let result = match cap_primitives::fs::stat(dir, path, FollowSymlinks::No) {
+        Ok(meta) if meta.is_dir() => cap_primitives::fs::remove_dir_all(dir, path),
+        Ok(_) => cap_primitives::fs::remove_file(dir, path),
+        Err(e) => Err(e),
+    };
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
 }
 
 #[cfg(test)]

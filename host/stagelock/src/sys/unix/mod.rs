@@ -26,12 +26,12 @@ mod sync;
 #[cfg(test)]
 pub(crate) use backend::drop_lock_keeping_file;
 pub(crate) use backend::{LockedFile, held_here, locked_by_other, probe, try_lock};
-pub(crate) use errno::{already_exists, denial, kind_of, not_a_file, raced_open};
+pub(crate) use errno::{already_exists, denial, in_use, kind_of, not_a_file, raced_open};
 pub(crate) use fcntl::set_inheritable;
 pub(crate) use fs::{
     delete_held, is_local_filesystem, on_local_filesystem, open_beneath, open_beneath_to_look,
-    open_dir_beneath, remove_beneath, remove_emptied_dir, remove_empty_dir, single_name, stat_at,
-    stat_fd,
+    remove_all, remove_beneath, remove_dir_tree, remove_emptied_dir, remove_empty_dir, single_name,
+    stat_at, stat_fd,
 };
 pub(crate) use proc::{cmdline, holders};
 pub(crate) use rename::{

@@ -4,13 +4,17 @@
 use std::io;
 
 use windows_sys::Win32::Foundation::{
-    ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_DIRECTORY, ERROR_FILE_NOT_FOUND,
-    ERROR_FILENAME_EXCED_RANGE, ERROR_INVALID_NAME, ERROR_LOCK_VIOLATION, ERROR_NOT_SAME_DEVICE,
-    ERROR_PRIVILEGE_NOT_HELD, ERROR_SHARING_VIOLATION, ERROR_TOO_MANY_OPEN_FILES,
-    ERROR_WRITE_PROTECT,
+    ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_NOT_FOUND, ERROR_FILENAME_EXCED_RANGE,
+    ERROR_INVALID_NAME, ERROR_LOCK_VIOLATION, ERROR_NOT_SAME_DEVICE, ERROR_PRIVILEGE_NOT_HELD,
+    ERROR_SHARING_VIOLATION, ERROR_TOO_MANY_OPEN_FILES, ERROR_WRITE_PROTECT,
 };
 
 use crate::error::{Denial, ErrorKind};
+
+/// "An operation is not supported on a directory": what the crate says when a lock path, or a
+/// file to delete, is a directory. (Not `ERROR_DIRECTORY`, which Windows uses for "not a
+/// directory".)
+pub(super) const ERROR_DIRECTORY_NOT_SUPPORTED: i32 = 336;
 
 /// "The name of the file cannot be resolved by the system": what the crate says when a lock
 /// path is a reparse point (a symbolic link or junction, not followed) or a device.
@@ -20,7 +24,7 @@ pub(super) const ERROR_CANT_RESOLVE_FILENAME: i32 = 1921;
 pub(crate) fn kind_of(err: &io::Error) -> Option<ErrorKind> {
     let code = u32::try_from(err.raw_os_error()?).ok()?;
     Some(match code {
-        ERROR_DIRECTORY => ErrorKind::NotAFile,
+        c if c as i32 == ERROR_DIRECTORY_NOT_SUPPORTED => ErrorKind::NotAFile,
         c if c as i32 == ERROR_CANT_RESOLVE_FILENAME => ErrorKind::NotAFile,
         ERROR_TOO_MANY_OPEN_FILES => ErrorKind::LimitReached,
         ERROR_WRITE_PROTECT | ERROR_PRIVILEGE_NOT_HELD => ErrorKind::PermissionDenied,
@@ -36,7 +40,7 @@ pub(crate) fn kind_of(err: &io::Error) -> Option<ErrorKind> {
 /// What an error that is [`ErrorKind::NotAFile`] says the path is, in our words.
 pub(crate) fn not_a_file(err: &io::Error) -> Option<&'static str> {
     match err.raw_os_error()? {
-        c if c == ERROR_DIRECTORY as i32 => Some("is a directory, not a regular file"),
+        ERROR_DIRECTORY_NOT_SUPPORTED => Some("is a directory, not a regular file"),
         ERROR_CANT_RESOLVE_FILENAME => {
             Some("is a symbolic link or junction (not followed), or a device")
         }
@@ -68,4 +72,10 @@ pub(crate) fn raced_open(err: &io::Error, create: bool) -> bool {
 /// The error a rename that would overwrite its destination gives.
 pub(crate) fn already_exists() -> io::Error {
     io::Error::from_raw_os_error(ERROR_ALREADY_EXISTS as i32)
+}
+
+/// Whether someone has the file or directory open in a way that excludes ours, for now (a
+/// sharing violation).
+pub(crate) fn in_use(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(ERROR_SHARING_VIOLATION as i32)
 }

@@ -126,8 +126,8 @@ pub(crate) fn single_name(path: &Path) -> bool {
 
 /// Opens the lock file `path` beneath `dir` for reading and writing, sharing everything, never
 /// following a final reparse point. A directory, reparse point or device is refused
-/// (`ERROR_DIRECTORY` or `ERROR_CANT_RESOLVE_FILENAME`, which the crate reports as "not a
-/// regular file"). `_mode` is for Unix.
+/// (`ERROR_DIRECTORY_NOT_SUPPORTED` or `ERROR_CANT_RESOLVE_FILENAME`, which the crate reports
+/// as "not a regular file"). `_mode` is for Unix.
 ///
 /// Not opened with the right to delete: containers/storage opens its lock files as Go's
 /// `os.OpenFile` does, sharing read and write but not delete, and Windows refuses an open that
@@ -150,19 +150,6 @@ pub(crate) fn open_beneath(
     refuse_unless_regular(file)
 }
 
-/// Opens the directory `path` beneath `dir` (a stage's resource, which a commit renames while
-/// it is open), sharing delete: cap-std's own directory handles do not, and Windows refuses to
-/// rename a directory someone has open that way.
-pub(crate) fn open_dir_beneath(dir: &File, path: &Path) -> io::Result<File> {
-    let mut options = options(GENERIC_READ);
-    options.read(true);
-    let file = cap_primitives::fs::open(dir, path, &options)?;
-    match stat_fd(&file)?.kind {
-        FileKind::Directory => Ok(file),
-        _ => Err(io::Error::from_raw_os_error(ERROR_DIRECTORY as i32)),
-    }
-}
-
 /// Opens the existing file `path` beneath `dir` read-only, to look at its locks, sharing
 /// everything, never following a final reparse point; refuses what is not a regular file.
 pub(crate) fn open_beneath_to_look(dir: &File, path: &Path) -> io::Result<File> {
@@ -174,7 +161,9 @@ pub(crate) fn open_beneath_to_look(dir: &File, path: &Path) -> io::Result<File> 
 fn refuse_unless_regular(file: File) -> io::Result<File> {
     match stat_fd(&file)?.kind {
         FileKind::Regular => Ok(file),
-        FileKind::Directory => Err(io::Error::from_raw_os_error(ERROR_DIRECTORY as i32)),
+        FileKind::Directory => Err(io::Error::from_raw_os_error(
+            super::errno::ERROR_DIRECTORY_NOT_SUPPORTED,
+        )),
         _ => Err(io::Error::from_raw_os_error(
             super::errno::ERROR_CANT_RESOLVE_FILENAME,
         )),
@@ -251,7 +240,9 @@ pub(crate) fn delete_held(locked: &LockedFile, dir: &File, path: &Path) -> io::R
 pub(crate) fn remove_beneath(dir: &File, path: &Path) -> io::Result<()> {
     let file = cap_primitives::fs::open(dir, path, &options(DELETE | FILE_READ_ATTRIBUTES))?;
     if stat_fd(&file)?.kind == FileKind::Directory {
-        return Err(io::Error::from_raw_os_error(ERROR_DIRECTORY as i32));
+        return Err(io::Error::from_raw_os_error(
+            super::errno::ERROR_DIRECTORY_NOT_SUPPORTED,
+        ));
     }
     delete_by_handle(&file)
 }
@@ -276,4 +267,95 @@ pub(crate) fn remove_emptied_dir(dir: &File, path: &Path) {
             _ => return,
         }
     }
+}
+
+/// The names in the directory open as `dir` (listed by its path, as cap-std lists on Windows;
+/// each is then opened relative to `dir`'s handle, so a listing of the wrong directory only
+/// names files that are not there).
+pub(super) fn names_in(dir: &File) -> io::Result<Vec<std::ffi::OsString>> {
+    let mut names = Vec::new();
+    for entry in cap_primitives::fs::read_base_dir(dir)? {
+        match entry {
+            Ok(entry) => names.push(entry.file_name()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(names)
+}
+
+/// Opens `name` in `dir` itself (a reparse point is not followed) with the right to delete it
+/// and to list it; `None` if it is gone.
+fn open_to_remove(dir: &File, name: &Path) -> io::Result<Option<File>> {
+    const FILE_LIST_DIRECTORY: u32 = 1;
+    let access = DELETE | FILE_READ_ATTRIBUTES | FILE_LIST_DIRECTORY;
+    match cap_primitives::fs::open(dir, name, &options(access)) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The names in the directory `name` beneath `dir`; `None` if it is gone. Listed before the
+/// directory is opened with the right to delete: the listing opens it again by its path, which
+/// a handle of ours with that right would refuse (a sharing violation).
+fn names_beneath(dir: &File, name: &Path) -> io::Result<Option<Vec<std::ffi::OsString>>> {
+    let listing = match cap_primitives::fs::read_dir(dir, name) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for entry in listing {
+        match entry {
+            Ok(entry) => names.push(entry.file_name()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(names))
+}
+
+/// Removes `name` in `dir`: a directory with everything in it, depth first, each entry deleted
+/// through a handle opened relative to its directory's (cap-std removes trees by full path on
+/// Windows, which a directory renamed and replaced by a junction meanwhile would lead
+/// outside); anything else (a file, a reparse point, never followed) only if `any`, else
+/// refused as not a directory. Gone is fine.
+fn remove_tree(dir: &File, name: &Path, any: bool) -> io::Result<()> {
+    let Some(first) = open_to_remove(dir, name)? else {
+        return Ok(());
+    };
+    if stat_fd(&first)?.kind != FileKind::Directory {
+        if !any {
+            return Err(io::Error::from_raw_os_error(ERROR_DIRECTORY as i32)); // "not a directory"
+        }
+        return delete_by_handle(&first);
+    }
+    drop(first);
+    let Some(names) = names_beneath(dir, name)? else {
+        return Ok(());
+    };
+    let Some(top) = open_to_remove(dir, name)? else {
+        return Ok(());
+    };
+    if stat_fd(&top)?.kind != FileKind::Directory {
+        // Replaced since it was listed: only what is there now goes, itself.
+        return if any { delete_by_handle(&top) } else { Ok(()) };
+    }
+    for child in names {
+        remove_tree(&top, Path::new(&child), true)?;
+    }
+    delete_by_handle(&top)
+}
+
+/// Removes the directory tree `path` beneath `dir`, entry by entry through handles; gone is
+/// fine, anything but a directory (a file, a reparse point) is an error and stays.
+pub(crate) fn remove_dir_tree(dir: &File, path: &Path) -> io::Result<()> {
+    remove_tree(dir, path, false)
+}
+
+/// Removes `path` beneath `dir` whatever it is (a directory tree, a file, a reparse point);
+/// gone is fine.
+pub(crate) fn remove_all(dir: &File, path: &Path) -> io::Result<()> {
+    remove_tree(dir, path, true)
 }

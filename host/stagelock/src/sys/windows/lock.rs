@@ -70,14 +70,14 @@ pub(crate) fn try_lock(file: File) -> io::Result<Option<LockedFile>> {
 }
 
 /// Looks at the locks on `file` (opened only to look) and closes it. Windows has no way to ask,
-/// so this takes a *shared* lock for an instant and releases it at once: `Held(-1)` (no process
-/// is known) if an exclusive lock is in the way.
+/// so this takes a *shared* lock for an instant and releases it at once: `HeldByHandle` (no
+/// process is known) if an exclusive lock is in the way.
 pub(crate) fn probe(file: File) -> io::Result<Probe> {
     if lock_all(&file, LOCKFILE_FAIL_IMMEDIATELY)? {
         unlock(&file)?;
         Ok(Probe::Free)
     } else {
-        Ok(Probe::Held(-1))
+        Ok(Probe::HeldByHandle)
     }
 }
 

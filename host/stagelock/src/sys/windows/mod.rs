@@ -6,7 +6,8 @@
 //!   while it holds the lock, as on Unix (but not with the right to delete: see
 //!   `fs::open_beneath`, for containers/storage's sake). Unlock-and-delete deletes the file only
 //!   if the path still names the file locked (never someone else's), with POSIX semantics
-//!   where Windows has them (the name goes at once, Windows 10 1709+), else the classic way
+//!   where Windows has them (the name goes at once; asked with the read-only attribute
+//!   ignored, as `unlink` does, Windows 10 1809+), else the classic way
 //!   (the name stays until the last handle closes, and opening it meanwhile is refused as
 //!   access denied, which a taker treats like a file deleted under its open and tries again).
 //! - A file's identity is its volume serial number and file index, and a file whose delete is
@@ -24,11 +25,11 @@ mod rename;
 mod sync;
 
 pub use console::{InterruptsIgnored, ignore_interrupts};
-pub(crate) use errno::{already_exists, denial, kind_of, not_a_file, raced_open};
+pub(crate) use errno::{already_exists, denial, in_use, kind_of, not_a_file, raced_open};
 pub(crate) use fs::{
     delete_held, is_local_filesystem, on_local_filesystem, open_beneath, open_beneath_to_look,
-    open_dir_beneath, remove_beneath, remove_emptied_dir, remove_empty_dir, single_name, stat_at,
-    stat_fd,
+    remove_all, remove_beneath, remove_dir_tree, remove_emptied_dir, remove_empty_dir, single_name,
+    stat_at, stat_fd,
 };
 pub(crate) use lock::{
     LockedFile, cmdline, held_here, holders, locked_by_other, probe, set_inheritable, try_lock,

@@ -16,7 +16,8 @@ use windows_sys::Wdk::Storage::FileSystem::{
     FILE_RENAME_INFORMATION, FileRenameInformation, NtSetInformationFile,
 };
 use windows_sys::Win32::Foundation::{
-    ERROR_DIR_NOT_EMPTY, ERROR_INVALID_NAME, ERROR_NOT_SUPPORTED, HANDLE, RtlNtStatusToDosError,
+    ERROR_CALL_NOT_IMPLEMENTED, ERROR_DIR_NOT_EMPTY, ERROR_INVALID_NAME, HANDLE,
+    RtlNtStatusToDosError,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     DELETE, FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT, FILE_READ_ATTRIBUTES,
@@ -28,8 +29,8 @@ use super::fs::single_name;
 use crate::sys::types::RenameMode;
 
 /// Renames `old` beneath `old_dir` to the single name `new` in `new_dir`: never replacing an
-/// existing `new` (`ERROR_ALREADY_EXISTS`), atomically. `Exchange` is not supported
-/// (`ERROR_NOT_SUPPORTED`), so the caller takes its portable sequence.
+/// existing `new` (`ERROR_ALREADY_EXISTS`), atomically. `Exchange` is not supported, so the
+/// caller takes its portable sequence.
 pub(crate) fn rename(
     old_dir: &File,
     old: &Path,
@@ -39,13 +40,18 @@ pub(crate) fn rename(
 ) -> io::Result<()> {
     match mode {
         RenameMode::NoReplace => rename_by_handle(old_dir, old, new_dir, new, false),
-        RenameMode::Exchange => Err(io::Error::from_raw_os_error(ERROR_NOT_SUPPORTED as i32)),
+        RenameMode::Exchange => Err(io::Error::from_raw_os_error(NO_EXCHANGE)),
     }
 }
 
-/// Whether a failed [`rename`] means "not supported here" (not "the rename itself is wrong").
+/// What [`rename`] says to an exchange: "not implemented", which no no-replace rename says (a
+/// filesystem refusing one must not send a commit to the `mkdir` reservation of Unix's
+/// fallback, which cannot work here: Windows never renames over a directory).
+const NO_EXCHANGE: i32 = ERROR_CALL_NOT_IMPLEMENTED as i32;
+
+/// Whether a failed [`rename`] means "not supported here": only for an exchange.
 pub(crate) fn rename_flags_unsupported(err: &io::Error) -> bool {
-    err.raw_os_error() == Some(ERROR_NOT_SUPPORTED as i32)
+    err.raw_os_error() == Some(NO_EXCHANGE)
 }
 
 /// Whether `err` says a directory was not empty.
@@ -59,15 +65,17 @@ pub(crate) fn kind_mismatch(_err: &io::Error) -> bool {
     false
 }
 
-/// Renames `old` beneath `old_dir` to the single name `new` in `new_dir`, replacing a
-/// non-directory at `new` (Windows never replaces a directory).
+/// Renames `old` beneath `old_dir` to the single name `new` in `new_dir`: on Windows never
+/// replacing anything. The sequences that call it (the replacing commit's, and putting a
+/// result back) only rename onto names they freed, and Windows would let a directory replace
+/// a file someone made there meanwhile.
 pub(crate) fn rename_plain(
     old_dir: &File,
     old: &Path,
     new_dir: &File,
     new: &Path,
 ) -> io::Result<()> {
-    rename_by_handle(old_dir, old, new_dir, new, true)
+    rename_by_handle(old_dir, old, new_dir, new, false)
 }
 
 /// Makes the directory `name` in `dir`, exclusively (`ERROR_ALREADY_EXISTS` if anything has

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io;
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+use std::path::Path;
 
 use cap_fs_ext::OpenOptionsFollowExt as _;
 use cap_primitives::fs::{FollowSymlinks, OpenOptions, OpenOptionsExt as _};
@@ -11,11 +12,13 @@ use windows_sys::Win32::Foundation::{
     ERROR_ACCESS_DENIED, ERROR_INVALID_FUNCTION, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT, FILE_SHARE_DELETE, FILE_SHARE_READ,
-    FILE_SHARE_WRITE, FlushFileBuffers, ReOpenFile,
+    FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT, FILE_READ_ATTRIBUTES,
+    FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, FlushFileBuffers, ReOpenFile,
 };
 
 use super::check;
+use super::fs::{names_in, stat_fd};
+use crate::sys::types::FileKind;
 
 const SHARE_ALL: u32 = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
 
@@ -58,36 +61,30 @@ pub(crate) fn fsync_dir(dir: &File) -> io::Result<()> {
 }
 
 /// Flushes every regular file and every directory of the tree under `top`, and `top` itself.
-/// Reparse points (symbolic links, junctions) are never followed. Entries that vanish meanwhile
+/// Each entry is opened relative to its directory's handle, itself (a reparse point is not
+/// followed, and only its entry is flushed, with its directory). Entries that vanish meanwhile
 /// are skipped. A file that cannot be opened for writing (read-only) is an error: its data
 /// could not be flushed.
 pub(crate) fn sync_tree(top: &File) -> io::Result<()> {
-    let mut files = OpenOptions::new();
-    files
-        .write(true)
-        .access_mode(GENERIC_WRITE)
+    let mut entries = OpenOptions::new();
+    entries
+        .access_mode(GENERIC_WRITE | FILE_READ_ATTRIBUTES)
         .share_mode(SHARE_ALL)
-        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT);
-    files.follow(FollowSymlinks::No);
-    walk(top, &files)
+        .custom_flags(FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT);
+    entries.follow(FollowSymlinks::No);
+    walk(top, &entries)
 }
 
-fn walk(dir: &File, files: &OpenOptions) -> io::Result<()> {
-    for entry in cap_primitives::fs::read_base_dir(dir)? {
-        let Some(entry) = skip_vanished(entry)? else {
+fn walk(dir: &File, entries: &OpenOptions) -> io::Result<()> {
+    for name in names_in(dir)? {
+        let opened = cap_primitives::fs::open(dir, Path::new(&name), entries);
+        let Some(entry) = skip_vanished(opened)? else {
             continue;
         };
-        let Some(kind) = skip_vanished(entry.file_type())? else {
-            continue;
-        };
-        if kind.is_symlink() {
-            continue; // its entry is flushed with the directory
-        } else if kind.is_dir() {
-            if let Some(sub) = skip_vanished(entry.open_dir())? {
-                walk(&sub, files)?;
-            }
-        } else if let Some(file) = skip_vanished(entry.open_with(files))? {
-            flush(file.as_raw_handle() as HANDLE)?;
+        match stat_fd(&entry)?.kind {
+            FileKind::Directory => walk(&entry, entries)?,
+            FileKind::Regular => flush(entry.as_raw_handle() as HANDLE)?,
+            _ => {} // its entry is flushed with the directory
         }
     }
     fsync_dir(dir)
