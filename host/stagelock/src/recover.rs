@@ -235,7 +235,7 @@ impl StagingArea {
         // Only the resource, and only as a directory: should it have become anything else
         // since the check, the removal fails and the stage stays. On failure the lock is
         // dropped: released, file kept, still stale for next time.
-        remove_resource(root, &resource)
+        sys::remove_dir_tree(root, &resource)
             .map_err(|e| SkipReason::Failed(Error::io(Op::Recover, &resource, e)))?;
         lock.unlock_and_delete().map_err(SkipReason::Failed)?;
         if let Some(stage_dir) = self.layout.stage_dir(id) {
@@ -531,26 +531,6 @@ fn decimal(id: &str) -> bool {
     id.bytes().all(|b| b.is_ascii_digit())
         && (id == "0" || !id.starts_with('0'))
         && id.parse::<u32>().is_ok()
-}
-
-/// Removes a dead stage's resource directory (the caller holds its lock). A filesystem shared
-/// with other hosts can fail the removal for a moment while another host's recoverer or stager
-/// works on the same directories (seen on JuiceFS without its trash: cap-std's resolution said
-/// the path escaped): it is tried again a few times, and a resource that is gone after a failed
-/// try counts as removed.
-fn remove_resource(root: &std::fs::File, resource: &Path) -> io::Result<()> {
-    let mut tries = 0;
-    loop {
-        match sys::remove_dir_tree(root, resource) {
-            Ok(()) => return Ok(()),
-            Err(_) if !sys::exists(root, resource) => return Ok(()),
-            Err(_) if tries < 3 => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 #[cfg(test)]
