@@ -530,7 +530,7 @@ fn recovery_racing_stagers_across_mounts_never_removes_live_work() -> Result<()>
                         let (mut dead, mut passes) = (0, 0);
                         // JuiceFS without its trash (the second volume): a recovery pass can
                         // fail on a stage with "path escapes" from cap-std's openat2
-                        // (RESOLVE_BENEATH), here 2 runs in 6, for every try on that stage:
+                        // (RESOLVE_BENEATH), here in 2 runs of 5, for every try on that stage:
                         // seemingly the kernel's dentries of the other host's churn going
                         // stale under the area's handle. Nothing is removed then; the other
                         // host's recoverer cleans the stage, which the wait below checks.
