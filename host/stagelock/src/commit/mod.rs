@@ -119,7 +119,9 @@ impl Stage {
     /// exists; [`ErrorKind::NotFound`] if its parent does not; [`ErrorKind::PermissionDenied`]
     /// if `dest` escapes `dest_dir`; [`ErrorKind::InvalidInput`] if `dest` has no final name;
     /// [`ErrorKind::CrossDevice`] if it is on another filesystem (`EXDEV`);
-    /// [`ErrorKind::Other`] if syncing failed (see [`commit_with`](Self::commit_with)).
+    /// [`ErrorKind::Other`] if syncing failed (see [`commit_with`](Self::commit_with));
+    /// on Windows [`ErrorKind::WouldBlock`] if something in the stage is still open (Windows
+    /// can refuse to rename a directory then: close what you opened in it first).
     ///
     /// [`ErrorKind::LockLost`] if, right before the rename, [`StagingLock::verify`] finds the
     /// stage's lock is no longer ours (someone deleted its file, or locked a new file at its
