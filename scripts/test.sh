@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace, as CI does (.ci/run runs this):
-#   format, clippy (warnings are errors; it checks that the benchmarks compile, which
+#   format, the dependency check (scripts/deps.sh check), clippy (warnings are errors; it checks that the benchmarks compile, which
 #   scripts/bench.sh runs), every test (unit, integration, cross-process, CLI, component, doc
 #   tests), the classic-fcntl fallback's tests, a check of the core for macOS, Windows under
 #   wine (scripts/windows.sh), the docs (warnings are errors), packaging of every crate, a
@@ -16,6 +16,8 @@ step() { printf '\n== %s (at %ss) ==\n' "$1" "$((SECONDS - started))"; }
 
 step "format"
 cargo fmt --all --check
+step "dependencies (scripts/deps.sh check: licenses, sources, one version of the sandbox's crates)"
+bash scripts/deps.sh check
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests"
