@@ -818,3 +818,39 @@ fn recover_with_jobs_reports_the_same_as_one_thread() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--jobs"), "{stderr}");
 }
+
+#[test]
+fn doctor_says_how_far_locks_reach_on_the_filesystem_and_exits_by_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = stagelock(&["doctor", "--json", s(tmp.path())]);
+    let report = String::from_utf8(out.stdout.clone()).unwrap();
+    // The scratch directory is on a local kernel filesystem here (ext4 or tmpfs), or, in the
+    // filesystem matrix, on XFS, Btrfs or overlayfs: all local.
+    assert!(report.contains(r#""locks":"local""#), "{report}");
+    assert!(report.contains(r#""exclusion":"assured""#), "{report}");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mount_point = report
+        .split(r#""mount_point":""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no mount_point in {report}"));
+    assert!(tmp.path().starts_with(mount_point), "{report}");
+    let text = stagelock(&["doctor", s(tmp.path())]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    for line in [
+        "filesystem:",
+        "locks:",
+        "exclusion:",
+        "link counts:",
+        "durability:",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+
+    let missing = tmp.path().join("missing");
+    let out = stagelock(&["doctor", s(&missing)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("doctor") && err.contains(s(&missing)), "{err}");
+}

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::docs::{CompletionsArgs, ManArgs};
+use crate::doctor::DoctorArgs;
 use crate::hold::{CreateArgs, LockArgs, TryArgs};
 use crate::run::RunArgs;
 use crate::stage::{RecoverArgs, StageArgs};
@@ -16,6 +17,19 @@ Exit status:
   2    usage error
   128+N  the command was killed by signal N
   134  (run) the component trapped or was stopped by a -W limit";
+
+const DOCTOR_EXIT_CODES: &str = "\
+Exit status:
+  0    exclusion assured: a local filesystem, or a network one whose locks reach its server
+  3    unknown (FUSE, virtiofs, 9p, a type stagelock does not know): test it across hosts
+  4    a shared filesystem whose locks stay on this host (NFS nolock or local_lock=posix|all,
+       SMB nobrl): another host can hold the same lock at the same time
+  1    any other error (a one-line message on stderr)
+  2    usage error
+
+Examples:
+  stagelock doctor /var/lib/containers/storage
+  stagelock doctor --json /mnt/shared/staging";
 
 /// Staging lock files compatible with containers/storage.
 ///
@@ -45,6 +59,14 @@ pub(crate) enum Command {
     /// if held.
     #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
+    /// Say what stagelock can promise on the filesystem holding the directory PATH: its type
+    /// and options, how far its locks reach (this host, or its server's every client), whether
+    /// link counts are trusted, what a durable commit reaches. Nothing is created or locked.
+    ///
+    /// What no mount can show: a local filesystem that this host exports over NFS or SMB
+    /// (its server's lock manager then takes the same kernel locks, so it is still safe).
+    #[command(after_help = DOCTOR_EXIT_CODES)]
+    Doctor(DoctorArgs),
     /// Create and lock a fresh file in DIR named from PATTERN (the last `*` or the end becomes a
     /// random number), print its name, run CMD with STAGELOCK_NAME (the name) and STAGELOCK_PATH
     /// (DIR/name) set, then unlock-and-delete it.

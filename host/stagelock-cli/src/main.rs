@@ -5,6 +5,7 @@
 mod cli;
 mod cmd;
 mod docs;
+mod doctor;
 mod exit;
 mod hold;
 mod platform;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Command::Lock(args) => (hold::lock(&args), args.wait.conflict_exit_code),
         Command::Try(args) => (hold::try_lock(&args), args.wait.conflict_exit_code),
         Command::Status(args) => (status::status(&args), args.conflict_exit_code),
+        Command::Doctor(args) => (doctor::doctor(&args), EXIT_BUSY),
         Command::Create(args) => (hold::create(&args), EXIT_BUSY),
         Command::Stage(args) => (stage::stage(args), EXIT_BUSY),
         Command::Recover(args) => (stage::recover(args), EXIT_BUSY),

@@ -111,6 +111,9 @@ pub enum Op {
     LockPath,
     /// [`StagingLock::status`](crate::StagingLock::status).
     Status,
+    /// [`LockDir::filesystem`](crate::LockDir::filesystem): what the directory's filesystem
+    /// can promise.
+    Filesystem,
 }
 
 impl Op {
@@ -128,6 +131,7 @@ impl Op {
             Op::Recover => "recover",
             Op::LockPath => "lock-path",
             Op::Status => "status",
+            Op::Filesystem => "filesystem",
         }
     }
 }

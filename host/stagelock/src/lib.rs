@@ -81,6 +81,7 @@ mod error; // Error, ErrorKind, Op: what failed, in which operation, on which pa
 pub mod faults; // protections a test can switch off, hooks into races (stagelock's own tests)
 #[cfg(not(any(test, feature = "faults")))]
 mod faults;
+mod filesystem; // what a directory's filesystem can promise: how far its locks reach
 mod lock; // StagingLock, a held lock: unlock-and-delete, verify, inherit
 mod lock_dir; // LockDir: the one implementation of taking a lock
 mod pattern; // CreateTemp-style name patterns
@@ -95,6 +96,7 @@ mod wait; // Wait and LockWait: waiting for a lock someone holds // running a ch
 pub use area::{Layout, Stage, StagingArea};
 pub use commit::{CommitError, CommitOptions, Durability};
 pub use error::{Denial, Error, ErrorKind, Op};
+pub use filesystem::{Filesystem, LockReach};
 pub use lock::StagingLock;
 pub use lock_dir::LockDir;
 pub use recover::{Foreign, RecoverOptions, Recovered, Report, SkipReason, Skipped};

@@ -98,6 +98,8 @@ pub(crate) fn status_at(dir: &fs::File, path: &Path) -> Result<LockStatus, Error
             format!("is a {}, not a regular file", stat.kind.name()),
         ));
     }
+    // Asked before the probe, which takes the file: the lock table's name for it.
+    let table_id = sys::lock_table_id(&file, stat.id);
     let l_pid = match sys::probe(file).map_err(err)? {
         sys::Probe::Free => return Ok(LockStatus::Free),
         sys::Probe::HeldHere => {
@@ -109,7 +111,7 @@ pub(crate) fn status_at(dir: &fs::File, path: &Path) -> Result<LockStatus, Error
             return Ok(LockStatus::Held(vec![Holder::new(LockKind::Handle, None)]));
         }
     };
-    let mut holders: Vec<Holder> = sys::holders(stat.id)
+    let mut holders: Vec<Holder> = sys::holders(table_id)
         .unwrap_or_default()
         .into_iter()
         .map(|h| {

@@ -10,12 +10,14 @@
 //! | `unix/posix.rs` | the lock backend of other Unix systems: classic `fcntl` locks plus an in-process registry, as in the Go original |
 //! | `unix/fcntl.rs` | the `fcntl(2)` calls both Unix backends make (set a lock, ask for a conflicting one, close-on-exec) |
 //! | `unix/fs.rs` | files beneath a directory handle: open, stat (identity, kind, links, local or not), remove |
+//! | `unix/mounts.rs` | which mount a file lives on, its type and options (`/proc/self/mountinfo`) |
 //! | `unix/rename.rs` | renames for commits: `renameat2` flags, and the plain steps of the portable fallback |
 //! | `unix/sync.rs` | durability: `fsync` of a tree and of directories |
 //! | `unix/errno.rs` | what an `errno` means for the crate |
 //! | `unix/proc.rs` | who holds a lock (`/proc/locks`, `/proc/PID/fdinfo`) and their command lines |
 //! | `unix/signals.rs` | ignoring `SIGINT`/`SIGQUIT` while a child runs |
 //! | `windows/lock.rs` | the lock backend of Windows: `LockFileEx` on the whole file |
+//! | `windows/mounts.rs` | which mount a file lives on: not known on Windows |
 //! | `windows/fs.rs` | files beneath a directory handle: open (sharing delete), identity by file index, deletes and tree removals through handles |
 //! | `windows/rename.rs` | renames by handle (`NtSetInformationFile`, `FILE_RENAME_INFORMATION`), never replacing |
 //! | `windows/sync.rs` | durability: `FlushFileBuffers` of a tree and of directories |
@@ -58,11 +60,11 @@ pub(crate) use os::drop_lock_keeping_file;
 pub use os::{InterruptsIgnored, ignore_interrupts};
 pub(crate) use os::{
     LockedFile, already_exists, cmdline, delete_held, denial, fsync_dir, held_here, holders,
-    in_use, is_local_filesystem, kind_mismatch, kind_of, link_exclusive, locked_by_other,
-    not_a_file, not_empty, on_local_filesystem, open_beneath, open_beneath_to_look, probe,
-    raced_open, remove_all, remove_beneath, remove_dir_tree, remove_emptied_dir, remove_empty_dir,
-    rename, rename_flags_unsupported, rename_plain, reserve_dir, set_inheritable, single_name,
-    stat_at, stat_fd, sync_tree, try_lock,
+    in_use, is_local_filesystem, kind_mismatch, kind_of, link_exclusive, lock_table_id,
+    locked_by_other, mount_of, not_a_file, not_empty, on_local_filesystem, open_beneath,
+    open_beneath_to_look, probe, raced_open, remove_all, remove_beneath, remove_dir_tree,
+    remove_emptied_dir, remove_empty_dir, rename, rename_flags_unsupported, rename_plain,
+    reserve_dir, set_inheritable, single_name, stat_at, stat_fd, sync_tree, try_lock,
 };
 pub(crate) use portable::exists;
 pub(crate) use types::{Create, FileKind, FileStat, Probe, RenameMode};

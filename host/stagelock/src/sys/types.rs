@@ -101,3 +101,20 @@ pub(crate) struct ProcHolder {
     /// descriptor inherited by a child) appears once per process.
     pub(crate) pid: Option<u32>,
 }
+
+/// A mount as the kernel lists it (Linux's `/proc/self/mountinfo`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MountEntry {
+    /// Where it is mounted.
+    pub(crate) mount_point: std::path::PathBuf,
+    /// The filesystem type (`ext4`, `nfs4`, `fuse.juicefs`).
+    pub(crate) fs_type: String,
+    /// What is mounted (`/dev/vda`, `server:/export`).
+    pub(crate) source: String,
+    /// The mount's options, then the superblock's (`rw`, `relatime`, `local_lock=none`).
+    pub(crate) options: Vec<String>,
+    /// The superblock's device (major, minor): what `/proc/locks` names the files of this
+    /// mount by. Not always a file's `st_dev`: Btrfs gives each subvolume a device of its own.
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    pub(crate) dev: (u32, u32),
+}

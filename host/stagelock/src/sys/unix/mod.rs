@@ -18,6 +18,7 @@ mod backend;
 mod errno;
 mod fcntl;
 mod fs;
+mod mounts;
 mod proc;
 mod rename;
 mod signals;
@@ -33,7 +34,8 @@ pub(crate) use fs::{
     remove_all, remove_beneath, remove_dir_tree, remove_emptied_dir, remove_empty_dir, single_name,
     stat_at, stat_fd,
 };
-pub(crate) use proc::{cmdline, holders};
+pub(crate) use mounts::mount_of;
+pub(crate) use proc::{cmdline, holders, lock_table_id};
 pub(crate) use rename::{
     kind_mismatch, link_exclusive, not_empty, rename, rename_flags_unsupported, rename_plain,
     reserve_dir,

@@ -6,9 +6,9 @@
 //! no `/proc` mounted) is reported as unknown, never as an error.
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) use linux::{cmdline, holders};
+pub(crate) use linux::{cmdline, holders, lock_table_id};
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) use unknown::{cmdline, holders};
+pub(crate) use unknown::{cmdline, holders, lock_table_id};
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod linux {
@@ -16,6 +16,20 @@ mod linux {
 
     use crate::sys::types::FileId;
     use crate::sys::types::ProcHolder;
+
+    /// The file `id`, open as `file`, as the lock table names it: `/proc/locks` (and
+    /// `fdinfo`) give a file's superblock's device, which is not always its `st_dev` (Btrfs
+    /// gives each subvolume a device of its own); the superblock's comes from the file's mount
+    /// (`id` as it is where the mount is not known).
+    pub(crate) fn lock_table_id(file: &fs::File, id: FileId) -> FileId {
+        match crate::sys::unix::mounts::mount_of(file) {
+            Ok(Some(mount)) => FileId {
+                dev: rustix::fs::makedev(mount.dev.0, mount.dev.1) as u64,
+                ino: id.ino,
+            },
+            _ => id,
+        }
+    }
 
     /// One granted `fcntl` lock from a `/proc/locks` or `fdinfo` line.
     #[derive(Debug, PartialEq, Eq)]
@@ -54,7 +68,8 @@ mod linux {
         })
     }
 
-    /// The granted `fcntl` locks on the file `id`; `None` if `/proc/locks` cannot be read.
+    /// The granted `fcntl` locks on the file `id` (as [`lock_table_id`] gives it); `None` if
+    /// `/proc/locks` cannot be read.
     pub(crate) fn holders(id: FileId) -> Option<Vec<ProcHolder>> {
         let table = fs::read_to_string("/proc/locks").ok()?;
         let (major, minor) = (
@@ -166,6 +181,11 @@ mod linux {
 mod unknown {
     use crate::sys::types::FileId;
     use crate::sys::types::ProcHolder;
+
+    /// The file as the lock table would name it: there is no table.
+    pub(crate) fn lock_table_id(_file: &std::fs::File, id: FileId) -> FileId {
+        id
+    }
 
     /// Who holds locks on the file `id`: unknown.
     pub(crate) fn holders(_id: FileId) -> Option<Vec<ProcHolder>> {

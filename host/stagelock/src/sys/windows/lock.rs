@@ -103,6 +103,11 @@ pub(crate) fn set_inheritable(file: &File, inherit: bool) -> io::Result<()> {
     check(unsafe { SetHandleInformation(handle(file), HANDLE_FLAG_INHERIT, flags) })
 }
 
+/// The file as a lock table would name it: Windows has no such table.
+pub(crate) fn lock_table_id(_file: &File, id: FileId) -> FileId {
+    id
+}
+
 /// Who holds locks on the file `id`: Windows does not say.
 pub(crate) fn holders(_id: FileId) -> Option<Vec<ProcHolder>> {
     None

@@ -21,6 +21,7 @@ mod console;
 mod errno;
 mod fs;
 mod lock;
+mod mounts;
 mod rename;
 mod sync;
 
@@ -32,8 +33,10 @@ pub(crate) use fs::{
     stat_at, stat_fd,
 };
 pub(crate) use lock::{
-    LockedFile, cmdline, held_here, holders, locked_by_other, probe, set_inheritable, try_lock,
+    LockedFile, cmdline, held_here, holders, lock_table_id, locked_by_other, probe,
+    set_inheritable, try_lock,
 };
+pub(crate) use mounts::mount_of;
 pub(crate) use rename::{
     kind_mismatch, link_exclusive, not_empty, rename, rename_flags_unsupported, rename_plain,
     reserve_dir,

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The filesystem matrix: the core's suites that matter per filesystem, run with their scratch
+# directories (TMPDIR) on each of ext4, XFS and Btrfs (loop images made and removed here),
+# tmpfs and overlayfs (upper layer on tmpfs, with lock files that already exist in the lower
+# layer), plus `stagelock doctor` on each. The FUSE filesystems (bindfs, LazyFS) and JuiceFS
+# have suites of their own (tests/native/bindfs.rs, the power-loss and model tests,
+# scripts/multihost.sh).
+#   bash scripts/filesystems.sh [FS...]     FS: ext4 xfs btrfs tmpfs overlay (default: all)
+# Needs root (mount, loop devices); installs xfsprogs and btrfs-progs when missing. A
+# filesystem that cannot be set up is reported as SKIPPED with its reason, never passed.
+# Ends with one line per filesystem and suite: passed, failed or skipped.
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+all=(ext4 xfs btrfs tmpfs overlay)
+[ "$#" -gt 0 ] && all=("$@")
+# The suites, by the native binary's test-name filters: the API and escapes, staging (commit,
+# replace, durable commit, recovery), exclusion across processes both ways with a
+# containers/storage-style holder, and the command line (status, stage, recover, waits).
+filters=(native:: staging:: cross_process:: cli::)
+
+work=$(mktemp -d /tmp/stagelock-fs.XXXXXX)
+mounts=()
+cleanup() {
+    for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
+        umount "${mounts[i]}" 2>/dev/null || umount -l "${mounts[i]}" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+results=()
+fail=0
+skip() { results+=("$1: SKIPPED ($2)"); echo "filesystems: $1: SKIPPED: $2" >&2; }
+
+if [ "$(id -u)" != 0 ]; then
+    for fs in "${all[@]}"; do skip "$fs" "needs root to mount"; done
+    printf '%s\n' "${results[@]}"
+    exit 0
+fi
+missing=()
+command -v mkfs.xfs >/dev/null || missing+=(xfsprogs)
+command -v mkfs.btrfs >/dev/null || missing+=(btrfs-progs)
+if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null; then
+    echo "filesystems: installing ${missing[*]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null || true
+fi
+
+# The binaries, built once: the native test binary and the CLI it runs.
+cargo build -p stagelock-cli --locked
+native=$(cargo test -p stagelock-tests --test native --no-run --locked --message-format=json 2>/dev/null |
+    python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "native":
+        print(m["executable"])')
+[ -x "$native" ] || { echo "filesystems: the native test binary was not built" >&2; exit 1; }
+stagelock=$PWD/target/debug/stagelock
+
+# mount_fs FS DIR: mounts a fresh FS at DIR, or says why not (and returns 1).
+mount_fs() {
+    local fs=$1 dir=$2 img
+    mkdir -p "$dir"
+    case $fs in
+    ext4 | xfs | btrfs)
+        img=$work/$fs.img
+        # XFS refuses images under 300 MB; Btrfs under 114 MB.
+        truncate -s 320M "$img" || return 1
+        case $fs in
+        ext4) mkfs.ext4 -q -F "$img" ;;
+        xfs) mkfs.xfs -q -f "$img" ;;
+        btrfs) mkfs.btrfs -q -f "$img" ;;
+        esac >"$work/mkfs.log" 2>&1 || { why="mkfs.$fs failed: $(tail -1 "$work/mkfs.log")"; return 1; }
+        mount -o loop "$img" "$dir" 2>"$work/mount.log" || { why="mount -o loop failed: $(tail -1 "$work/mount.log")"; return 1; }
+        ;;
+    tmpfs)
+        mount -t tmpfs -o size=300m tmpfs "$dir" 2>"$work/mount.log" || { why="mount -t tmpfs failed: $(tail -1 "$work/mount.log")"; return 1; }
+        ;;
+    overlay)
+        local base=$work/overlay-base
+        mkdir -p "$base"
+        mount -t tmpfs -o size=300m tmpfs "$base" || { why="mount -t tmpfs failed"; return 1; }
+        mounts+=("$base")
+        mkdir -p "$base/lower/existing" "$base/upper" "$base/work"
+        # Lock files that already exist in the lower layer (checked below).
+        : >"$base/lower/existing/lower.lock"
+        mount -t overlay overlay -o "lowerdir=$base/lower,upperdir=$base/upper,workdir=$base/work" "$dir" \
+            2>"$work/mount.log" || { why="mount -t overlay failed: $(tail -1 "$work/mount.log")"; return 1; }
+        ;;
+    *) why="unknown filesystem $fs"; return 1 ;;
+    esac
+    mounts+=("$dir")
+}
+
+# A lock file from the lower layer: a holder (a containers/storage-style POSIX lock, which
+# copies the file up) and `stagelock status` / `try` before and after the copy-up agree.
+overlay_lower_layer_check() {
+    local f=$1/existing/lower.lock
+    "$stagelock" status "$f" >/dev/null || { echo "status of an untouched lower-layer lock file: not free"; return 1; }
+    python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "r+"); fcntl.lockf(f, fcntl.LOCK_EX); print("held", flush=True); time.sleep(30)' "$f" >"$work/holder.out" &
+    local holder=$!
+    for _ in $(seq 100); do grep -q held "$work/holder.out" 2>/dev/null && break; sleep 0.1; done
+    local st=0 tr=0
+    "$stagelock" status "$f" >/dev/null || st=$?
+    "$stagelock" try "$f" >/dev/null 2>&1 || tr=$?
+    kill "$holder"; wait "$holder" 2>/dev/null || true
+    [ "$st" = 75 ] || { echo "status of a lower-layer lock file held after its copy-up: exit $st, not 75 (held)"; return 1; }
+    [ "$tr" = 75 ] || { echo "try of a lower-layer lock file held after its copy-up: exit $tr, not 75 (held)"; return 1; }
+    "$stagelock" try "$f" >/dev/null || { echo "try after the holder exited: not free"; return 1; }
+}
+
+started=$SECONDS
+for fs in "${all[@]}"; do
+    dir=$work/mnt-$fs
+    why=
+    if ! mount_fs "$fs" "$dir"; then
+        skip "$fs" "${why:-cannot be set up}"
+        continue
+    fi
+    echo "== $fs =="
+    "$stagelock" doctor "$dir" || echo "(doctor exit status $?)"
+    if [ "$fs" = overlay ]; then
+        if out=$(overlay_lower_layer_check "$dir"); then
+            results+=("$fs lower-layer lock files: passed")
+        else
+            results+=("$fs lower-layer lock files: FAILED ($out)")
+            fail=1
+        fi
+    fi
+    mkdir -p "$dir/tmp"
+    for filter in "${filters[@]}"; do
+        log=$work/$fs-${filter%::}.log
+        if TMPDIR=$dir/tmp STAGELOCK_BIN=$stagelock "$native" "$filter" >"$log" 2>&1; then
+            results+=("$fs ${filter%::}: $(grep '^test result:' "$log" | tail -1)")
+        else
+            results+=("$fs ${filter%::}: FAILED")
+            fail=1
+            grep -E '^(---- |thread .* panicked|test .* FAILED)' "$log" | head -20 >&2
+        fi
+    done
+done
+echo
+echo "== the filesystem matrix ($((SECONDS - started)) s) =="
+printf '%s\n' "${results[@]}"
+exit "$fail"
