@@ -244,6 +244,159 @@ fn escapes_are_permission_denied_and_create_nothing_outside() -> Result<()> {
     Ok(())
 }
 
+/// Windows path forms, and what a Windows host makes of each: `E` refused as an escape
+/// (`PermissionDenied`), `I` as invalid (`InvalidInput`). On Unix every one is a literal name
+/// beneath the grant (`C:/x.lock` the file `x.lock` in a directory named `C:`).
+const WINDOWS_PATHS: &[(&str, char)] = &[
+    ("C:x.lock", 'E'),
+    ("C:\\x.lock", 'E'),
+    ("C:/x.lock", 'E'),
+    ("c:x.lock", 'E'),
+    ("\\\\?\\C:\\x", 'E'),
+    ("\\\\.\\C:\\x", 'E'),
+    ("\\\\server\\share\\x", 'E'),
+    ("\\??\\C:\\x", 'E'),
+    ("x.lock:stream", 'I'),
+    ("x.lock::$DATA", 'I'),
+    ("CON", 'I'),
+    ("con", 'I'),
+    ("NUL.lock", 'I'),
+    ("nul.LOCK", 'I'),
+    ("COM1", 'I'),
+    ("com1.txt", 'I'),
+    ("LPT1", 'I'),
+    ("Lpt9.lock", 'I'),
+    ("AUX", 'I'),
+    ("x.lock.", 'I'),
+    ("x.lock ", 'I'),
+];
+
+/// Create-and-lock patterns of the same forms (names are PREFIX, a decimal, SUFFIX): a pattern
+/// any of whose names Windows would take for something else is refused whole; `\` is a
+/// separator there, as `/` everywhere.
+const WINDOWS_PATTERNS: &[(&str, char)] = &[
+    ("C:x-*", 'E'),
+    ("C:\\x-*", 'I'),
+    ("\\\\server\\share\\x-*", 'I'),
+    ("x-*.lock:stream", 'I'),
+    ("NUL.*", 'I'),
+    ("COM*", 'I'),
+    ("lpt*.lock", 'I'),
+    ("x-*.", 'I'),
+    ("x-* ", 'I'),
+];
+
+/// Commit destinations of the same forms (the commit's own code resolves them: cap-std's
+/// escapes for a drive or root, the rename's name check on Windows for the final name).
+const WINDOWS_DESTS: &[(&str, char)] = &[
+    ("C:x", 'E'),
+    ("C:\\x", 'E'),
+    ("\\\\server\\share\\x", 'E'),
+    ("out:stream", 'I'),
+    ("CON", 'I'),
+    ("com1.d", 'I'),
+    ("out.", 'I'),
+    ("out ", 'I'),
+];
+
+/// Every Windows path form, as a lock path, a pattern, a commit's destination and the last
+/// name of an ambient path (what `stagelock lock PATH` locks beneath PATH's parent): on Windows
+/// each is refused with its kind (see the tables above); on Unix each is the literal name it
+/// spells, beneath the grant. Either way nothing appears outside the grant.
+#[test]
+fn windows_path_forms_are_refused_on_windows_and_literal_names_elsewhere() -> Result<()> {
+    use stagelock::{Layout, StagingArea};
+    let outer = Scratch::new()?;
+    outer.dir().create_dir("granted")?;
+    outer.dir().create_dir("outside")?;
+    let granted = outer.dir().open_dir("granted")?;
+    #[cfg(unix)]
+    granted.create_dir("C:")?; // for `C:/x.lock`, a path through a directory named `C:`
+    let kind_of = |form: char| match form {
+        'E' => ErrorKind::PermissionDenied,
+        _ => ErrorKind::InvalidInput,
+    };
+    // The name appended as it is (`join` would take `C:x.lock` for a path of its own).
+    let ambient = |path: &str| {
+        let mut joined = outer.join("granted").into_os_string();
+        joined.push(std::path::MAIN_SEPARATOR_STR);
+        joined.push(path);
+        std::path::PathBuf::from(joined)
+    };
+    for &(path, form) in WINDOWS_PATHS {
+        let taken = StagingLock::try_lock_path(&granted, path);
+        // The final name of an ambient path: the forms without a separator.
+        let by_path = || {
+            (!path.contains(['\\', '/'])).then(|| {
+                StagingLock::try_lock_ambient_path(ambient(path), cap_std::ambient_authority())
+            })
+        };
+        if cfg!(windows) {
+            let err = taken.unwrap_err();
+            assert_eq!(err.kind(), kind_of(form), "{path:?}: {err}");
+            assert!(err.to_string().contains("(Windows)"), "{path:?}: {err}");
+            if let Some(by_path) = by_path() {
+                let err = by_path.unwrap_err();
+                assert_eq!(err.kind(), kind_of(form), "ambient {path:?}: {err}");
+            }
+        } else {
+            let lock = taken.map_err(|e| anyhow::anyhow!("{path:?}: {e}"))?;
+            assert_eq!(lock.path(), Path::new(path));
+            assert!(ambient(path).is_file(), "{path:?} is a file of that name");
+            lock.unlock_and_delete()?;
+            assert!(!ambient(path).exists(), "{path:?}");
+            if let Some(by_path) = by_path() {
+                let lock = by_path.map_err(|e| anyhow::anyhow!("ambient {path:?}: {e}"))?;
+                assert!(ambient(path).is_file(), "ambient {path:?}");
+                lock.unlock_and_delete()?;
+            }
+        }
+    }
+    for &(pattern, form) in WINDOWS_PATTERNS {
+        let made = StagingLock::create_and_lock(&granted, pattern);
+        if cfg!(windows) {
+            let err = made.unwrap_err();
+            assert_eq!(err.kind(), kind_of(form), "{pattern:?}: {err}");
+        } else {
+            let (lock, name) = made.map_err(|e| anyhow::anyhow!("{pattern:?}: {e}"))?;
+            let (prefix, suffix) = pattern.rsplit_once('*').unwrap();
+            assert!(
+                name.starts_with(prefix) && name.ends_with(suffix),
+                "{name:?}"
+            );
+            assert!(ambient(&name).is_file(), "{name:?}");
+            lock.unlock_and_delete()?;
+        }
+    }
+    granted.create_dir("area")?;
+    let area = StagingArea::with_layout(&granted.open_dir("area")?, Layout::PerDirectory)?;
+    for &(dest, form) in WINDOWS_DESTS {
+        let stage = area.stage()?;
+        stage.dir().write("data", dest)?;
+        let done = stage.commit(&granted, dest);
+        if cfg!(windows) {
+            let failed = done.unwrap_err();
+            assert_eq!(failed.error.kind(), kind_of(form), "{dest:?}: {failed}");
+            failed.stage.expect("handed back").abort()?;
+        } else {
+            done.map_err(|e| anyhow::anyhow!("{dest:?}: {e}"))?;
+            assert_eq!(std::fs::read_to_string(ambient(dest).join("data"))?, dest);
+            std::fs::remove_dir_all(ambient(dest))?;
+        }
+    }
+    assert_eq!(std::fs::read_dir(outer.join("granted/area"))?.count(), 0);
+    assert_eq!(outer.names()?, vec!["granted", "outside"]);
+    assert_eq!(std::fs::read_dir(outer.join("outside"))?.count(), 0);
+    let mut left = stagelock_tests::names(&outer.join("granted"))?;
+    left.retain(|name| name != "area" && name != "C:");
+    assert!(left.is_empty(), "left in the grant: {left:?}");
+    #[cfg(windows)]
+    for path in ["C:\\x.lock", "C:\\x", "x.lock", "C:x.lock", "x"] {
+        assert!(!Path::new(path).exists(), "{path} made outside the grant");
+    }
+    Ok(())
+}
+
 #[test]
 #[cfg(unix)] // symbolic links
 fn a_final_symlink_is_not_followed_even_inside() -> Result<()> {

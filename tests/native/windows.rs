@@ -187,3 +187,89 @@ fn a_directory_is_not_a_lock_file() -> Result<()> {
     }
     Ok(())
 }
+
+/// A handle of another process's kind on `path` (a file, or a directory if `dir`): sharing
+/// read and write but not delete, as cap-std's directory handles, Go's `os.OpenFile`, a virus
+/// scanner or Explorer hold them. Deleting what it names fails with a sharing violation.
+fn open_without_sharing_delete(path: &Path, dir: bool) -> std::io::Result<std::fs::File> {
+    use std::os::windows::fs::OpenOptionsExt as _;
+    use windows_sys::Win32::Storage::FileSystem::{
+        FILE_FLAG_BACKUP_SEMANTICS, FILE_SHARE_READ, FILE_SHARE_WRITE,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options
+        .read(true)
+        .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE);
+    if dir {
+        options.custom_flags(FILE_FLAG_BACKUP_SEMANTICS);
+    }
+    options.open(path)
+}
+
+/// A dead stage (its lock free) in which something is open without sharing delete, at each
+/// step of recovery: the resource directory itself (a stager's `stage.dir()`), a file in it,
+/// the lock file (containers/storage's Go open). Recovery skips the stage as held, whole,
+/// and goes on with the others (a second dead stage beside it is removed in the same pass);
+/// once the handle is closed, the next pass removes it. Before, the stage was
+/// `Failed(WouldBlock, "5\dir": Sharing violation)` (issue 32 item 5, seen under wine as a
+/// recoverer stopping in `staging::recovery_racing_stagers_never_removes_live_work`).
+#[test]
+fn recovery_skips_a_stage_someone_has_open_as_held_at_every_step() -> Result<()> {
+    use stagelock::{Layout, SkipReason, StagingArea};
+    type Case = (&'static str, Layout, &'static str, &'static str, bool);
+    let cases: [Case; 5] = [
+        ("the resource", Layout::PerDirectory, "5/dir", "5", true),
+        (
+            "a file in the resource",
+            Layout::PerDirectory,
+            "5/dir/data",
+            "5",
+            false,
+        ),
+        (
+            "the lock file",
+            Layout::PerDirectory,
+            "5/staging.lock",
+            "5",
+            false,
+        ),
+        (
+            "a file in a pair's resource",
+            Layout::Pairs,
+            "temp-dir-5/data",
+            "5",
+            false,
+        ),
+        ("a pair's lock file", Layout::Pairs, "lock-5", "5", false),
+    ];
+    for (what, layout, open, id, dir) in cases {
+        let s_ = Scratch::new()?;
+        let area = StagingArea::with_layout(s_.dir(), layout)?;
+        // Two dead stages, as a killed stager leaves them: a lock file no one holds and a
+        // resource with something in it.
+        for n in ["5", "6"] {
+            let (lock, resource) = (layout.lock_path(n), layout.resource_path(n));
+            std::fs::create_dir_all(s_.join(&resource))?;
+            std::fs::write(s_.join(&lock), "")?;
+            std::fs::write(s_.join(resource.join("data")), "built")?;
+        }
+        let handle = open_without_sharing_delete(&s_.join(open), dir)?;
+        let report = area.recover_stale()?;
+        assert!(
+            matches!(report.skipped.as_slice(), [s] if s.id == id && matches!(s.reason, SkipReason::Held)),
+            "{what}: {report:?}"
+        );
+        assert_eq!(
+            report.removed.len(),
+            1,
+            "{what}: the other stage: {report:?}"
+        );
+        assert_eq!(report.removed[0].id, "6", "{what}: {report:?}");
+        drop(handle);
+        let report = area.recover_stale()?;
+        assert!(report.skipped.is_empty(), "{what}: {report:?}");
+        assert_eq!(report.removed.len(), 1, "{what}: {report:?}");
+        assert_eq!(s_.names()?, Vec::<String>::new(), "{what}: all gone");
+    }
+    Ok(())
+}

@@ -42,8 +42,10 @@ impl StagingLock {
     /// # Errors
     ///
     /// - [`ErrorKind::InvalidInput`]: `pattern` contains `/` or a NUL byte, or the name is too
-    ///   long.
-    /// - [`ErrorKind::PermissionDenied`]: the directory is not writable.
+    ///   long; on Windows also `\`, a `:` (a stream), or a pattern any of whose names would be
+    ///   a reserved device (`COM*` makes `COM1`) or end in a dot or space.
+    /// - [`ErrorKind::PermissionDenied`]: the directory is not writable; on Windows also a
+    ///   drive-prefixed pattern (`C:x-*`), an escape.
     /// - [`ErrorKind::LimitReached`]: out of file descriptors.
     /// - [`ErrorKind::Other`]: 1000 fresh files were all locked by someone else first, or
     ///   10,000 random names all existed, or another OS error.
@@ -85,6 +87,16 @@ impl StagingLock {
     ///   (FIFOs are opened non-blocking, so this never hangs).
     /// - [`ErrorKind::InvalidInput`]: `path` is empty, contains a NUL byte or is too long.
     /// - [`ErrorKind::LimitReached`]: out of file descriptors.
+    ///
+    /// # Platform Notes
+    ///
+    /// Path forms are host-dependent. On Windows, before anything is opened, a drive
+    /// (`C:x.lock`, `C:\x.lock`), a rooted, UNC, device or NT-namespace path (`\\?\C:\x`,
+    /// `\\server\share\x`, `\??\C:\x`) is refused as an escape ([`ErrorKind::PermissionDenied`]);
+    /// a `:` elsewhere (an alternate data stream, `x.lock:stream`), a reserved device name in
+    /// any component (`CON`, `NUL.lock`, `COM1`, `LPT1`, any case) and a name ending in a dot
+    /// or space (`x.lock.`) as [`ErrorKind::InvalidInput`]. On Unix every one of these is an
+    /// ordinary name beneath `dir`.
     ///
     /// # Examples
     ///

@@ -119,6 +119,7 @@ impl LockDir {
                 e.message(),
             )
         })?;
+        dir::check_pattern(pat, pattern, Op::CreateAndLock)?;
         let mut name = String::with_capacity(pattern.len() + 10);
         let held = retry(LOCK_ATTEMPTS, || {
             let file = create_new(&self.dir, pat, &mut name)?;

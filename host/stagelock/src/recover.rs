@@ -215,6 +215,11 @@ impl StagingArea {
     /// If the stage changed since [`check_stage`](Self::check_stage) looked (someone put a file
     /// in it), nothing is removed but a lock file this recovery created (`had_lock_file`
     /// false), so the entry is left as it was found.
+    ///
+    /// On Windows, something in the stage that another process has open without sharing
+    /// delete (a sharing violation) makes it [`SkipReason::Held`] at whichever step meets it,
+    /// the stage then left for next time: that is a live stager's open handle as often as a
+    /// dead one's, and never a reason to stop.
     fn remove_stage(
         &self,
         id: &str,
@@ -235,9 +240,20 @@ impl StagingArea {
         // Only the resource, and only as a directory: should it have become anything else
         // since the check, the removal fails and the stage stays. On failure the lock is
         // dropped: released, file kept, still stale for next time.
-        sys::remove_dir_tree(root, &resource)
-            .map_err(|e| SkipReason::Failed(Error::io(Op::Recover, &resource, e)))?;
-        lock.unlock_and_delete().map_err(SkipReason::Failed)?;
+        sys::remove_dir_tree(root, &resource).map_err(|e| {
+            if sys::in_use(&e) {
+                SkipReason::Held
+            } else {
+                SkipReason::Failed(Error::io(Op::Recover, &resource, e))
+            }
+        })?;
+        lock.unlock_and_delete().map_err(|e| {
+            if e.io_error().is_some_and(sys::in_use) {
+                SkipReason::Held
+            } else {
+                SkipReason::Failed(e)
+            }
+        })?;
         if let Some(stage_dir) = self.layout.stage_dir(id) {
             // Not recursive: anything put there since the check stays, and so does the
             // directory.
@@ -464,7 +480,11 @@ pub struct Skipped {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SkipReason {
-    /// Its lock is held: the builder is alive.
+    /// Its lock is held: the builder is alive. On Windows also when something in the stage (its
+    /// lock file, its resource or anything in it, its directory) is open in another process
+    /// without sharing delete, at any step of recovery: that is a live builder's handle, but
+    /// also a virus scanner's, an indexer's or Explorer's, so a stage can be skipped as held
+    /// for as long as such a process keeps it open.
     Held,
     /// It disappeared while recovery looked at it (its builder finished).
     Vanished,

@@ -18,7 +18,8 @@
 //! | `unix/signals.rs` | ignoring `SIGINT`/`SIGQUIT` while a child runs |
 //! | `windows/lock.rs` | the lock backend of Windows: `LockFileEx` on the whole file |
 //! | `windows/mounts.rs` | which mount a file lives on: not known on Windows |
-//! | `windows/fs.rs` | files beneath a directory handle: open (sharing delete), identity by file index, deletes and tree removals through handles |
+//! | `windows/fs.rs` | files beneath a directory handle: open (sharing delete), identity by 128-bit file ID, deletes and tree removals through handles |
+//! | `windows/names.rs` | what Windows makes of a path before any handle is asked: drives, UNC and device paths, streams, reserved device names, trailing dots |
 //! | `windows/rename.rs` | renames by handle (`NtSetInformationFile`, `FILE_RENAME_INFORMATION`), never replacing |
 //! | `windows/sync.rs` | durability: `FlushFileBuffers` of a tree and of directories |
 //! | `windows/errno.rs` | what a Windows error code means for the crate |
@@ -57,14 +58,15 @@ mod types;
 
 #[cfg(all(test, unix))]
 pub(crate) use os::drop_lock_keeping_file;
-pub use os::{InterruptsIgnored, ignore_interrupts};
 pub(crate) use os::{
-    LockedFile, already_exists, cmdline, delete_held, denial, fsync_dir, held_here, holders,
-    in_use, is_local_filesystem, kind_mismatch, kind_of, link_exclusive, lock_table_id,
-    locked_by_other, mount_of, not_a_file, not_empty, on_local_filesystem, open_beneath,
-    open_beneath_to_look, probe, raced_open, remove_all, remove_beneath, remove_dir_tree,
-    remove_emptied_dir, remove_empty_dir, rename, rename_flags_unsupported, rename_plain,
-    reserve_dir, set_inheritable, single_name, stat_at, stat_fd, sync_tree, try_lock,
+    HAS_HOST_FORMS, LockedFile, SEPARATORS, already_exists, cmdline, delete_held, denial,
+    fsync_dir, held_here, holders, host_form, in_use, is_local_filesystem, kind_mismatch, kind_of,
+    link_exclusive, lock_table_id, locked_by_other, mount_of, not_a_file, not_empty,
+    on_local_filesystem, open_beneath, open_beneath_to_look, probe, raced_open, remove_all,
+    remove_beneath, remove_dir_tree, remove_emptied_dir, remove_empty_dir, rename,
+    rename_flags_unsupported, rename_plain, reserve_dir, set_inheritable, single_name, stat_at,
+    stat_fd, sync_tree, try_lock,
 };
+pub use os::{InterruptsIgnored, ignore_interrupts};
 pub(crate) use portable::exists;
-pub(crate) use types::{Create, FileKind, FileStat, Probe, RenameMode};
+pub(crate) use types::{Create, FileKind, FileStat, HostForm, Probe, RenameMode};

@@ -3,11 +3,31 @@
 //! data, no system calls.
 
 /// A file's identity: on Unix device and inode (`st_dev`, `st_ino`); on Windows the volume's
-/// serial number and the file's index on it.
+/// serial number and the file's 128-bit ID on it (`FILE_ID_INFO`; ReFS does not promise
+/// 64-bit file indexes unique), or, where a filesystem does not say it, the 64-bit file index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct FileId {
     pub(crate) dev: u64,
-    pub(crate) ino: u64,
+    pub(crate) ino: Ino,
+}
+
+/// A file's number on its device: `st_ino` on Unix, the 128-bit file ID on Windows.
+#[cfg(unix)]
+pub(crate) type Ino = u64;
+/// A file's number on its device: `st_ino` on Unix, the 128-bit file ID on Windows.
+#[cfg(windows)]
+pub(crate) type Ino = u128;
+
+/// A path form the host's OS gives another meaning than names beneath the directory it is
+/// resolved in (a drive, a device, a data stream, on Windows); never made on Unix, where a
+/// backslash and a colon are ordinary characters of a name. The text says which form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(unix, allow(dead_code))]
+pub(crate) enum HostForm {
+    /// It names something outside the directory: refused as an escape.
+    Escape(&'static str),
+    /// It names no file the directory can hold as given: refused as invalid input.
+    Invalid(&'static str),
 }
 
 /// What kind of file a descriptor or path is.

@@ -15,7 +15,7 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 
 use super::LockedFile;
 use crate::faults::Protection;
-use crate::sys::types::{Create, FileId, FileKind, FileStat};
+use crate::sys::types::{Create, FileId, FileKind, FileStat, HostForm};
 
 /// The kind of file a `st_mode` says.
 fn kind_of_mode(mode: u32) -> FileKind {
@@ -201,6 +201,18 @@ pub(crate) fn is_local_filesystem(file: &File) -> bool {
 pub(crate) fn is_local_filesystem(_file: &File) -> bool {
     false
 }
+
+/// What the OS makes of `path` other than names beneath its directory: nothing on Unix, where
+/// a backslash and a colon are ordinary characters of a name (`C:\x.lock` is one name).
+pub(crate) fn host_form(_path: &Path) -> Option<HostForm> {
+    None
+}
+
+/// Whether paths have forms here that [`host_form`] refuses: not on Unix.
+pub(crate) const HAS_HOST_FORMS: bool = false;
+
+/// What separates a path's components: `/` only.
+pub(crate) const SEPARATORS: [char; 1] = ['/'];
 
 /// Whether `path` is one plain name, which cannot leave the directory it is looked up in, so a
 /// plain `*at` syscall is as safe as cap-std's resolution: no `/` byte at all (so nothing like

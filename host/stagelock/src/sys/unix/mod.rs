@@ -30,9 +30,9 @@ pub(crate) use backend::{LockedFile, held_here, locked_by_other, probe, try_lock
 pub(crate) use errno::{already_exists, denial, in_use, kind_of, not_a_file, raced_open};
 pub(crate) use fcntl::set_inheritable;
 pub(crate) use fs::{
-    delete_held, is_local_filesystem, on_local_filesystem, open_beneath, open_beneath_to_look,
-    remove_all, remove_beneath, remove_dir_tree, remove_emptied_dir, remove_empty_dir, single_name,
-    stat_at, stat_fd,
+    HAS_HOST_FORMS, SEPARATORS, delete_held, host_form, is_local_filesystem, on_local_filesystem,
+    open_beneath, open_beneath_to_look, remove_all, remove_beneath, remove_dir_tree,
+    remove_emptied_dir, remove_empty_dir, single_name, stat_at, stat_fd,
 };
 pub(crate) use mounts::mount_of;
 pub(crate) use proc::{cmdline, holders, lock_table_id};

@@ -74,8 +74,11 @@ pub(crate) fn already_exists() -> io::Error {
     io::Error::from_raw_os_error(ERROR_ALREADY_EXISTS as i32)
 }
 
-/// Whether someone has the file or directory open in a way that excludes ours, for now (a
-/// sharing violation).
+/// Whether someone has the file or directory open in a way that excludes ours (a sharing
+/// violation), or has a range of it locked (a lock violation), for now.
 pub(crate) fn in_use(err: &io::Error) -> bool {
-    err.raw_os_error() == Some(ERROR_SHARING_VIOLATION as i32)
+    matches!(
+        err.raw_os_error().and_then(|c| u32::try_from(c).ok()),
+        Some(ERROR_SHARING_VIOLATION | ERROR_LOCK_VIOLATION)
+    )
 }

@@ -1,5 +1,5 @@
 //! Files beneath a directory handle on Windows: opening (always sharing read, write and delete),
-//! looking at (identity, kind, links), deleting (through a handle, after checking what it is),
+//! looking at (identity by 128-bit file ID, kind, links), deleting (through a handle, after checking what it is),
 //! removing.
 //!
 //! Every path goes through cap-std's sandboxed resolution, which opens each component relative
@@ -16,18 +16,18 @@ use std::path::Path;
 use cap_fs_ext::OpenOptionsFollowExt as _;
 use cap_primitives::fs::{FollowSymlinks, OpenOptions, OpenOptionsExt as _};
 use windows_sys::Win32::Foundation::{
-    ERROR_DIR_NOT_EMPTY, ERROR_DIRECTORY, ERROR_INVALID_PARAMETER, ERROR_NOT_SUPPORTED,
-    ERROR_SHARING_VIOLATION, GENERIC_READ, GENERIC_WRITE, HANDLE,
+    ERROR_DIR_NOT_EMPTY, ERROR_DIRECTORY, ERROR_INVALID_FUNCTION, ERROR_INVALID_PARAMETER,
+    ERROR_NOT_SUPPORTED, ERROR_SHARING_VIOLATION, GENERIC_READ, GENERIC_WRITE, HANDLE,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     BY_HANDLE_FILE_INFORMATION, DELETE, FILE_ATTRIBUTE_DEVICE, FILE_ATTRIBUTE_DIRECTORY,
     FILE_ATTRIBUTE_REPARSE_POINT, FILE_DISPOSITION_FLAG_DELETE,
     FILE_DISPOSITION_FLAG_IGNORE_READONLY_ATTRIBUTE, FILE_DISPOSITION_FLAG_POSIX_SEMANTICS,
     FILE_DISPOSITION_INFO, FILE_DISPOSITION_INFO_EX, FILE_FLAG_BACKUP_SEMANTICS,
-    FILE_FLAG_OPEN_REPARSE_POINT, FILE_READ_ATTRIBUTES, FILE_SHARE_DELETE, FILE_SHARE_READ,
-    FILE_SHARE_WRITE, FILE_STANDARD_INFO, FileDispositionInfo, FileDispositionInfoEx,
-    FileStandardInfo, GetFileInformationByHandle, GetFileInformationByHandleEx,
-    SetFileInformationByHandle,
+    FILE_FLAG_OPEN_REPARSE_POINT, FILE_ID_INFO, FILE_READ_ATTRIBUTES, FILE_SHARE_DELETE,
+    FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_STANDARD_INFO, FileDispositionInfo,
+    FileDispositionInfoEx, FileIdInfo, FileStandardInfo, GetFileInformationByHandle,
+    GetFileInformationByHandleEx, SetFileInformationByHandle,
 };
 
 use super::{LockedFile, check};
@@ -53,8 +53,9 @@ fn options(access: u32) -> OpenOptions {
     options
 }
 
-/// Identity, kind and link count of an open file: `GetFileInformationByHandle`, plus whether a
-/// delete is pending (`FileStandardInfo`), which counts as no name left.
+/// Identity, kind and link count of an open file: `GetFileInformationByHandle`, the 128-bit
+/// identity ([`file_id`]), and whether a delete is pending (`FileStandardInfo`), which counts as
+/// no name left.
 pub(crate) fn stat_fd(file: &File) -> io::Result<FileStat> {
     // SAFETY: all-zero is a valid value of these plain C structs.
     let mut info: BY_HANDLE_FILE_INFORMATION = unsafe { std::mem::zeroed() };
@@ -71,6 +72,16 @@ pub(crate) fn stat_fd(file: &File) -> io::Result<FileStat> {
             size_of::<FILE_STANDARD_INFO>() as u32,
         )
     })?;
+    let id = match file_id(file) {
+        Ok(id) => id,
+        // Filesystems that keep no 128-bit IDs (FAT, some network redirectors) refuse the
+        // class: their 64-bit index is all there is.
+        Err(e) if unsupported(&e) => FileId {
+            dev: info.dwVolumeSerialNumber.into(),
+            ino: u128::from(info.nFileIndexHigh) << 32 | u128::from(info.nFileIndexLow),
+        },
+        Err(e) => return Err(e),
+    };
     let attributes = info.dwFileAttributes;
     let kind = if attributes & FILE_ATTRIBUTE_REPARSE_POINT != 0 {
         FileKind::Symlink
@@ -82,10 +93,7 @@ pub(crate) fn stat_fd(file: &File) -> io::Result<FileStat> {
         FileKind::Regular
     };
     Ok(FileStat {
-        id: FileId {
-            dev: info.dwVolumeSerialNumber.into(),
-            ino: u64::from(info.nFileIndexHigh) << 32 | u64::from(info.nFileIndexLow),
-        },
+        id,
         kind,
         nlink: if standard.DeletePending {
             0
@@ -94,6 +102,36 @@ pub(crate) fn stat_fd(file: &File) -> io::Result<FileStat> {
         },
         mount: None,
     })
+}
+
+/// The file's identity as `FILE_ID_INFO` gives it: the volume's 64-bit serial number and the
+/// file's 128-bit ID, which ReFS keeps unique where its 64-bit index may not be.
+fn file_id(file: &File) -> io::Result<FileId> {
+    // SAFETY: all-zero is a valid value of this plain C struct.
+    let mut info: FILE_ID_INFO = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid handle borrowed from `file`; the buffer is a FILE_ID_INFO of the size
+    // passed.
+    check(unsafe {
+        GetFileInformationByHandleEx(
+            handle(file),
+            FileIdInfo,
+            (&raw mut info).cast(),
+            size_of::<FILE_ID_INFO>() as u32,
+        )
+    })?;
+    Ok(FileId {
+        dev: info.VolumeSerialNumber,
+        ino: u128::from_le_bytes(info.FileId.Identifier),
+    })
+}
+
+/// Whether a `GetFileInformationByHandleEx` failed because the filesystem does not know the
+/// class asked for.
+fn unsupported(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error().and_then(|c| u32::try_from(c).ok()),
+        Some(ERROR_INVALID_PARAMETER | ERROR_NOT_SUPPORTED | ERROR_INVALID_FUNCTION)
+    )
 }
 
 /// The identity of what `path` names beneath `dir` (a final reparse point itself): opened to
@@ -358,4 +396,24 @@ pub(crate) fn remove_dir_tree(dir: &File, path: &Path) -> io::Result<()> {
 /// gone is fine.
 pub(crate) fn remove_all(dir: &File, path: &Path) -> io::Result<()> {
     remove_tree(dir, path, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Identity is `FILE_ID_INFO`'s (wine answers it too): the same for two handles of one
+    /// file, different for another file, and what `stat_fd` reports.
+    #[test]
+    fn identity_is_the_128_bit_file_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = File::create(tmp.path().join("a")).unwrap();
+        let b = File::create(tmp.path().join("b")).unwrap();
+        let again = File::open(tmp.path().join("a")).unwrap();
+        let id = file_id(&a).expect("GetFileInformationByHandleEx(FileIdInfo)");
+        assert_eq!(stat_fd(&a).unwrap().id, id);
+        assert_eq!(file_id(&again).unwrap(), id);
+        assert_ne!(file_id(&b).unwrap(), id);
+        assert_ne!(id.ino, 0);
+    }
 }

@@ -10,9 +10,13 @@
 //!   ignored, as `unlink` does, Windows 10 1809+), else the classic way
 //!   (the name stays until the last handle closes, and opening it meanwhile is refused as
 //!   access denied, which a taker treats like a file deleted under its open and tries again).
-//! - A file's identity is its volume serial number and file index, and a file whose delete is
+//! - A file's identity is its volume serial number and 128-bit file ID (`FILE_ID_INFO`; the
+//!   64-bit file index where a filesystem does not give one), and a file whose delete is
 //!   pending counts as having no name: the "path still names the locked file" check works as
 //!   with inodes.
+//! - Paths are checked for what Windows makes of them (`names.rs`) before any is opened:
+//!   drive, UNC, device and NT-namespace paths are escapes, streams, reserved device names and
+//!   names ending in a dot or space are invalid.
 //! - Who holds a lock cannot be asked: a look at a lock takes a shared lock for an instant
 //!   (which a taker at that very instant sees as busy), and a lock is never reported as lost
 //!   by another holder (only the path check can find a lost lock).
@@ -22,6 +26,7 @@ mod errno;
 mod fs;
 mod lock;
 mod mounts;
+mod names;
 mod rename;
 mod sync;
 
@@ -37,6 +42,7 @@ pub(crate) use lock::{
     set_inheritable, try_lock,
 };
 pub(crate) use mounts::mount_of;
+pub(crate) use names::{HAS_HOST_FORMS, SEPARATORS, host_form};
 pub(crate) use rename::{
     kind_mismatch, link_exclusive, not_empty, rename, rename_flags_unsupported, rename_plain,
     reserve_dir,

@@ -26,6 +26,7 @@ use windows_sys::Win32::Storage::FileSystem::{
 use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 
 use super::fs::single_name;
+use super::names::host_form;
 use crate::sys::types::RenameMode;
 
 /// Renames `old` beneath `old_dir` to the single name `new` in `new_dir`: never replacing an
@@ -98,7 +99,9 @@ fn rename_by_handle(
     new: &Path,
     replace: bool,
 ) -> io::Result<()> {
-    if !single_name(new) {
+    // One name, and one Windows takes as given (not a device, not stripped of a final dot):
+    // the NT layer would make `CON` or `x.` a directory no Win32 program can open.
+    if !single_name(new) || host_form(new).is_some() {
         return Err(io::Error::from_raw_os_error(ERROR_INVALID_NAME as i32));
     }
     let mut options = OpenOptions::new();
