@@ -65,4 +65,8 @@ pub(crate) use os::{
     stat_at, stat_fd, sync_tree, try_lock,
 };
 pub(crate) use portable::exists;
+
+/// Whether our own open handle of a directory keeps it from being renamed: on Windows, where
+/// cap-std's handles do not share delete; on Unix an open directory is renamed like any other.
+pub(crate) const RENAME_NEEDS_DIR_CLOSED: bool = cfg!(windows);
 pub(crate) use types::{Create, FileKind, FileStat, Probe, RenameMode};
