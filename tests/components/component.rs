@@ -9,7 +9,7 @@ use stagelock::StagingLock;
 use stagelock_tests::guests::*;
 use stagelock_tests::{
     GuestRun, Holder, Scratch, Taken, assert_test_exists, busy, foreach_component,
-    lockable_by_other_process, run_guest, wait_until,
+    lockable_by_other_process, names, run_guest, wait_until,
 };
 use wasmtime_wasi::FsPerms;
 
@@ -293,6 +293,63 @@ fn component_commit_refuses_clobber() -> Result<()> {
     assert_eq!(std::fs::read_to_string(s.join("out/new"))?, "new");
     assert!(!s.join("out/old").exists());
     assert_eq!(s.names()?, ["out"]);
+    Ok(())
+}
+
+/// Issue 32: a guest that removed or replaced its own stage's resource gets the commit's
+/// failure with the stage handed back, and aborts it: nothing is left in the staging area, in
+/// both layouts, through the sync and the async linker.
+#[test]
+fn component_commit_resource_mishap() -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let cases = [
+        (
+            "vanished",
+            "NotFound: commit \"out\": no such file or directory",
+        ),
+        (
+            "file",
+            "NotAFile: commit \"out\": not a regular file (a directory, FIFO, socket, device or \
+             symlink)",
+        ),
+        (
+            "symlink-out",
+            "NotPermitted: commit \"out\": path escapes the directory it is resolved in, or the \
+             host does not permit it",
+        ),
+    ];
+    for layout in ["pairs", "per-dir"] {
+        for (mishap, error) in cases {
+            for asynchronous in [false, true] {
+                let what = format!("{layout}, {mishap}, async {asynchronous}");
+                let s = Scratch::new()?;
+                s.dir().create_dir("work")?;
+                s.dir().create_dir("elsewhere")?;
+                s.dir().write("elsewhere/keep", "kept")?;
+                let run = GuestRun::new(&[layout, mishap]).work(&s.join("work"));
+                let done = if asynchronous {
+                    runtime.block_on(run.run_async(COMPONENT_COMMIT_RESOURCE_MISHAP))
+                } else {
+                    run.run(COMPONENT_COMMIT_RESOURCE_MISHAP)
+                };
+                let done = done.succeeded();
+                let lines = done.lines();
+                assert_eq!(
+                    lines[2..],
+                    [&format!("err commit {error}"), "ok abort"],
+                    "{what}"
+                );
+                assert!(
+                    s.join("work").read_dir()?.next().is_none(),
+                    "{what}: left behind"
+                );
+                assert_eq!(names(&s.join("elsewhere"))?, ["keep"], "{what}");
+                assert_eq!(done.store.data().locks.held(), 0, "{what}");
+            }
+        }
+    }
     Ok(())
 }
 

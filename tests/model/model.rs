@@ -42,6 +42,29 @@ pub enum Act<'a> {
     UnlinkInArea(String),
     /// Plants the foreign entry `ID` that recovery must keep.
     Plant(&'a str),
+    /// Does this to the resource of the stage `ID` (whose lock is held).
+    Mishap(String, Mishap),
+}
+
+/// What a stage's owner did to its own resource (removed it, or put something else there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mishap {
+    /// Removed.
+    Gone,
+    /// Replaced by a regular file.
+    File,
+    /// Replaced by a symbolic link out of the grant.
+    SymlinkOut,
+    /// Replaced by another directory (with a file `other`): the resource now.
+    OtherDir,
+}
+
+impl Mishap {
+    /// A file or a symbolic link at the resource's path: a commit refuses it, recovery calls
+    /// the stage not a stage and keeps it.
+    pub fn not_a_dir(self) -> bool {
+        matches!(self, Mishap::File | Mishap::SymlinkOut)
+    }
 }
 
 /// What is at a lock path.
@@ -86,6 +109,8 @@ pub struct StageState {
     /// file is gone).
     pub resource: bool,
     files: BTreeMap<String, String>,
+    /// What its owner did to its resource, if anything (`resource` is false once it is gone).
+    pub mishap: Option<Mishap>,
 }
 
 /// The whole model.
@@ -357,6 +382,7 @@ impl Model {
                         lock_file: true,
                         resource: true,
                         files: BTreeMap::new(),
+                        mishap: None,
                     },
                 );
                 self.actors[a].stages.insert(s, id.to_owned());
@@ -371,6 +397,10 @@ impl Model {
                 let Some(id) = self.stage_of(a, s) else {
                     return Ok(false);
                 };
+                if self.stages[&id].mishap.is_some() {
+                    // The actor's handle names what was removed: not this model's business.
+                    return Ok(false);
+                }
                 let (file, text) = (FILES[usize::from(file) % 2], TEXTS[usize::from(text) % 3]);
                 let reply = io.send(a, &format!("write {s} {file} {text}"))?;
                 let stage = self
@@ -414,6 +444,14 @@ impl Model {
                     expect_commit_err(&reply, "lock-lost gone", dest)?;
                     self.stages.get_mut(&id).expect("known").owner = None;
                     self.actors[a].stages.remove(&s);
+                } else if let Some(kinds) = stage.mishap.and_then(refused_commit) {
+                    // Nothing moves; the stage comes back, still held, to abort.
+                    if !kinds
+                        .iter()
+                        .any(|k| expect_commit_err(&reply, k, dest).is_ok())
+                    {
+                        return Err(unexpected(&reply, &format!("err {}", kinds.join("|"))));
+                    }
                 } else if self.dest.contains_key(dest) && !replace {
                     expect_commit_err(&reply, "exist kept", dest)?;
                 } else {
@@ -521,12 +559,43 @@ impl Model {
                 let Some(id) = self.actors[a].stages.get(&s).cloned() else {
                     return Ok(false);
                 };
-                if !self.stages[&id].lock_file {
+                // (A per-directory stage without its lock file and resource would be an empty
+                // `N` the model does not track.)
+                if !self.stages[&id].lock_file
+                    || self.stages[&id].mishap == Some(self::Mishap::Gone)
+                {
                     return Ok(false);
                 }
                 let lock = self.layout.lock_path(&id).to_string_lossy().into_owned();
                 io.world(Act::UnlinkInArea(lock))?;
                 self.stages.get_mut(&id).expect("known").lock_file = false;
+            }
+            Mishap { actor, s, what } => {
+                let a = self.actor(actor);
+                let Some(id) = self.actors[a].stages.get(&s).cloned() else {
+                    return Ok(false);
+                };
+                let stage = &self.stages[&id];
+                if !stage.lock_file || !stage.resource || stage.mishap.is_some() {
+                    return Ok(false);
+                }
+                let mishap = [
+                    self::Mishap::Gone,
+                    self::Mishap::File,
+                    self::Mishap::SymlinkOut,
+                    self::Mishap::OtherDir,
+                ][usize::from(what) % 4];
+                io.world(Act::Mishap(id.clone(), mishap))?;
+                let stage = self.stages.get_mut(&id).expect("known");
+                stage.mishap = Some(mishap);
+                stage.files.clear();
+                match mishap {
+                    self::Mishap::Gone => stage.resource = false,
+                    self::Mishap::OtherDir => {
+                        stage.files.insert("other".into(), "someone else's".into());
+                    }
+                    _ => {}
+                }
             }
             Plant => {
                 if !self.planted.is_empty() {
@@ -663,7 +732,11 @@ impl Model {
             if !stage.lock_file && !stage.resource {
                 continue; // nothing left of it
             }
-            if stage.owner.is_some() && stage.lock_file {
+            if stage.resource && stage.mishap.is_some_and(Mishap::not_a_dir) {
+                // A file or a symbolic link where its resource belongs: checked before its
+                // lock, and kept.
+                skipped.push(format!("{id}:not-a-stage"));
+            } else if stage.owner.is_some() && stage.lock_file {
                 skipped.push(format!("{id}:held"));
             } else if self.hides_deleted_lock(stage) {
                 // Its stage directory holds the `.fuse_hidden` name of its deleted, still open
@@ -698,6 +771,9 @@ impl Model {
     fn recovered(&mut self) {
         let fuse = self.fuse && self.layout == Layout::PerDirectory;
         self.stages.retain(|_, stage| {
+            if stage.resource && stage.mishap.is_some_and(Mishap::not_a_dir) {
+                return true; // not a stage: kept as it is
+            }
             let hidden = fuse && stage.owner.is_some() && !stage.lock_file;
             let dead = !hidden && (stage.owner.is_none() || !stage.lock_file);
             if dead {
@@ -708,6 +784,22 @@ impl Model {
             // actor ends it.
             stage.owner.is_some()
         });
+    }
+
+    /// What a recovery keeps of stages whose owner put a file or a symbolic link where the
+    /// resource belongs (not stages any more): their entries in the area.
+    pub fn not_stages(&self) -> Vec<std::path::PathBuf> {
+        let mut kept = Vec::new();
+        for (id, stage) in &self.stages {
+            if stage.resource && stage.mishap.is_some_and(Mishap::not_a_dir) {
+                if self.layout == Layout::PerDirectory {
+                    kept.push(id.into());
+                }
+                kept.push(self.layout.lock_path(id));
+                kept.push(self.layout.resource_path(id));
+            }
+        }
+        kept
     }
 
     /// A power cut: every actor dies as a killed process does.
@@ -773,6 +865,17 @@ fn expect_err(reply: &str, kinds: &[&str], path: &str) -> Outcome {
         ));
     }
     Ok(())
+}
+
+/// The kinds a commit of a stage whose owner did `mishap` fails with (`None`: it commits what is
+/// there). Native actors say `access` for what guests get as `not-permitted`.
+fn refused_commit(mishap: Mishap) -> Option<&'static [&'static str]> {
+    match mishap {
+        Mishap::Gone => Some(&["no-entry kept"]),
+        Mishap::File => Some(&["not-a-file kept"]),
+        Mishap::SymlinkOut => Some(&["not-permitted kept", "access kept"]),
+        Mishap::OtherDir => None,
+    }
 }
 
 fn expect_commit_err(reply: &str, kind: &str, dest: &str) -> Outcome {

@@ -135,6 +135,13 @@ pub enum Step {
         actor: u8,
         s: u8,
     },
+    /// The owner's own mistake: an actor's stage's resource is removed (`what` 0), replaced by
+    /// a file (1), by a symbolic link out of the grant (2), or by another directory (3).
+    Mishap {
+        actor: u8,
+        s: u8,
+        what: u8,
+    },
     /// An entry is put in the area that looks like a dead stage but holds what a stage does
     /// not (a symbolic link, an extra file): recovery must keep it.
     Plant,
@@ -230,6 +237,7 @@ fn hostile() -> impl Strategy<Value = Step> {
         1 => Just(Step::RestoreSub),
         2 => (a.clone(), 0..1u8).prop_map(|(actor, s)| Step::UnlinkStageLock { actor, s }),
         1 => Just(Step::Plant),
+        2 => (a.clone(), 0..1u8, 0..4u8).prop_map(|(actor, s, what)| Step::Mishap { actor, s, what }),
         2 => (a.clone(), any::<bool>()).prop_map(|(actor, spin)| Step::Kill { actor, spin }),
         1 => a.clone().prop_map(|actor| Step::Nofile { actor }),
         1 => a.prop_map(|actor| Step::NofileRestore { actor }),

@@ -13,7 +13,7 @@ use stagelock_tests::actor::kind_name;
 use stagelock_tests::{Entry as TreeEntry, tree};
 
 use crate::actors::{Actor, Process, Thread};
-use crate::model::{Act, Entry, Io, Model};
+use crate::model::{Act, Entry, Io, Mishap, Model};
 use crate::steps::Kind;
 
 /// How long an actor may take to answer one step before the run fails.
@@ -166,9 +166,10 @@ impl World {
         if !reply.as_deref().is_some_and(|r| r.starts_with("ok ")) {
             return Err(format!("recovery replied {reply:?}"));
         }
-        let planted: Vec<PathBuf> = (model.planted.iter())
+        let mut planted: Vec<PathBuf> = (model.planted.iter())
             .flat_map(|id| planted(self.layout, id).into_iter().map(|(p, _)| p))
             .collect();
+        planted.extend(model.not_stages());
         // A lock file recovery deleted while the FUSE daemon had not yet seen a killed
         // holder's descriptor close (the kernel sends that release without waiting) is kept
         // under a `.fuse_hidden` name until it does: a moment is allowed for those.
@@ -257,7 +258,12 @@ impl World {
                 expected.insert(model.layout.lock_path(id), "file");
             }
             if stage.resource {
-                expected.insert(model.layout.resource_path(id), "dir");
+                let kind = match stage.mishap {
+                    Some(Mishap::File) => "file",
+                    Some(Mishap::SymlinkOut) => "symlink",
+                    _ => "dir",
+                };
+                expected.insert(model.layout.resource_path(id), kind);
             }
         }
         for id in &model.planted {
@@ -364,6 +370,16 @@ impl Io for World {
             }
             Act::UnlinkInArea(path) => fs::remove_file(area.join(path)),
             Act::Plant(id) => plant(self.layout, &area, id, &outside),
+            Act::Mishap(id, mishap) => {
+                let resource = area.join(self.layout.resource_path(id));
+                fs::remove_dir_all(&resource).and_then(|()| match mishap {
+                    Mishap::Gone => Ok(()),
+                    Mishap::File => fs::write(&resource, "not a directory"),
+                    Mishap::SymlinkOut => symlink(outside.join("canary"), &resource),
+                    Mishap::OtherDir => fs::create_dir(&resource)
+                        .and_then(|()| fs::write(resource.join("other"), "someone else's")),
+                })
+            }
         };
         done.map_err(|e| format!("{act:?}: {e}"))
     }

@@ -309,6 +309,67 @@ fn stage_checks_its_destination_before_running_the_command() {
     );
 }
 
+/// Issue 32: a command that removed or replaced its own stage's resource fails the commit with
+/// exit 1 and one line naming the operation and DEST once; the stage is aborted, so nothing is
+/// left in the staging area, DEST is not made, and what a symlink led to is untouched.
+#[test]
+#[cfg(unix)] // sh, Unix messages and holders (tests/native/windows.rs has Windows's)
+fn stage_aborts_when_the_command_removed_or_replaced_its_resource() {
+    let tmp = tempfile::tempdir().unwrap();
+    let at = |rel: &str| tmp.path().join(rel);
+    for dir in ["st", "dst", "elsewhere"] {
+        std::fs::create_dir(at(dir)).unwrap();
+    }
+    std::fs::write(at("elsewhere/keep"), "kept").unwrap();
+    let elsewhere = s(&at("elsewhere")).to_owned();
+    let cases = [
+        (
+            "rm -rf \"$STAGELOCK_STAGE_DIR\"".to_owned(),
+            "the stage's resource is gone: No such file or directory (os error 2)",
+        ),
+        (
+            "rm -rf \"$STAGELOCK_STAGE_DIR\" && echo x > \"$STAGELOCK_STAGE_DIR\"".to_owned(),
+            "the stage's resource is a regular file, not a directory",
+        ),
+        (
+            format!(
+                "rm -rf \"$STAGELOCK_STAGE_DIR\" && ln -s {elsewhere} \"$STAGELOCK_STAGE_DIR\""
+            ),
+            "the stage's resource is a symbolic link leading out of the staging area",
+        ),
+    ];
+    for layout in ["pairs", "per-dir"] {
+        for (script, why) in &cases {
+            let (code, stdout, stderr) = stagelock_in(
+                tmp.path(),
+                &[
+                    "stage", "st", "--layout", layout, "--into", "dst/x", "--", "sh", "-c", script,
+                ],
+            );
+            assert_eq!(stdout, "", "{layout}: {script}");
+            assert_eq!(code, Some(1), "{layout}: {script}: {stderr}");
+            assert_eq!(
+                stderr,
+                format!("stagelock: commit \"dst/x\": {why}; the stage was aborted\n"),
+                "{layout}: {script}"
+            );
+            assert!(
+                names(&at("st")).unwrap().is_empty(),
+                "{layout}: {script}: stage left"
+            );
+            assert!(
+                names(&at("dst")).unwrap().is_empty(),
+                "{layout}: {script}: DEST made"
+            );
+            assert_eq!(
+                names(&at("elsewhere")).unwrap(),
+                ["keep"],
+                "{layout}: {script}"
+            );
+        }
+    }
+}
+
 /// Runs `stagelock ARGS` in `cwd` (so paths are given relative, as users type them); returns
 /// (exit code, stdout, stderr).
 fn stagelock_in(cwd: &Path, args: &[&str]) -> (Option<i32>, String, String) {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Result;
 use stagelock::{ErrorKind, Layout, RecoverOptions, SkipReason, StagingArea};
 use stagelock_tests::{
-    Entry, Holder, STAGE_FILES, Scratch, StopOnDrop, Taken, stage_fill_check_commit, tree,
+    Entry, Holder, STAGE_FILES, Scratch, StopOnDrop, Taken, names, stage_fill_check_commit, tree,
     wait_until,
 };
 
@@ -121,6 +121,144 @@ fn commit_refuses_to_clobber_and_hands_the_stage_back() -> Result<()> {
             "{layout:?}: old destination removed under the lock"
         );
         assert_eq!(s.names()?, ["out", "staging"], "nothing escaped");
+    }
+    Ok(())
+}
+
+/// What a stage's owner can do to its own resource before committing it (a build step that
+/// removed its output, or put something else in its place).
+#[derive(Clone, Copy, Debug)]
+enum Mishap {
+    /// The resource directory removed.
+    Vanished,
+    /// The resource replaced by a regular file.
+    File,
+    /// The resource replaced by a symbolic link leading out of the staging area.
+    #[cfg(unix)]
+    SymlinkOut,
+    /// The resource replaced by a symbolic link to a directory inside the staging area.
+    #[cfg(unix)]
+    SymlinkIn,
+}
+
+impl Mishap {
+    const ALL: &[Mishap] = &[
+        Mishap::Vanished,
+        Mishap::File,
+        #[cfg(unix)]
+        Mishap::SymlinkOut,
+        #[cfg(unix)]
+        Mishap::SymlinkIn,
+    ];
+
+    /// The kind a commit of the stage must fail with.
+    fn kind(self) -> ErrorKind {
+        match self {
+            Mishap::Vanished => ErrorKind::NotFound,
+            Mishap::File => ErrorKind::NotAFile,
+            #[cfg(unix)]
+            Mishap::SymlinkOut => ErrorKind::PermissionDenied,
+            #[cfg(unix)]
+            Mishap::SymlinkIn => ErrorKind::NotAFile,
+        }
+    }
+
+    /// Does it to the resource at `resource` (`elsewhere` is outside the staging area).
+    fn apply(self, resource: &Path, elsewhere: &Path) -> std::io::Result<()> {
+        std::fs::remove_dir_all(resource)?;
+        match self {
+            Mishap::Vanished => Ok(()),
+            Mishap::File => std::fs::write(resource, "not a directory"),
+            #[cfg(unix)]
+            Mishap::SymlinkOut => std::os::unix::fs::symlink(elsewhere, resource),
+            #[cfg(unix)]
+            Mishap::SymlinkIn => std::os::unix::fs::symlink(".", resource),
+        }
+    }
+}
+
+/// Issue 32: a commit that fails before anything moved (the owner removed or replaced its own
+/// resource) hands the stage back still held, in both layouts, replacing or not; aborting it
+/// then leaves the staging area empty, and neither DEST nor what a symlink led to is touched.
+#[test]
+fn a_commit_of_a_removed_or_replaced_resource_hands_the_stage_back_to_abort() -> Result<()> {
+    for (layout, _) in LAYOUTS {
+        for &mishap in Mishap::ALL {
+            for replace in [false, true] {
+                let what = format!("{layout:?}, {mishap:?}, replace {replace}");
+                let (s, area) = setup(layout)?;
+                s.dir().create_dir("elsewhere")?;
+                s.dir().write("elsewhere/keep", "kept")?;
+                if replace {
+                    s.dir().create_dir("out/result")?;
+                    s.dir().write("out/result/old", "old")?;
+                }
+                let stage = area.stage()?;
+                stage.dir().write("data", "built")?;
+                let resource = s.join("staging").join(stage.path());
+                match mishap.apply(&resource, &s.join("elsewhere")) {
+                    Ok(()) => {}
+                    // Windows: the stage's own handle keeps its resource from being removed.
+                    Err(_) if cfg!(windows) => continue,
+                    Err(e) => return Err(anyhow::Error::from(e).context(what)),
+                }
+                let out = s.dir().open_dir("out")?;
+                let committed = if replace {
+                    stage.commit_replacing(&out, "result")
+                } else {
+                    stage.commit(&out, "result")
+                };
+                let failed = committed.expect_err(&what);
+                assert_eq!(
+                    failed.error.kind(),
+                    mishap.kind(),
+                    "{what}: {}",
+                    failed.error
+                );
+                let Some(stage) = failed.stage else {
+                    panic!("{what}: no stage handed back: {}", failed.error);
+                };
+                let message = failed.error.to_string();
+                assert!(
+                    message.starts_with("commit \"result\": "),
+                    "{what}: {message}"
+                );
+                assert_eq!(message.matches("commit").count(), 1, "{what}: {message}");
+                stage.lock().verify()?;
+                stage.abort()?;
+                assert_eq!(staging_entries(&s)?, 0, "{what}: aborted");
+                if replace {
+                    assert_eq!(names(&s.join("out/result"))?, ["old"], "{what}");
+                } else {
+                    assert!(names(&s.join("out"))?.is_empty(), "{what}: DEST made");
+                }
+                assert_eq!(names(&s.join("elsewhere"))?, ["keep"], "{what}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A resource the owner removed and made anew (`rm -rf "$DIR" && mkdir "$DIR"`, a common build
+/// step) is a directory in the stage like any other: it is what the commit moves into place.
+#[test]
+fn a_resource_made_anew_by_its_owner_is_what_is_committed() -> Result<()> {
+    for (layout, _) in LAYOUTS {
+        let (s, area) = setup(layout)?;
+        let stage = area.stage()?;
+        stage.dir().write("old", "from the first build")?;
+        let resource = s.join("staging").join(stage.path());
+        match std::fs::remove_dir_all(&resource) {
+            Ok(()) => {}
+            // Windows: the stage's own handle keeps its resource from being removed.
+            Err(_) if cfg!(windows) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        std::fs::create_dir(&resource)?;
+        std::fs::write(resource.join("new"), "rebuilt")?;
+        stage.commit(&s.dir().open_dir("out")?, "result")?;
+        assert_eq!(names(&s.join("out/result"))?, ["new"], "{layout:?}");
+        assert_eq!(staging_entries(&s)?, 0, "{layout:?}");
     }
     Ok(())
 }

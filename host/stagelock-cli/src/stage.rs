@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use cap_std::fs::Dir;
 use clap::{Args, ValueEnum};
 
-use stagelock::{CommitOptions, Durability, Layout, RecoverOptions, StagingArea};
+use stagelock::{CommitOptions, Durability, Layout, RecoverOptions, Stage, StagingArea};
 
 use crate::platform;
 
@@ -126,18 +126,26 @@ pub(super) fn stage(args: StageArgs) -> Result<ExitCode> {
         .replace(args.replace)
         .durability(durability);
     let committed = stage.commit_with(&dest.dir, dest.name, options);
-    // A failed commit hands the stage back; dropping it aborts. (DEST was checked before CMD
-    // ran; this is for a DEST made meanwhile, or a filesystem that refuses the rename.)
-    if let Err(failed) = committed {
-        let exists = failed.error.kind() == stagelock::ErrorKind::AlreadyExists;
-        let err = stagelock::Error::from(failed).in_dir(dest.shown_parent);
-        if exists {
-            eprintln!("stagelock: {err} (pass --replace to overwrite it)");
-            return Ok(ExitCode::from(args.conflict_exit_code));
-        }
-        return Err(err.into());
+    // A failed commit that moved nothing hands the stage back, which is aborted here. (DEST was
+    // checked before CMD ran; this is for a DEST made meanwhile, a filesystem that refuses the
+    // rename, or a CMD that removed or replaced its own stage's resource.)
+    let Err(failed) = committed else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let err = failed.error.in_dir(dest.shown_parent);
+    if err.kind() == stagelock::ErrorKind::AlreadyExists {
+        drop(failed.stage); // aborts, as the refusals before CMD ran leave nothing behind
+        eprintln!("stagelock: {err} (pass --replace to overwrite it)");
+        return Ok(ExitCode::from(args.conflict_exit_code));
     }
-    Ok(ExitCode::SUCCESS)
+    match failed.stage.map(Stage::abort) {
+        Some(Ok(())) => bail!("{err}; the stage was aborted"),
+        Some(Err(e)) => bail!(
+            "{err}; aborting the stage failed too: {}",
+            e.in_dir(&args.root)
+        ),
+        None => Err(err.into()),
+    }
 }
 
 /// Where `stage` commits to, checked before any work is done, so that a build is never run

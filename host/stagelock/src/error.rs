@@ -235,6 +235,12 @@ impl Error {
         &self.0.path
     }
 
+    /// What went wrong, without the operation and the path (for messages that wrap this one
+    /// and name them themselves).
+    pub(crate) fn why(&self) -> &str {
+        &self.0.message
+    }
+
     /// The OS error behind this one, if there was one.
     pub fn io_error(&self) -> Option<&io::Error> {
         self.0.io.as_ref()

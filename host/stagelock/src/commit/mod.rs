@@ -11,12 +11,14 @@
 
 use std::fmt;
 use std::fs::File;
+use std::io;
 use std::path::{Component, Path, PathBuf};
 
 mod place;
 
 use place::{Moved, Placed, Places, place, sync_parents};
 
+use cap_primitives::fs::FollowSymlinks;
 use cap_std::fs::Dir;
 use cap_std::io_lifetimes::AsFilelike;
 
@@ -122,6 +124,14 @@ impl Stage {
     /// [`ErrorKind::Other`] if syncing failed (see [`commit_with`](Self::commit_with));
     /// on Windows [`ErrorKind::WouldBlock`] if something in the stage is still open (Windows
     /// can refuse to rename a directory then: close what you opened in it first).
+    ///
+    /// What is committed is the directory at the stage's [`path`](Self::path) when the commit
+    /// begins: one its owner made anew there (`rm -rf "$DIR" && mkdir "$DIR"`) is committed
+    /// like the first. If the owner removed it or put something else there, nothing moves and
+    /// the stage is handed back, for [`abort`](Self::abort) to clean up:
+    /// [`ErrorKind::NotFound`] if it is gone, [`ErrorKind::NotAFile`] for a file, a special
+    /// file or a symbolic link (never followed), [`ErrorKind::PermissionDenied`] for a
+    /// symbolic link leading out of the staging area.
     ///
     /// [`ErrorKind::LockLost`] if, right before the rename, [`StagingLock::verify`] finds the
     /// stage's lock is no longer ours (someone deleted its file, or locked a new file at its
@@ -300,6 +310,10 @@ impl Stage {
                 (&opened_src, PathBuf::from(STAGE_RESOURCE))
             }
         };
+        // What moves is what is at the resource's path now, which the owner may have removed or
+        // replaced since the stage began: it must be a directory, opened again here so that the
+        // sync reaches what is committed. On failure the stage keeps its handle, to hand back.
+        self.dir = Some(self.resource_to_commit(src_parent, &src_name, dest)?);
         let durable = options.durability_level() == Durability::Full;
         if durable && Protection::SyncTree.on() {
             let resource = self.dir().as_filelike_view::<File>();
@@ -329,10 +343,13 @@ impl Stage {
             dest,
             id: &self.id,
         };
-        // The stage's own handle of the resource is closed for the rename (Windows refuses to
-        // rename a directory that a handle not sharing delete, as cap-std's are, has open) and
-        // opened again if nothing moved.
-        self.dir = None;
+        // Where an open handle keeps a directory from being renamed (Windows, whose cap-std
+        // handles do not share delete), the stage's own is closed for the rename and opened
+        // again if nothing moved; elsewhere it stays open, so a stage that moved nothing is
+        // always handed back, even if its resource vanished meanwhile.
+        if sys::RENAME_NEEDS_DIR_CLOSED {
+            self.dir = None;
+        }
         let placed = match place(&places, options.replaces()) {
             Err(Moved::No(e)) if e.kind() == ErrorKind::CrossDevice => {
                 return Err(self.reopened(Moved::No(Error::new(
@@ -361,14 +378,93 @@ impl Stage {
 }
 
 impl Stage {
-    /// A commit that moved nothing hands the stage back: its resource handle, closed for the
-    /// rename, is opened again. Should that fail, the stage cannot be handed back: it is left
-    /// for recovery as with a lost lock (released, its lock file kept).
+    /// Opens the directory the commit is about to move: `name` beneath `parent`, the
+    /// resource's path. Its owner may have removed it, or put something else in its place;
+    /// anything but a directory is refused before anything moves (putting a file or a symbolic
+    /// link in place is not committing a stage), the stage handed back to abort:
+    /// [`ErrorKind::NotFound`] if it is gone, [`ErrorKind::NotAFile`] for a file, a special
+    /// file or a symbolic link (never followed), [`ErrorKind::PermissionDenied`] (an escape)
+    /// for a symbolic link leading out of the staging area. Another directory made at the path
+    /// (`rm -rf "$DIR" && mkdir "$DIR"`) is the resource now, and what is committed.
+    fn resource_to_commit(&self, parent: &File, name: &Path, dest: &Path) -> Result<Dir, Moved> {
+        let refused = |kind, why: String| {
+            self.lost_or(
+                dest,
+                Error::new(
+                    kind,
+                    Op::Commit,
+                    dest,
+                    format!("the stage's resource {why}"),
+                ),
+            )
+        };
+        let meta = match cap_primitives::fs::stat(parent, name, FollowSymlinks::No) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(refused(ErrorKind::NotFound, format!("is gone: {e}")));
+            }
+            Err(e) => {
+                return Err(refused(
+                    ErrorKind::of_io(&e),
+                    format!("cannot be looked at: {e}"),
+                ));
+            }
+        };
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            return Err(if self.leads_out() {
+                refused(
+                    ErrorKind::PermissionDenied,
+                    "is a symbolic link leading out of the staging area".into(),
+                )
+            } else {
+                refused(
+                    ErrorKind::NotAFile,
+                    "is a symbolic link (not followed), not a directory".into(),
+                )
+            });
+        }
+        if !kind.is_dir() {
+            let what = if kind.is_file() {
+                "regular file"
+            } else {
+                "special file"
+            };
+            return Err(refused(
+                ErrorKind::NotAFile,
+                format!("is a {what}, not a directory"),
+            ));
+        }
+        match cap_primitives::fs::open_dir_nofollow(parent, name) {
+            Ok(dir) => Ok(Dir::from_std_file(dir)),
+            Err(e) => Err(refused(
+                ErrorKind::of_io(&e),
+                format!("cannot be opened: {e}"),
+            )),
+        }
+    }
+
+    /// Whether the symbolic link at the resource's path leads out of the staging area (cap-std
+    /// refuses to follow it there, with no OS error behind the refusal).
+    fn leads_out(&self) -> bool {
+        match cap_primitives::fs::stat(&self.root, &self.path(), FollowSymlinks::Yes) {
+            Err(e) => e.kind() == io::ErrorKind::PermissionDenied && e.raw_os_error().is_none(),
+            Ok(_) => false,
+        }
+    }
+
+    /// A commit that moved nothing hands the stage back with its resource handle: still open,
+    /// or (where it was closed for the rename) opened again. Should that fail (something other
+    /// than a directory was put at its path during the rename), the stage cannot be handed
+    /// back: it is left for recovery as with a lost lock (released, its lock file kept).
     fn reopened(&mut self, failed: Moved) -> Moved {
         let Moved::No(error) = failed else {
             return failed;
         };
-        match cap_primitives::fs::open_dir(&self.root, &self.path()) {
+        if self.dir.is_some() {
+            return Moved::No(error);
+        }
+        match cap_primitives::fs::open_dir_nofollow(&self.root, &self.path()) {
             Ok(dir) => {
                 self.dir = Some(Dir::from_std_file(dir));
                 Moved::No(error)
@@ -378,8 +474,9 @@ impl Stage {
                 Op::Commit,
                 error.path().to_path_buf(),
                 format!(
-                    "{error}; reopening the stage to hand it back failed ({e}): it is left for \
-                     recovery"
+                    "{}; reopening the stage to hand it back failed ({e}): it is left for \
+                     recovery",
+                    error.why()
                 ),
             )),
         }

@@ -69,4 +69,8 @@ pub(crate) use os::{
 };
 pub use os::{InterruptsIgnored, ignore_interrupts};
 pub(crate) use portable::exists;
+
+/// Whether our own open handle of a directory keeps it from being renamed: on Windows, where
+/// cap-std's handles do not share delete; on Unix an open directory is renamed like any other.
+pub(crate) const RENAME_NEEDS_DIR_CLOSED: bool = cfg!(windows);
 pub(crate) use types::{Create, FileKind, FileStat, HostForm, Probe, RenameMode};
