@@ -107,7 +107,7 @@
 //!
 //! | native (`stagelock`) | here | why |
 //! |---|---|---|
-//! | `Stage::dir() -> &Dir` | [`Stage::dir`]` -> Result<Descriptor, Error>` | each call asks the host for a new `wasi:filesystem` descriptor, which the component owns and drops; asking can fail (the host's resource table) |
+//! | `Stage::dir() -> &Dir` | [`Stage::dir`]` -> Result<Descriptor, Error>` | each call has the host duplicate its handle of the directory into a new `wasi:filesystem` descriptor, which the component owns and drops; duplicating can fail (out of descriptors) |
 //! | `Stage::id() -> &str`, `Stage::path() -> PathBuf` | [`Stage::id`], [`Stage::path`]` -> String` | the value lives in the host: each call copies a WIT `string` into the component, which cannot lend it; WASI paths are UTF-8 strings, not `OsStr` |
 //! | `Report { removed: Vec<Recovered>, skipped: Vec<Skipped> }` | [`Report`] with `removed: Vec<(String, bool, bool)>`, `skipped: Vec<(String, String)>` | as 1.0.0 shipped them (changing a public field's type would break 1.x); [`Report::removed_stages`] and [`Report::skipped_stages`] name the fields ([`RemovedStage`], [`SkippedStage`]) |
 //! | `Skipped::reason: SkipReason` (with the `Error` or the `Foreign` entry) | the reason's text, as the host's `SkipReason` displays it | the host's error and paths do not cross the boundary; the text is what people read |
@@ -520,8 +520,8 @@ impl Stage {
     ///
     /// # Errors
     ///
-    /// If the host cannot open the directory or hand out another descriptor (for example
-    /// [`ErrorKind::NotFound`] if something removed the resource).
+    /// If the host cannot duplicate its handle of the directory (out of descriptors, for
+    /// example); a bad handle traps.
     pub fn dir(&self) -> Result<Descriptor, Error> {
         self.0.dir().map_err(Error::of(Op::Stage, &self.path()))
     }
