@@ -39,6 +39,80 @@
 //! }
 //! ```
 //!
+//! # Building into a stage
+//!
+//! A staging area is usually a subdirectory of what the host granted (`/work/staging`, with
+//! results committed beside it). Open that subdirectory as a descriptor of its own and open the
+//! area on it; then build into the stage through the descriptor [`Stage::dir`] gives, or with
+//! `std::fs` at the stage's path beneath the grant: `/work/staging/` followed by
+//! [`Stage::path`], which is relative to the area's root, not to the grant. Commit into any
+//! directory beneath the same grant (one filesystem: a commit is one rename).
+//!
+//! ```no_run
+//! use stagelock_guest::filesystem::{DescriptorFlags, OpenFlags, PathFlags};
+//! use stagelock_guest::{Layout, StagingArea, preopened_dir};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let work = preopened_dir("/work").ok_or("the host did not grant /work")?;
+//!     std::fs::create_dir_all("/work/staging")?;
+//!     // A directory to take locks in must be opened for mutating, as a grant is.
+//!     let staging = work.open_at(
+//!         PathFlags::empty(),
+//!         "staging",
+//!         OpenFlags::DIRECTORY,
+//!         DescriptorFlags::MUTATE_DIRECTORY,
+//!     )?;
+//!     let area = StagingArea::open(&staging, Layout::Pairs)?;
+//!     area.recover_stale()?; // what dead builders left
+//!     let stage = area.stage()?;
+//!
+//!     // Through the stage's handle: a descriptor for the resource directory.
+//!     let dir = stage.dir()?;
+//!     let file = dir.open_at(
+//!         PathFlags::empty(),
+//!         "manifest",
+//!         OpenFlags::CREATE,
+//!         DescriptorFlags::WRITE,
+//!     )?;
+//!     file.write(b"built in the stage\n", 0)?;
+//!     drop((file, dir));
+//!     // Or with std::fs, at the stage's path beneath the area beneath the grant.
+//!     std::fs::write(format!("/work/staging/{}/data", stage.path()), "more")?;
+//!
+//!     // Into place at /work/result, under the lock; then the lock file goes.
+//!     stage.commit(&work, "result").map_err(|failed| failed.error)?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # When a guest traps, or drops its handles
+//!
+//! - Dropping a [`StagingLock`] releases the lock and keeps its file, as a crashed holder
+//!   would; [`StagingLock::unlock_and_delete`] is the clean way out.
+//! - Dropping a [`Stage`] aborts it: the host removes its resource under the lock, then the
+//!   lock file.
+//! - A component that traps (a panic, a bad handle, a limit of the host's) does not run its
+//!   destructors; the host's rule is that dropping its store releases every lock it held
+//!   (their files stay) and aborts every stage it had not committed (removed, as above). So
+//!   [`StagingArea::recover_stale`] finds nothing of a trapped component: what it finds is
+//!   what was left when the host process itself died (killed, or the machine went down) with
+//!   stages open, or a stage of a native builder that crashed.
+//!
+//! # How the types differ from the native crate's
+//!
+//! The native crate `stagelock` works on `cap_std` directories in the same process; this one
+//! holds handles to resources that live in the host, and every call crosses the component
+//! boundary. Where the types differ, that is why (the 1.x API stays as it is; additions are
+//! named beside it):
+//!
+//! | native (`stagelock`) | here | why |
+//! |---|---|---|
+//! | `Stage::dir() -> &Dir` | [`Stage::dir`]` -> Result<Descriptor, Error>` | each call has the host duplicate its handle of the directory into a new `wasi:filesystem` descriptor, which the component owns and drops; duplicating can fail (out of descriptors) |
+//! | `Stage::id() -> &str`, `Stage::path() -> PathBuf` | [`Stage::id`], [`Stage::path`]` -> String` | the value lives in the host: each call copies a WIT `string` into the component, which cannot lend it; WASI paths are UTF-8 strings, not `OsStr` |
+//! | `Report { removed: Vec<Recovered>, skipped: Vec<Skipped> }` | [`Report`] with `removed: Vec<(String, bool, bool)>`, `skipped: Vec<(String, String)>` | as 1.0.0 shipped them (changing a public field's type would break 1.x); [`Report::removed_stages`] and [`Report::skipped_stages`] name the fields ([`RemovedStage`], [`SkippedStage`]) |
+//! | `Skipped::reason: SkipReason` (with the `Error` or the `Foreign` entry) | the reason's text, as the host's `SkipReason` displays it | the host's error and paths do not cross the boundary; the text is what people read |
+//! | `impl Display for Report` | `impl Display for` [`Report`] | the same lines: one per stage, then the count |
+//!
 //! # Errors
 //!
 //! Operations return [`Error`]: an [`ErrorKind`] to match on, and a one-line message that names
@@ -375,7 +449,9 @@ pub enum Layout {
 /// let area = StagingArea::open(&work, Layout::Pairs)?;
 /// let report = area.recover_stale()?; // at start-up
 /// let stage = area.stage()?;
-/// let dir = stage.dir()?; // build in it with wasi:filesystem (or std::fs at /work/<path>)
+/// // Build in it with wasi:filesystem, or with std::fs at /work/<path> (the area is the grant
+/// // itself here; for an area beneath it, see the crate docs, "Building into a stage").
+/// let dir = stage.dir()?;
 /// # drop(dir);
 /// stage.commit(&work, "result").map_err(|failed| failed.error)?;
 /// # let _ = report; Ok(()) }
@@ -426,17 +502,26 @@ impl StagingArea {
 pub struct Stage(staging::Stage);
 
 impl Stage {
-    /// The stage's ID.
+    /// The stage's ID. (The native `Stage::id` lends a `&str`; here the ID lives in the host and
+    /// each call copies it into the component.)
     pub fn id(&self) -> String {
         self.0.id()
     }
 
-    /// The resource directory's path relative to the area's root.
+    /// The resource directory's path relative to the area's root (`temp-dir-ID`, `N/dir`), not
+    /// to the grant: for `std::fs`, join it to the area's own path in the component. (A
+    /// `String`, where the native `Stage::path` gives a `PathBuf`: WASI paths are UTF-8.)
     pub fn path(&self) -> String {
         self.0.path()
     }
 
-    /// A new descriptor for the resource directory, to build in.
+    /// A new descriptor for the resource directory, to build in; each call asks the host for a
+    /// new one, which the component owns (the native `Stage::dir` lends the stage's `&Dir`).
+    ///
+    /// # Errors
+    ///
+    /// If the host cannot duplicate its handle of the directory (out of descriptors, for
+    /// example); a bad handle traps.
     pub fn dir(&self) -> Result<Descriptor, Error> {
         self.0.dir().map_err(Error::of(Op::Stage, &self.path()))
     }
@@ -512,7 +597,40 @@ impl fmt::Display for CommitError {
 
 impl std::error::Error for CommitError {}
 
-/// What [`StagingArea::recover_stale`] did.
+/// What [`StagingArea::recover_stale`] did. Its `Display` prints one line per stage, then the
+/// count, as the native `stagelock::Report` and `stagelock recover` do:
+///
+/// ```text
+/// removed 7: an orphan resource without a lock file
+/// skipped 3141592653: held by a live builder
+/// 1 removed, 1 skipped
+/// ```
+///
+/// The fields are tuples, as in 1.0.0; [`removed_stages`](Self::removed_stages) and
+/// [`skipped_stages`](Self::skipped_stages) give them named, as the native crate's
+/// `Recovered` and `Skipped`.
+///
+/// # Examples
+///
+/// ```
+/// use stagelock_guest::Report;
+///
+/// let report = Report {
+///     dry_run: false,
+///     removed: vec![("7".into(), false, true)],
+///     skipped: vec![("3141592653".into(), "held by a live builder".into())],
+/// };
+/// let removed = report.removed_stages().next().unwrap();
+/// assert_eq!((removed.id, removed.had_lock), ("7", false));
+/// assert_eq!(removed.reason(), "an orphan resource without a lock file");
+/// assert_eq!(report.skipped_stages().next().unwrap().reason, "held by a live builder");
+/// assert_eq!(
+///     report.to_string(),
+///     "removed 7: an orphan resource without a lock file\n\
+///      skipped 3141592653: held by a live builder\n\
+///      1 removed, 1 skipped"
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
     /// Whether this was a dry run.
@@ -521,6 +639,87 @@ pub struct Report {
     pub removed: Vec<(String, bool, bool)>,
     /// `(id, why)` of each stage left alone.
     pub skipped: Vec<(String, String)>,
+}
+
+impl Report {
+    /// The stages removed (or, in a dry run, that would be), with named fields.
+    pub fn removed_stages(&self) -> impl ExactSizeIterator<Item = RemovedStage<'_>> {
+        self.removed
+            .iter()
+            .map(|(id, had_lock, had_resource)| RemovedStage {
+                id,
+                had_lock: *had_lock,
+                had_resource: *had_resource,
+            })
+    }
+
+    /// The stages left alone, with named fields.
+    pub fn skipped_stages(&self) -> impl ExactSizeIterator<Item = SkippedStage<'_>> {
+        self.skipped
+            .iter()
+            .map(|(id, reason)| SkippedStage { id, reason })
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
+        for r in self.removed_stages() {
+            writeln!(f, "{verb} {}: {}", r.id, r.reason())?;
+        }
+        for k in self.skipped_stages() {
+            writeln!(f, "skipped {}: {}", k.id, k.reason)?;
+        }
+        write!(
+            f,
+            "{} {verb}, {} skipped",
+            self.removed.len(),
+            self.skipped.len()
+        )
+    }
+}
+
+/// A stage recovery removed, from [`Report::removed_stages`] (the native crate's
+/// `stagelock::Recovered`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct RemovedStage<'a> {
+    /// The stage's ID.
+    pub id: &'a str,
+    /// Whether it had a lock file (false: an orphan resource).
+    pub had_lock: bool,
+    /// Whether it had a resource (false: an orphan lock file).
+    pub had_resource: bool,
+}
+
+impl RemovedStage<'_> {
+    /// Why it was removed, in the native crate's words: `its builder is gone`, `an orphan
+    /// resource without a lock file`, `an orphan lock file without a resource`, `an empty
+    /// stage`.
+    pub fn reason(&self) -> &'static str {
+        match (self.had_lock, self.had_resource) {
+            (true, true) => "its builder is gone",
+            (false, true) => "an orphan resource without a lock file",
+            (true, false) => "an orphan lock file without a resource",
+            (false, false) => "an empty stage",
+        }
+    }
+}
+
+/// A stage recovery left alone, from [`Report::skipped_stages`] (the native crate's
+/// `stagelock::Skipped`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct SkippedStage<'a> {
+    /// The stage's ID.
+    pub id: &'a str,
+    /// Why, for people: the native `SkipReason`'s text (`held by a live builder`,
+    /// `failed: ...` with the host's error).
+    pub reason: &'a str,
 }
 
 impl From<staging::Report> for Report {

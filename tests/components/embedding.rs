@@ -20,6 +20,11 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 foreach_embedding!(assert_test_exists);
 
+/// The crate's complete example, `host/stagelock-wasmtime/examples/plugin_host.rs`, compiled
+/// into this binary (its `main` unused) so that its `run` runs here over its plugin.
+#[path = "../../host/stagelock-wasmtime/examples/plugin_host.rs"]
+mod plugin_host;
+
 /// A linker with synchronous WASI and nothing of ours yet.
 fn wasi_linker() -> Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine());
@@ -144,5 +149,32 @@ fn embedding_recover_many() -> Result<()> {
         ticks >= 5,
         "the recovery was too quick to observe: {took:?}"
     );
+    Ok(())
+}
+
+/// The plugin host example runs its plugin twice at once over one granted directory: one
+/// instance takes `plugin.lock`, the other is refused it while it is held, and both end well,
+/// leaving the directory empty.
+#[test]
+fn embedding_plugin_host() -> Result<()> {
+    let s = Scratch::new()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let outputs = runtime
+        .block_on(plugin_host::run(
+            std::path::Path::new(EMBEDDING_PLUGIN_HOST),
+            s.path(),
+        ))
+        .map_err(anyhow::Error::from)?;
+    let mut outputs = outputs.map(|out| out.lines().map(str::to_owned).collect::<Vec<_>>());
+    outputs.sort(); // which instance wins is up to the scheduler
+    let [refused, took] = outputs;
+    assert_eq!(took, ["took plugin.lock", "released plugin.lock"]);
+    assert_eq!(
+        refused,
+        ["refused: try-lock-path \"plugin.lock\": held by another lock holder"]
+    );
+    assert!(s.names()?.is_empty(), "{:?}", s.names()?);
     Ok(())
 }

@@ -258,23 +258,8 @@ pub(super) fn recover(args: RecoverArgs) -> Result<ExitCode> {
     })
 }
 
-/// Why a stage was removed, in words.
-fn removed_reason(r: &stagelock::Recovered) -> &'static str {
-    match (r.had_lock, r.had_resource) {
-        (true, true) => "its builder is gone",
-        (false, true) => "an orphan resource without a lock file",
-        (true, false) => "an orphan lock file without a resource",
-        (false, false) => "an empty stage",
-    }
-}
-
 /// The prose report; with `quiet`, only failures, on stderr.
 fn print_report(report: &stagelock::Report, quiet: bool) {
-    let verb = if report.dry_run {
-        "would remove"
-    } else {
-        "removed"
-    };
     if quiet {
         let failed = report
             .skipped
@@ -285,17 +270,7 @@ fn print_report(report: &stagelock::Report, quiet: bool) {
         }
         return;
     }
-    for r in &report.removed {
-        println!("{verb} {}: {}", r.id, removed_reason(r));
-    }
-    for k in &report.skipped {
-        println!("skipped {}: {}", k.id, k.reason);
-    }
-    println!(
-        "{} {verb}, {} skipped",
-        report.removed.len(),
-        report.skipped.len()
-    );
+    println!("{report}");
 }
 
 /// The report as one JSON object, with each stage's paths under `root`.
@@ -310,7 +285,7 @@ fn report_json(root: &Path, layout: Layout, report: &stagelock::Report) -> serde
                 "id": r.id,
                 "lock": r.had_lock.then(|| at(layout.lock_path(&r.id))),
                 "resource": r.had_resource.then(|| at(layout.resource_path(&r.id))),
-                "reason": removed_reason(r),
+                "reason": r.reason(),
             })
         })
         .collect();

@@ -35,13 +35,21 @@
 //!     }
 //! }
 //!
-//! # fn main() -> wasmtime::Result<()> {
-//! let engine = wasmtime::Engine::default();
-//! let mut linker = Linker::<State>::new(&engine);
-//! wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-//! stagelock_wasmtime::add_to_linker_sync(&mut linker)?;
-//! # Ok(()) }
+//! fn main() -> wasmtime::Result<()> {
+//!     let engine = wasmtime::Engine::default();
+//!     let mut linker = Linker::<State>::new(&engine);
+//!     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+//!     stagelock_wasmtime::add_to_linker_sync(&mut linker)?;
+//!     Ok(())
+//! }
 //! ```
+//!
+//! The `?`s return into [`wasmtime::Result`]: wasmtime 48 has its own error type,
+//! [`wasmtime::Error`], which is not `anyhow::Error`. Have your functions return
+//! `wasmtime::Result<T>`, and `use wasmtime::error::Context` for `context` and `with_context`
+//! (`wasmtime::bail!` and `wasmtime::format_err!` make new errors). An `anyhow` program
+//! converts at the boundary: `.map_err(anyhow::Error::from)`, and the other way
+//! `.map_err(wasmtime::Error::from_anyhow)` (both with wasmtime's `anyhow` feature).
 //!
 //! Async (tokio) embedders call `wasmtime_wasi::p2::add_to_linker_async` and
 //! [`add_to_linker_async`], and instantiate and call with the `*_async` functions. There, the
@@ -88,28 +96,58 @@
 //! needs no frozen copy: wasmtime's linker gives a component that imports `@1.0.0` the 1.x this
 //! crate serves. The crate's own version follows its Rust API, not the WIT package.
 //!
-//! # A fresh sandbox per request
+//! # A complete host
 //!
-//! Compile once and pre-link with [`Linker::instantiate_pre`](wasmtime::component::Linker::instantiate_pre);
-//! then each request costs only a new `Store` and
-//! [`InstancePre::instantiate`](wasmtime::component::InstancePre::instantiate), less still with
+//! Compile once and pre-link with [`Linker::instantiate_pre`](wasmtime::component::Linker::instantiate_pre)
+//! (wrapped in wasmtime-wasi's `CommandPre` for a `wasi:cli/run` command); then each run
+//! costs only a new `Store` and an instantiation, less still with
 //! `Config::allocation_strategy(InstanceAllocationStrategy::pooling())` (for the figures, see
-//! [BENCHMARKS.md](https://github.com/stagelock/stagelock/blob/main/BENCHMARKS.md)):
+//! [BENCHMARKS.md](https://github.com/stagelock/stagelock/blob/main/BENCHMARKS.md)). A fresh
+//! sandbox per request, each granted one directory, run to its end:
 //!
 //! ```no_run
-//! # use stagelock_wasmtime::plugin::{plugin_linker, PluginState};
-//! # fn main() -> wasmtime::Result<()> {
-//! let engine = wasmtime::Engine::default();
-//! let component = wasmtime::component::Component::from_file(&engine, "plugin.wasm")?;
-//! let pre = plugin_linker(&engine)?.instantiate_pre(&component)?;
-//! for _request in 0..3 {
-//!     let wasi = wasmtime_wasi::WasiCtxBuilder::new().build();
-//!     let mut store = wasmtime::Store::new(&engine, PluginState::new(wasi));
-//!     let _instance = pre.instantiate(&mut store)?;
-//!     // ... call it; dropping the store releases every lock it took ...
+//! use stagelock_wasmtime::plugin::{PluginState, plugin_linker};
+//! use wasmtime::component::Component;
+//! use wasmtime::error::Context as _;
+//! use wasmtime::{Engine, Store};
+//! use wasmtime_wasi::p2::bindings::sync::CommandPre;
+//! use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+//!
+//! fn main() -> wasmtime::Result<()> {
+//!     let engine = Engine::default();
+//!     let component = Component::from_file(&engine, "plugin.wasm").context("load plugin.wasm")?;
+//!     let pre = CommandPre::new(plugin_linker(&engine)?.instantiate_pre(&component)?)?;
+//!     for request in 0..3 {
+//!         let mut wasi = WasiCtxBuilder::new();
+//!         wasi.inherit_stdio()
+//!             .args(&["plugin", &request.to_string()])
+//!             // Locks and stages need a read-write grant.
+//!             .preopened_dir("/srv/plugin-data", "/work", FsPerms::ReadWrite)?;
+//!         let mut store = Store::new(&engine, PluginState::new(wasi.build()));
+//!         let command = pre.instantiate(&mut store)?;
+//!         match command.wasi_cli_run().call_run(&mut store) {
+//!             Ok(Ok(())) => {}
+//!             Ok(Err(())) => eprintln!("request {request}: the plugin exited with a failure"),
+//!             Err(trap) => eprintln!("request {request}: the plugin trapped: {trap:?}"),
+//!         }
+//!         // Dropping the store releases every lock the plugin still held and aborts its
+//!         // stages, whether it finished or trapped.
+//!     }
+//!     Ok(())
 //! }
-//! # Ok(()) }
 //! ```
+//!
+//! The crate's example
+//! [`examples/plugin_host.rs`](https://github.com/stagelock/stagelock/blob/main/host/stagelock-wasmtime/examples/plugin_host.rs)
+//! is a complete async host (`plugin_linker_async`, `wasmtime_wasi::p2::bindings::CommandPre`,
+//! `instantiate_async`): it runs two instances of a plugin at once, in two stores on one tokio
+//! thread over one granted directory, and shows the second refused the lock the first holds.
+//! The test command runs it (`tests/components/embedding.rs`), over the plugin
+//! `tests/guests/src/bin/embedding_plugin_host.rs`; its docs say how to run it by hand.
+//!
+//! Wasmtime and its compiler (Cranelift) are most of what an embedding costs to build: a
+//! debug build of that example is a binary of about 320 MB, and a first build compiles
+//! wasmtime, which takes minutes on a small machine.
 //!
 //! # Rules
 //!
@@ -120,6 +158,13 @@
 //!   past it, `limit-reached`.
 //! - Dropping a guest's handle releases the lock and keeps the file; dropping the store releases
 //!   every lock the guest held. Only a bad handle traps.
+//! - A guest that traps (a panic, a bad handle, or a limit such as fuel) leaves its store as it
+//!   was: its locks stay held until the embedder drops the store. Dropping it then releases
+//!   every lock (their files stay, as after a crash) and aborts every stage the guest had not
+//!   committed: the stage's resource is removed under its lock, then its lock file, so
+//!   [`recover_stale`](stagelock::StagingArea::recover_stale) has nothing to find. What
+//!   recovery finds is what a host process left when it died itself (killed, or the machine
+//!   went down) with stages open.
 #![deny(missing_docs)]
 
 pub mod bindings;
@@ -138,3 +183,8 @@ pub use ctx::{
 pub use error::{CommitFailure, HostError};
 pub use linker::{add_to_linker_async, add_to_linker_sync};
 pub use request::LockRequest;
+
+/// The README's Rust example, compiled and run as a doc test so it keeps working as written.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

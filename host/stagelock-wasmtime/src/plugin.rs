@@ -1,5 +1,17 @@
 //! Conveniences for the common case: store data with WASI p2 and staging locks, and a linker
 //! with both, for running `wasi:cli/run` commands (what `stagelock run` does).
+//!
+//! Pair each linker with wasmtime-wasi's bindings of the same kind:
+//!
+//! | linker | command bindings | instantiate, then run |
+//! |---|---|---|
+//! | [`plugin_linker`] | `wasmtime_wasi::p2::bindings::sync::{Command, CommandPre}` | `pre.instantiate(&mut store)?`, `command.wasi_cli_run().call_run(&mut store)?` |
+//! | [`plugin_linker_async`] | `wasmtime_wasi::p2::bindings::{Command, CommandPre}` | `pre.instantiate_async(&mut store).await?`, `command.wasi_cli_run().call_run(&mut store).await?` |
+//!
+//! `call_run` returns `wasmtime::Result<Result<(), ()>>`: the outer error is a trap, the inner
+//! `Err(())` the command's own failure (`wasi:cli/exit` with a failure, or `main` returning
+//! one). The crate docs have a complete synchronous host; the crate's example
+//! `examples/plugin_host.rs` is a complete asynchronous one, run by the test command.
 
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -58,12 +70,38 @@ pub fn plugin_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Plugi
     Ok(linker)
 }
 
-/// Like [`plugin_linker`], for async stores (`instantiate_async`, `call_async`, inside a tokio
-/// runtime).
+/// Like [`plugin_linker`], for async stores (`instantiate_async`, and `call_run(..).await`,
+/// inside a tokio runtime with its time driver enabled).
 ///
 /// # Errors
 ///
 /// Only if wasmtime refuses the definitions (not expected).
+///
+/// # Examples
+///
+/// One instance of a command in an async store, granted `data` as `/work`:
+///
+/// ```no_run
+/// use stagelock_wasmtime::plugin::{PluginState, plugin_linker_async};
+/// use wasmtime::component::Component;
+/// use wasmtime::{Engine, Store};
+/// use wasmtime_wasi::p2::bindings::CommandPre;
+/// use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+///
+/// async fn run_once(engine: &Engine, component: &Component) -> wasmtime::Result<()> {
+///     let pre = CommandPre::new(plugin_linker_async(engine)?.instantiate_pre(component)?)?;
+///     let mut wasi = WasiCtxBuilder::new();
+///     wasi.inherit_stdio()
+///         .preopened_dir("data", "/work", FsPerms::ReadWrite)?;
+///     let mut store = Store::new(engine, PluginState::new(wasi.build()));
+///     let command = pre.instantiate_async(&mut store).await?;
+///     command
+///         .wasi_cli_run()
+///         .call_run(&mut store)
+///         .await?
+///         .map_err(|()| wasmtime::format_err!("the command failed"))
+/// }
+/// ```
 pub fn plugin_linker_async(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

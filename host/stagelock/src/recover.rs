@@ -442,7 +442,8 @@ impl RecoverOptions {
     }
 }
 
-/// What [`StagingArea::recover_stale`] did.
+/// What [`StagingArea::recover_stale`] did. Its `Display` prints one line per stage, then the
+/// count, as `stagelock recover` does.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Report {
@@ -452,6 +453,56 @@ pub struct Report {
     pub removed: Vec<Recovered>,
     /// Stages left alone, and why.
     pub skipped: Vec<Skipped>,
+}
+
+/// One line per stage (removed ones first, then skipped ones, each in the report's order), then
+/// the count, as `stagelock recover` prints it; a dry run says "would remove" for "removed".
+/// Stages are named by ID; [`Layout::lock_path`](crate::Layout::lock_path) and
+/// [`Layout::resource_path`](crate::Layout::resource_path) give their paths.
+///
+/// # Examples
+///
+/// ```
+/// use stagelock::{Layout, StagingArea};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tmp = tempfile::tempdir()?;
+/// # let root = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())?;
+/// let area = StagingArea::with_layout(&root, Layout::Pairs)?;
+/// root.create_dir("temp-dir-7")?; // left by a builder that died before taking its lock
+/// let live = area.stage()?; // a builder still at work
+/// let report = area.recover_stale()?;
+/// assert_eq!(
+///     report.to_string(),
+///     format!(
+///         "removed 7: an orphan resource without a lock file\n\
+///          skipped {}: held by a live builder\n\
+///          1 removed, 1 skipped",
+///         live.id()
+///     )
+/// );
+/// # live.abort()?;
+/// # Ok(()) }
+/// ```
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
+        for r in &self.removed {
+            writeln!(f, "{verb} {}: {}", r.id, r.reason())?;
+        }
+        for k in &self.skipped {
+            writeln!(f, "skipped {}: {}", k.id, k.reason)?;
+        }
+        write!(
+            f,
+            "{} {verb}, {} skipped",
+            self.removed.len(),
+            self.skipped.len()
+        )
+    }
 }
 
 /// A stage that recovery removed.
@@ -464,6 +515,20 @@ pub struct Recovered {
     pub had_lock: bool,
     /// Whether it had a resource (false: an orphan lock file).
     pub had_resource: bool,
+}
+
+impl Recovered {
+    /// Why it was removed, in words (as [`Report`]'s `Display` and `stagelock recover` say
+    /// it): `its builder is gone`, `an orphan resource without a lock file`, `an orphan lock
+    /// file without a resource`, `an empty stage`.
+    pub fn reason(&self) -> &'static str {
+        match (self.had_lock, self.had_resource) {
+            (true, true) => "its builder is gone",
+            (false, true) => "an orphan resource without a lock file",
+            (true, false) => "an orphan lock file without a resource",
+            (false, false) => "an empty stage",
+        }
+    }
 }
 
 /// A stage that recovery left alone.
