@@ -88,6 +88,7 @@ fn main() {
 EOF
     cargo run -q --manifest-path "$writer/Cargo.toml" -- "$adapter.new"
     mv "$adapter.new" "$adapter"
+    rm -rf "$writer"
 fi
 installed=$SECONDS
 
