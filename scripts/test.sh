@@ -4,9 +4,9 @@
 #   scripts/bench.sh runs), every test (unit, integration, cross-process, CLI, component, doc
 #   tests), the classic-fcntl fallback's tests, a check of the core for macOS, Windows under
 #   wine (scripts/windows.sh), the docs (warnings are errors), packaging of every crate, a
-#   build of the packaged guest crate on its own, guests in Python (scripts/python-guest.sh)
-#   and JavaScript (scripts/js-guest.sh), and the suite across two JuiceFS mounts
-#   (scripts/multihost.sh), and the filesystem matrix (scripts/filesystems.sh).
+#   build of the packaged guest crate on its own, guests in Python (scripts/python-guest.sh),
+#   JavaScript (scripts/js-guest.sh) and C (scripts/c-guest.sh), and the suite across two
+#   JuiceFS mounts (scripts/multihost.sh), and the filesystem matrix (scripts/filesystems.sh).
 # Ends with one line adding up every test binary's results. Extra arguments go to `cargo test`.
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 log=$(mktemp)
@@ -52,6 +52,8 @@ step "a guest in Python (scripts/python-guest.sh installs componentize-py)"
 bash scripts/python-guest.sh 2>&1 | tee -a "$log"
 step "a guest in JavaScript (scripts/js-guest.sh installs componentize-js with npm)"
 bash scripts/js-guest.sh 2>&1 | tee -a "$log"
+step "a guest in C (scripts/c-guest.sh installs clang, wasi-libc, wit-bindgen-cli)"
+bash scripts/c-guest.sh 2>&1 | tee -a "$log"
 step "filesystems: ext4, XFS, Btrfs, tmpfs, overlayfs (scripts/filesystems.sh makes and removes the mounts)"
 bash scripts/filesystems.sh 2>&1 | tee -a "$log"
 step "across hosts: two JuiceFS mounts (scripts/multihost.sh installs, mounts, tears down)"

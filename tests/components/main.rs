@@ -1,6 +1,6 @@
 //! The suites that run guest components (the `components` feature), in one test binary that
-//! links wasmtime once: components, waiting locks, the frozen WIT versions, guests in Python and
-//! JavaScript, contention, crashes, hostile input, `stagelock run`, embedding and power loss.
+//! links wasmtime once: components, waiting locks, the frozen WIT versions, guests in Python,
+//! JavaScript and C, contention, crashes, hostile input, `stagelock run`, embedding and power loss.
 //!
 //! Each module is one suite, named as its guests are (`tests/guests/src/bin/<suite>_*.rs`):
 //! `cargo test --test components hostile::` runs one. Their tests share this process, so none
@@ -12,6 +12,7 @@
 //! races drop and retake one lock 20,000 times) runs in a process of its own
 //! ([`stagelock_tests::in_own_process`]).
 
+mod c_guest;
 mod compat;
 mod component;
 mod contention;
