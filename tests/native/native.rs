@@ -297,6 +297,9 @@ const WINDOWS_DESTS: &[(&str, char)] = &[
     ("com1.d", 'I'),
     ("out.", 'I'),
     ("out ", 'I'),
+    // The same forms before the final name, which only the commit's own check sees.
+    ("CON\\x", 'I'),
+    ("out.\\x", 'I'),
 ];
 
 /// Every Windows path form, as a lock path, a pattern, a commit's destination and the last

@@ -285,6 +285,9 @@ impl Stage {
         options: CommitOptions,
     ) -> Result<(), Moved> {
         let err = |e| Moved::No(Error::io(Op::Commit, dest, e));
+        // Every component, not only the final name the rename checks: on Windows a drive,
+        // UNC or device prefix, a stream or a reserved name anywhere in DEST is refused here.
+        crate::dir::check_path(dest, Op::Commit).map_err(Moved::No)?;
         let Some(Component::Normal(name)) = dest.components().next_back() else {
             return Err(Moved::No(Error::new(
                 ErrorKind::InvalidInput,
