@@ -82,8 +82,8 @@ fn embedding_staging_only() -> Result<()> {
 }
 
 /// In an async store, recovery's tree removal runs off the executor: on a current-thread tokio
-/// runtime a 10 ms ticker stays on time (no tick later than 50 ms) while a guest recovers a
-/// staging area of 2,000 stale stages.
+/// runtime a 10 ms ticker keeps ticking (no gap of [`BLOCKED`] or more, at least 5 ticks) while
+/// a guest recovers a staging area of 2,000 stale stages.
 #[test]
 fn embedding_recover_many() -> Result<()> {
     // Its bound is on time: not while the contention stress loads every core.
@@ -141,8 +141,14 @@ fn embedding_recover_many() -> Result<()> {
     );
     assert!(s.names()?.is_empty(), "every stale stage was removed");
     eprintln!("recovered {STAGES} stages in {took:?}: {ticks} ticks, the latest {worst:?}");
+    // What this separates: with the removal on the executor, the ticker waits for the whole
+    // recovery (gaps of 1.44 s and 653 ms measured, with 1 tick in all; longer under load)
+    // and, were the recovery quicker than the bound, still ticks fewer than 5 times (the check
+    // below). With it off the executor, gaps are the 10 ms sleep plus scheduling delay:
+    // 66.6 ms was seen at load average 5 on 2 cores, which the former bound of 50 ms failed.
+    const BLOCKED: Duration = Duration::from_millis(500);
     assert!(
-        worst <= Duration::from_millis(50),
+        worst < BLOCKED,
         "a tick came {worst:?} after the previous one: the executor was blocked"
     );
     assert!(

@@ -96,6 +96,112 @@ fn run_cli_args_env() -> Result<()> {
     Ok(())
 }
 
+/// `stagelock run` gives the component everything after it, options and `--` included, as
+/// `wasmtime run` 48 does (its `module_and_args`, with clap's `trailing_var_arg`): the forms in
+/// `stagelock run --help`, our own options after the component, and `--` before and after it.
+/// `C` is the component, `W` a grant; the guest prints the argument vector it received.
+#[test]
+fn run_cli_argv() -> Result<()> {
+    let (s, cache) = (Scratch::new()?, Scratch::new()?);
+    let grant = format!("{}::/work", s.path().display());
+    const CASES: &[(&[&str], &[&str])] = &[
+        // The forms in `stagelock run --help` (`run::tests::ARGV_CASES` checks they are all).
+        (
+            &["--dir", "W", "C", "build", "--verbose"],
+            &["C", "build", "--verbose"],
+        ),
+        (
+            &[
+                "-W",
+                "timeout=30s,max-memory-size=512MiB",
+                "--env",
+                "HOME",
+                "--env",
+                "MODE=ci",
+                "C",
+            ],
+            &["C"],
+        ),
+        (
+            &["-S", "inherit-env", "--argv0", "step", "C", "--dir", "out"],
+            &["step", "--dir", "out"],
+        ),
+        // The case: `--dir foo` after the component is the component's.
+        (&["--dir", "W", "C", "--dir", "foo"], &["C", "--dir", "foo"]),
+        (
+            &[
+                "C",
+                "-W",
+                "fuel=1",
+                "--env",
+                "X=1",
+                "-S",
+                "inherit-env",
+                "--no-cache",
+            ],
+            &[
+                "C",
+                "-W",
+                "fuel=1",
+                "--env",
+                "X=1",
+                "-S",
+                "inherit-env",
+                "--no-cache",
+            ],
+        ),
+        (
+            &["--argv0", "a", "C", "--argv0", "b"],
+            &["a", "--argv0", "b"],
+        ),
+        (
+            &["C", "--help", "--version", "-h"],
+            &["C", "--help", "--version", "-h"],
+        ),
+        // `--` after the component is passed through; before it, it ends our options.
+        (&["C", "--", "a", "b"], &["C", "--", "a", "b"]),
+        (&["--", "C", "--dir", "foo"], &["C", "--dir", "foo"]),
+        (&["--", "C", "--", "--", "-a"], &["C", "--", "--", "-a"]),
+        (
+            &["C", "-", "run", "lock", "", " x "],
+            &["C", "-", "run", "lock", "", " x "],
+        ),
+    ];
+    let name = Path::new(RUN_CLI_ARGV)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    for (args, expected) in CASES {
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| match *a {
+                "C" => RUN_CLI_ARGV,
+                "W" => &grant,
+                a => a,
+            })
+            .collect();
+        let expected: Vec<&str> = expected
+            .iter()
+            .map(|a| if *a == "C" { name } else { a })
+            .collect();
+        let out = run(cache.path(), &args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(
+            text(&out.stdout),
+            format!("{expected:?}\n"),
+            "stagelock run {args:?}"
+        );
+    }
+    assert!(s.names()?.is_empty());
+    Ok(())
+}
+
 /// Runs `guest` under `limit` (a `-W` option) in `s` and checks it was stopped: exit 134, one
 /// line on stderr containing `why`, and the lock it took (`lock`) free again afterwards.
 fn stopped_by(s: &Scratch, cache: &Path, limit: &str, guest: &str, lock: &str, why: &str) {
@@ -119,13 +225,17 @@ fn stopped_by(s: &Scratch, cache: &Path, limit: &str, guest: &str, lock: &str, w
 #[test]
 fn run_cli_spin() -> Result<()> {
     let (s, cache) = (Scratch::new()?, Scratch::new()?);
+    // The timeout runs from instantiation, and the guest must take its lock and print within
+    // it (milliseconds, but a file creation on a disk busy with builds can stall): 2 s, not the
+    // former 500 ms, leaves a loaded machine room. The component compiles before the clock
+    // starts.
     stopped_by(
         &s,
         cache.path(),
-        "timeout=500ms",
+        "timeout=2s",
         RUN_CLI_SPIN,
         "spin.lock",
-        "timeout=500ms",
+        "timeout=2s",
     );
     stopped_by(
         &s,
@@ -189,10 +299,7 @@ fn run_cli_exit() -> Result<()> {
     // wasi:cli/exit@0.2 carries success or failure, not a number: Rust's exit(7) arrives as 1.
     let out = run(cache.path(), &["--dir", &grant, RUN_CLI_EXIT, "7"]);
     assert_eq!(out.status.code(), Some(1));
-    let out = run(
-        cache.path(),
-        &["--dir", &grant, RUN_CLI_EXIT, "--", "0", "trap"],
-    );
+    let out = run(cache.path(), &["--dir", &grant, RUN_CLI_EXIT, "0", "trap"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -221,7 +328,7 @@ fn run_read_only_grants_refuse_locks() -> Result<()> {
     let grant = format!("{}::/work", s.path().display());
     let out = run(
         cache.path(),
-        &[COMPONENT_READ_ONLY_GRANT, "--dir-ro", &grant],
+        &["--dir-ro", &grant, COMPONENT_READ_ONLY_GRANT],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(

@@ -87,8 +87,10 @@ fn waiting_several() -> Result<()> {
 
 /// In an async host, a guest waiting for a lock is a pending task: another guest on the same
 /// current-thread runtime does all its work meanwhile. The lock is released only once the
-/// working guest is done (or after 20 s, so that a host that blocks its thread while a guest
-/// waits fails this test instead of hanging it).
+/// working guest is done (or after 120 s, so that a host that blocks its thread while a guest
+/// waits fails this test instead of hanging it; the working guest needs milliseconds, and
+/// 120 s leaves room for a loaded machine: the former 20 s was the only margin a build beside
+/// it ate into).
 #[test]
 fn waiting_async_two_guests() -> Result<()> {
     let s = Scratch::new()?;
@@ -97,7 +99,7 @@ fn waiting_async_two_guests() -> Result<()> {
     let (waiter, worker, released_early) = std::thread::scope(|scope| {
         let releaser = scope.spawn(|| {
             let start = Instant::now();
-            while !worked.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(20) {
+            while !worked.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(120) {
                 std::thread::sleep(Duration::from_millis(5));
             }
             let early = !worked.load(Ordering::SeqCst);

@@ -16,7 +16,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use stagelock::Layout;
@@ -348,7 +348,8 @@ pub fn smoke(grant: &Path) -> Result<()> {
     }
     let reply = |actor: &mut dyn Actor, command: &str| -> Result<String> {
         actor.send(command)?;
-        let reply = actor.recv(Duration::from_secs(20))?;
+        // 60 s, as the warm-up: `spin` takes its second of CPU, longer on a loaded machine.
+        let reply = actor.recv(Duration::from_secs(60))?;
         reply.with_context(|| format!("no reply to {command:?}"))
     };
     let expect = |actor: &mut dyn Actor, command: &str, start: &str| -> Result<String> {
@@ -418,11 +419,9 @@ pub fn smoke(grant: &Path) -> Result<()> {
         native_free(&created)?;
         // B computes forever: its fuel runs out.
         expect(&mut b, "try 3 y.lock", "ok")?;
-        let started = Instant::now();
-        let got = expect(&mut b, "spin", "trapped out of fuel")?;
-        if started.elapsed() > Duration::from_secs(3) {
-            bail!("spin took {:?} to trap ({got})", started.elapsed());
-        }
+        // The reply says fuel stopped it; a spin that never stops misses the reply's 60 s.
+        // (No bound on how long it took: a second of CPU can take several at load 5.)
+        expect(&mut b, "spin", "trapped out of fuel")?;
         b.kill();
         native_free("y.lock")?;
         // B's second stage went with its store (the host aborts what a dropped store held);

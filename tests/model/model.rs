@@ -681,7 +681,9 @@ impl Model {
                 .filter(|(_, _, p)| *p == path)
                 .map(|(a, h, _)| (*a, *h))
                 .collect();
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            // A lost wake-up waits forever; a waiter naps at most 10 ms between attempts. 30 s
+            // leaves room for a loaded machine (the former 5 s was thin with builds beside it).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
             let (a, h, reply) = 'found: loop {
                 for &(a, h) in &waiters {
                     if let Some(reply) = io.poll(a, 5)? {
@@ -690,7 +692,7 @@ impl Model {
                 }
                 if std::time::Instant::now() > deadline {
                     return Err(format!(
-                        "waiters {waiters:?} on {path} did not end within 5 s of it being free"
+                        "waiters {waiters:?} on {path} did not end within 30 s of it being free"
                     ));
                 }
             };

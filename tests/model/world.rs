@@ -17,7 +17,7 @@ use crate::model::{Act, Entry, Io, Mishap, Model};
 use crate::steps::Kind;
 
 /// How long an actor may take to answer one step before the run fails.
-const REPLY_WITHIN: Duration = Duration::from_secs(20);
+const REPLY_WITHIN: Duration = Duration::from_secs(60);
 
 pub struct World {
     root: PathBuf,
@@ -172,8 +172,9 @@ impl World {
         planted.extend(model.not_stages());
         // A lock file recovery deleted while the FUSE daemon had not yet seen a killed
         // holder's descriptor close (the kernel sends that release without waiting) is kept
-        // under a `.fuse_hidden` name until it does: a moment is allowed for those.
-        let deadline = Instant::now() + Duration::from_secs(2);
+        // under a `.fuse_hidden` name until it does: a moment is allowed for those (30 s, for
+        // a loaded machine: the daemon's release is milliseconds, a leaked file is forever).
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let area = tree(&self.grant().join("area")).map_err(|e| format!("{e:#}"))?;
             let left: Vec<&PathBuf> = area.keys().filter(|p| !planted.contains(p)).collect();

@@ -300,9 +300,9 @@ fn guest_on_a_against_native_holder_on_b() -> Result<()> {
     assert_eq!(taken, Taken::Held(String::new()));
     let guest = Command::new(stagelock_bin(false))
         .arg("run")
-        .arg(COMPONENT_NATIVE_EXCLUSION)
         .arg("--dir")
         .arg(format!("{}::/work", case.a.display()))
+        .arg(COMPONENT_NATIVE_EXCLUSION)
         .env("STAGELOCK_CACHE_DIR", cache.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -394,9 +394,9 @@ fn mixed_stress_across_mounts() -> Result<()> {
     .spawn()?;
     children.push(("cli-a", child));
     let child = Command::new(bin)
-        .args(["run", CONTENTION_STRESS, "--dir"])
+        .args(["run", "--dir"])
         .arg(format!("{}::/work", dir_b.display()))
-        .args(["--", &k, &run.to_string(), "run-b"])
+        .args([CONTENTION_STRESS, &k, &run.to_string(), "run-b"])
         .env("STAGELOCK_CACHE_DIR", scratch.join("cache"))
         .stdout(log("run-b")?)
         .stderr(err("run-b")?)

@@ -4,7 +4,7 @@
 //! (their helpers unused), and `windows.rs` checks the command the Windows way.
 #![cfg_attr(windows, allow(dead_code, unused_imports))]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use stagelock_tests::{Holder, Taken, names, stagelock_bin, wait_until};
@@ -515,6 +515,19 @@ fn stage_refuses_a_dest_on_another_filesystem_before_the_command_runs() {
     assert!(names(&tmp.path().join("area")).unwrap().is_empty());
 }
 
+/// A command for `stagelock lock -c` that says it runs (creates `go.ready`) and then holds
+/// until `go` exists, and that marker. The marker, not the lock file, says the lock is held:
+/// the file exists a moment before it is locked, and a busy machine can stretch that moment.
+fn hold_until(go: &Path) -> (String, PathBuf) {
+    let ready = go.with_extension("ready");
+    let hold = format!(
+        "touch '{}'; while ! test -e '{}'; do sleep 0.01; done",
+        s(&ready),
+        s(go)
+    );
+    (hold, ready)
+}
+
 /// Starts `stagelock ARGS` in the background, output captured.
 fn spawn(args: &[&str]) -> std::process::Child {
     Command::new(bin())
@@ -560,9 +573,9 @@ fn lock_waits_for_an_unlock_and_delete() {
     let path = tmp.path().join("w.lock");
     let go = tmp.path().join("go");
     // The holder unlocks-and-deletes when `go` appears; the waiter then locks the new file.
-    let hold = script("while ! test -e {p}; do sleep 0.01; done", &go);
+    let (hold, ready) = hold_until(&go);
     let mut holder = spawn(&["lock", s(&path), "-c", &hold]);
-    wait_until("the holder holds", || path.exists());
+    wait_until("the holder holds", || ready.exists());
     let mut waiter = spawn(&["lock", "-w", "60", s(&path), "--", "true"]);
     still_waiting(&mut waiter);
     std::fs::write(&go, "").unwrap();
@@ -680,9 +693,9 @@ fn status_names_the_holders_without_disturbing_them() {
     assert!(!path.exists(), "status created the file");
     // An OFD holder (stagelock) and the command that inherited its lock.
     let go = tmp.path().join("go");
-    let hold = script("while ! test -e {p}; do sleep 0.01; done", &go);
+    let (hold, ready) = hold_until(&go);
     let mut holder = spawn(&["lock", s(&path), "-c", &hold]);
-    wait_until("the holder holds", || path.exists());
+    wait_until("the holder holds", || ready.exists());
     let out = stagelock(&["status", "--json", s(&path)]);
     assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
     let json = String::from_utf8_lossy(&out.stdout);

@@ -444,8 +444,10 @@ fn non_regular_files_are_refused_without_blocking() -> Result<()> {
             .collect();
         tx.send(kinds).unwrap();
     });
+    // A blocking open never returns; the five refusals take microseconds. 120 s, as
+    // `wait_until`, so that a loaded machine cannot pass for a blocked open.
     let kinds = rx
-        .recv_timeout(Duration::from_secs(20))
+        .recv_timeout(Duration::from_secs(120))
         .expect("try-lock-path blocked on a non-regular file");
     for (path, result) in kinds {
         assert_eq!(result, Err(ErrorKind::NotAFile), "{path}");

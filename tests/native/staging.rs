@@ -608,9 +608,6 @@ fn recovery_racing_stagers_never_removes_live_work() -> Result<()> {
                         dead += usize::from(r.had_resource);
                     }
                     for k in &report.skipped {
-                        if matches!(k.reason, SkipReason::Failed(_)) {
-                            eprintln!("DEBUG2 {k:?}");
-                        }
                         anyhow::ensure!(!matches!(k.reason, SkipReason::Failed(_)), "{:?}", k);
                     }
                     passes += 1;

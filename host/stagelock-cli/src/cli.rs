@@ -94,13 +94,17 @@ pub(crate) enum Command {
     /// else ~/.cache/stagelock), so a second run skips compilation.
     ///
     /// Options come first, then the component, then its arguments, as with `wasmtime run`:
+    /// everything after the component is the component's, options and `--` included.
     ///
     ///   stagelock run --dir ./ws::/work step.wasm build --verbose
     ///
     ///   stagelock run -W timeout=30s,max-memory-size=512MiB --env HOME --env MODE=ci step.wasm
     ///
-    ///   stagelock run -S inherit-env --argv0 step step.wasm -- --flag-for-the-component
-    #[command(after_help = EXIT_CODES)]
+    ///   stagelock run -S inherit-env --argv0 step step.wasm --dir out   # step gets --dir out
+    #[command(
+        after_help = EXIT_CODES,
+        override_usage = "stagelock run [OPTIONS] [--] <COMPONENT> [ARGS]..."
+    )]
     Run(RunArgs),
     /// Print a completion script for SHELL, to source or to install (see the README).
     Completions(CompletionsArgs),

@@ -1,5 +1,6 @@
 //! `stagelock run`: runs a `wasi:cli/run` component with WASI and staging locks linked.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use crate::exit::{EXIT_TRAP, one_line};
 /// bounds). The component's cap on held locks is lowered to leave these.
 const FD_RESERVE: u64 = 64;
 
-/// `stagelock run [OPTIONS] COMPONENT [ARGS]...`, as `wasmtime run` takes them.
+/// `stagelock run [OPTIONS] [--] COMPONENT [ARGS]...`, as `wasmtime run` takes them.
 #[derive(Debug, Args)]
 pub(super) struct RunArgs {
     /// Grant the host directory HOST_DIR to the component, read-write, at GUEST_DIR (default:
@@ -52,16 +53,60 @@ pub(super) struct RunArgs {
     /// Do not use the on-disk cache of compiled components.
     #[arg(long)]
     no_cache: bool,
-    /// The component to run (a `wasi:cli/run` command, for example built with
-    /// `cargo build --target wasm32-wasip2`).
-    component: PathBuf,
-    /// Arguments for the component (after it; a `--` before them is accepted too).
+    /// The component to run (a `wasi:cli/run` command), then its arguments.
+    ///
+    /// Everything after the component is the component's, options and `--` included, as with
+    /// `wasmtime run`. Components are built, for example, with
+    /// `cargo build --target wasm32-wasip2`.
+    // One vector, as wasmtime's `module_and_args`: with `trailing_var_arg`, clap stops looking
+    // for options at its first value, so `C.wasm --dir x` gives `--dir x` to the component (a
+    // separate `component` positional let clap go on parsing options after it).
+    // Completed as paths, as the former `PathBuf` was.
     #[arg(
+        value_name = "COMPONENT",
         trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "ARGS"
+        required = true,
+        value_hint = clap::ValueHint::AnyPath
     )]
-    args: Vec<String>,
+    component_and_args: Vec<OsString>,
+}
+
+impl RunArgs {
+    /// The component's file, the first of [`RunArgs::component_and_args`].
+    fn component(&self) -> &Path {
+        // clap's `required = true` makes the vector non-empty.
+        Path::new(&self.component_and_args[0])
+    }
+
+    /// The argument vector the component receives: its program name (`--argv0`, else the
+    /// component's file name, as `wasmtime run` gives it), then every argument after the
+    /// component, unchanged (a `--` among them included).
+    ///
+    /// # Errors
+    ///
+    /// An argument that is not UTF-8 (WASI arguments are strings): one line naming the run and
+    /// the argument.
+    fn argv(&self, shown: &str) -> Result<Vec<String>> {
+        let argv0 = match &self.argv0 {
+            Some(name) => name.clone(),
+            None => self
+                .component()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| shown.to_owned()),
+        };
+        let mut argv = vec![argv0];
+        for (i, arg) in self.component_and_args.iter().enumerate().skip(1) {
+            let Some(arg) = arg.to_str() else {
+                bail!(
+                    "run {shown:?}: argument {i} {arg:?} is not UTF-8 (WASI passes arguments as \
+                     strings)"
+                );
+            };
+            argv.push(arg.to_owned());
+        }
+        Ok(argv)
+    }
 }
 
 /// A `-W` limit.
@@ -326,7 +371,8 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode> {
     // WASI's tokio runtime starts on first use and panics if it cannot get its descriptors
     // then; start it now, before the component can use them all up.
     wasmtime_wasi::runtime::in_tokio(async {});
-    let shown = args.component.display().to_string();
+    let shown = args.component().display().to_string();
+    let argv = args.argv(&shown)?;
     let (mut timeout, mut fuel, mut max_memory) = (None, None, None);
     for limit in args.limits.iter().flatten() {
         match *limit {
@@ -335,9 +381,9 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode> {
             Limit::MaxMemorySize(bytes) => max_memory = Some(bytes),
         }
     }
-    check_is_component(&args.component, &shown)?;
+    check_is_component(args.component(), &shown)?;
     let engine = engine(args.no_cache, timeout.is_some(), fuel.is_some())?;
-    let component = Component::from_file(&engine, &args.component)
+    let component = Component::from_file(&engine, args.component())
         .map_err(anyhow::Error::from)
         .with_context(|| format!("run {shown:?}: cannot load it as a component"))?;
 
@@ -350,14 +396,7 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode> {
     {
         wasi.inherit_env();
     }
-    let argv0 = match &args.argv0 {
-        Some(name) => name.clone(),
-        None => Path::new(&args.component)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| shown.clone()),
-    };
-    wasi.arg(&argv0).args(&args.args);
+    wasi.args(&argv);
     for (name, value) in &args.envs {
         match value {
             Some(value) => wasi.env(name, value),
@@ -463,22 +502,187 @@ mod tests {
         assert!(err.contains(why), "{args:?}: {err}");
     }
 
-    #[test]
-    fn options_come_before_the_component_and_its_arguments_after() {
-        let args = parse(&["--dir", "./ws::/work", "step.wasm", "build", "--verbose"]).unwrap();
-        assert_eq!(args.dirs, ["./ws::/work"]);
-        assert_eq!(args.component, Path::new("step.wasm"));
-        assert_eq!(args.args, ["build", "--verbose"]);
-        // From the component's first argument on, even our own flags are the component's.
-        let args = parse(&["step.wasm", "build", "--dir", "x", "-W", "fuel=1"]).unwrap();
-        assert!(args.dirs.is_empty() && args.limits.is_empty());
-        assert_eq!(args.args, ["build", "--dir", "x", "-W", "fuel=1"]);
-    }
+    /// `stagelock run ARGS` and the argument vector the component receives, as `wasmtime run`
+    /// 48 gives it (its `module_and_args`): the forms in `stagelock run --help`, options after
+    /// the component, and `--` before or after it. `run_cli::run_cli_argv` (tests/components)
+    /// runs the same cases end to end.
+    const ARGV_CASES: &[(&[&str], &[&str])] = &[
+        // The forms in `stagelock run --help`.
+        (
+            &["--dir", "./ws::/work", "step.wasm", "build", "--verbose"],
+            &["step.wasm", "build", "--verbose"],
+        ),
+        (
+            &[
+                "-W",
+                "timeout=30s,max-memory-size=512MiB",
+                "--env",
+                "HOME",
+                "--env",
+                "MODE=ci",
+                "step.wasm",
+            ],
+            &["step.wasm"],
+        ),
+        (
+            &[
+                "-S",
+                "inherit-env",
+                "--argv0",
+                "step",
+                "step.wasm",
+                "--dir",
+                "out",
+            ],
+            &["step", "--dir", "out"],
+        ),
+        // Options after the component are the component's, even ours (issue 31).
+        (
+            &["--dir", "./ws::/work", "step.wasm", "--dir", "foo"],
+            &["step.wasm", "--dir", "foo"],
+        ),
+        (
+            &[
+                "step.wasm",
+                "-W",
+                "fuel=1",
+                "--env",
+                "X=1",
+                "-S",
+                "inherit-env",
+                "--no-cache",
+            ],
+            &[
+                "step.wasm",
+                "-W",
+                "fuel=1",
+                "--env",
+                "X=1",
+                "-S",
+                "inherit-env",
+                "--no-cache",
+            ],
+        ),
+        (
+            &["--argv0", "a", "step.wasm", "--argv0", "b"],
+            &["a", "--argv0", "b"],
+        ),
+        (
+            &["step.wasm", "--help", "--version", "-h"],
+            &["step.wasm", "--help", "--version", "-h"],
+        ),
+        (
+            &["step.wasm", "build", "--dir", "x"],
+            &["step.wasm", "build", "--dir", "x"],
+        ),
+        // `--` after the component is passed through (as wasmtime does); before it, it ends
+        // stagelock's options; both together, the second is the component's.
+        (
+            &["step.wasm", "--", "a", "b"],
+            &["step.wasm", "--", "a", "b"],
+        ),
+        (&["step.wasm", "--"], &["step.wasm", "--"]),
+        (
+            &["--", "step.wasm", "--dir", "foo"],
+            &["step.wasm", "--dir", "foo"],
+        ),
+        (
+            &["--", "step.wasm", "--", "--", "-a"],
+            &["step.wasm", "--", "--", "-a"],
+        ),
+        // A lone `-`, words named like subcommands, empty and spaced arguments: unchanged.
+        (
+            &["step.wasm", "-", "run", "lock", "", " x "],
+            &["step.wasm", "-", "run", "lock", "", " x "],
+        ),
+        // argv[0] is the file name, without the path (as wasmtime, so no host path leaks).
+        (
+            &["--dir", "w", "sub/dir/step.wasm", "x"],
+            &["step.wasm", "x"],
+        ),
+    ];
 
     #[test]
-    fn a_double_dash_before_the_component_arguments_is_accepted() {
-        let args = parse(&["step.wasm", "--", "--flag-for-the-component"]).unwrap();
-        assert_eq!(args.args, ["--flag-for-the-component"]);
+    fn the_component_receives_everything_after_it_as_wasmtime_run_gives_it() {
+        for (args, expected) in ARGV_CASES {
+            let parsed = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let shown = parsed.component().display().to_string();
+            assert_eq!(
+                parsed.argv(&shown).unwrap(),
+                *expected,
+                "stagelock run {args:?}"
+            );
+        }
+        // stagelock's own options before the component are still its own.
+        let args = parse(&[
+            "--dir",
+            "./ws::/work",
+            "--dir-ro",
+            "s",
+            "step.wasm",
+            "--dir",
+            "foo",
+        ])
+        .unwrap();
+        assert_eq!(
+            (&args.dirs[..], &args.dirs_ro[..]),
+            (&["./ws::/work".to_owned()][..], &["s".to_owned()][..])
+        );
+        assert_eq!(args.component(), Path::new("step.wasm"));
+        let args = parse(&["step.wasm", "-W", "fuel=1", "--no-cache"]).unwrap();
+        assert!(args.limits.is_empty() && !args.no_cache);
+    }
+
+    /// Every example in `stagelock run --help` is a case of [`ARGV_CASES`].
+    #[test]
+    fn the_help_examples_are_in_the_table() {
+        use clap::CommandFactory as _;
+        let cli = Cli::command();
+        let help = cli
+            .find_subcommand("run")
+            .and_then(|run| run.get_long_about())
+            .expect("run has a long help")
+            .to_string();
+        let examples: Vec<Vec<&str>> = help
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("stagelock run "))
+            .map(|line| {
+                line.split("  #")
+                    .next()
+                    .unwrap()
+                    .split_whitespace()
+                    .collect()
+            })
+            .collect();
+        assert_eq!(examples.len(), 3, "{help}");
+        for example in examples {
+            assert!(
+                ARGV_CASES.iter().any(|(args, _)| *args == example),
+                "not in ARGV_CASES: {example:?}"
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_argument_that_is_not_utf8_is_refused_on_one_line_naming_it() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let bad = std::ffi::OsStr::from_bytes(b"caf\xe9");
+        let cli = Cli::try_parse_from([
+            "stagelock".as_ref(),
+            "run".as_ref(),
+            "step.wasm".as_ref(),
+            "ok".as_ref(),
+            bad,
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(
+            format!("{:#}", args.argv("step.wasm").unwrap_err()),
+            "run \"step.wasm\": argument 2 \"caf\\xE9\" is not UTF-8 (WASI passes arguments as strings)"
+        );
     }
 
     #[test]
