@@ -164,6 +164,7 @@ mod tests {
                 "lock",
                 "try",
                 "status",
+                "doctor",
                 "create",
                 "stage",
                 "recover",
