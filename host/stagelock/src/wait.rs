@@ -248,7 +248,9 @@ impl LockWait {
             if sys::held_here(self.dir.handle(), &self.path) {
                 return Ok(None);
             }
-            let keep = !self.no_events && Protection::WaitEvents.on();
+            // Only where there are events: with the fallback's classic locks, a kept descriptor
+            // closed later would drop another holder's lock of this process.
+            let keep = sys::HAS_EVENTS && !self.no_events && Protection::WaitEvents.on();
             match self
                 .dir
                 .acquire_or_keep(&self.path, true, Op::LockPath, keep)?
@@ -341,8 +343,8 @@ impl LockWait {
         self.armed.is_some()
     }
 
-    /// How many attempts this wait has made (each try of the lock, what an idle wait should
-    /// not make).
+    /// How many times [`attempt`](Self::attempt) was called on this wait: what an idle wait
+    /// armed with events should not do (tests count them).
     pub fn attempts(&self) -> u64 {
         self.attempts
     }

@@ -76,12 +76,12 @@ macro_rules! without_events {
     )*};
 }
 with_events! {
-    pub(crate) use os::events::{Watch, live_watches};
+    pub(crate) use os::events::{HAS_EVENTS, Watch, live_watches};
     pub(crate) use os::try_lock_keeping;
 }
 without_events! {
     mod no_events;
-    pub(crate) use no_events::{Watch, live_watches, try_lock_keeping};
+    pub(crate) use no_events::{HAS_EVENTS, Watch, live_watches, try_lock_keeping};
 }
 
 #[cfg(all(test, unix))]

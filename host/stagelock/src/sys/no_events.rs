@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use super::os::LockedFile;
 
+/// Whether waits get events in this build.
+pub(crate) const HAS_EVENTS: bool = false;
+
 /// Never made here: [`Watch::new`] always fails.
 #[derive(Debug)]
 pub(crate) enum Watch {}

@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 
 use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
 
+/// Whether waits get events in this build.
+pub(crate) const HAS_EVENTS: bool = true;
+
 /// What every watch asks for (always the same, so a shared watch is never narrowed).
 fn mask() -> WatchFlags {
     WatchFlags::CLOSE_WRITE
@@ -93,8 +96,9 @@ impl Source {
                     self.wake_all();
                 }
                 Ok(event) => {
-                    let watches = lock(&self.watches);
-                    for waiter in watches.get(&event.wd()).into_iter().flatten() {
+                    // Fired outside the map's lock: a waker may drop a wait (and its watch).
+                    let waiters = lock(&self.watches).get(&event.wd()).cloned();
+                    for waiter in waiters.into_iter().flatten() {
                         waiter.fire();
                     }
                 }
@@ -109,7 +113,8 @@ impl Source {
     }
 
     fn wake_all(&self) {
-        for waiter in lock(&self.watches).values().flatten() {
+        let waiters: Vec<_> = lock(&self.watches).values().flatten().cloned().collect();
+        for waiter in waiters {
             waiter.fire();
         }
     }
