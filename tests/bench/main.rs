@@ -6,6 +6,7 @@
 //! `STAGELOCK_BENCH_QUICK=1` runs fewer rounds (for a smoke test); `STAGELOCK_BENCH_ONLY=a,b`
 //! runs only those sections (native, threads, guest, start, run, memory, held, recover,
 //! commit, wait), each a module here with a `run` adding its rows to the table.
+//! `STAGELOCK_FAULTS_OFF=wait-events` measures waits as they were before events (polling).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ffi::CString;
@@ -183,6 +184,11 @@ fn open_fds() -> usize {
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks harness=false benches to list tests
+    }
+    // `STAGELOCK_FAULTS_OFF=wait-events`: the waits' baseline, polling with backoff as before.
+    if let Err(e) = stagelock::faults::Protection::switch_off_from_env() {
+        eprintln!("{e}");
+        std::process::exit(2);
     }
     let quick = std::env::var_os("STAGELOCK_BENCH_QUICK").is_some();
     let (rounds, n) = if quick { (3, 200) } else { (21, 2000) };

@@ -1,5 +1,7 @@
 //! `lock-request`: a guest's wait for a lock, driven by `wasi:io/poll`.
 
+use std::future::Future as _;
+use std::task::Poll;
 use std::time::Duration;
 
 use stagelock::{Attempt, LockWait, StagingLock};
@@ -9,10 +11,12 @@ use wasmtime_wasi::p2::Pollable;
 /// A guest's wait for the lock on one path: the host type of the WIT resource
 /// `locks.lock-request`.
 ///
-/// Its [`Pollable`] attempts the lock, pausing between attempts on a tokio timer (from 0.5 ms
-/// up to 10 ms, as [`LockWait`] says), so waiting never blocks a thread: in async embeddings
-/// other tasks, other guests included, run meanwhile. The tokio runtime it is polled on needs
-/// its time driver, as `wasi:clocks` does.
+/// Its [`Pollable`] attempts the lock, and between attempts awaits whichever comes first: an
+/// event on the lock file ([`LockWait::poll_event`]: on Linux, its holder closing, exiting or
+/// deleting it) or a tokio timer for the pause the attempt said ([`LockWait`]: a slow poll
+/// when events are armed, else a backoff from 0.5 ms up to 10 ms). Waiting never blocks a
+/// thread: in async embeddings other tasks, other guests included, run meanwhile. The tokio
+/// runtime it is polled on needs its time driver, as `wasi:clocks` does.
 #[derive(Debug)]
 pub struct LockRequest {
     state: State,
@@ -81,9 +85,20 @@ impl LockRequest {
 #[async_trait]
 impl Pollable for LockRequest {
     async fn ready(&mut self) {
-        // Cancel-safe: every attempt's outcome is kept in `self` before the next await.
+        // Cancel-safe: every attempt's outcome is kept in `self` before the next await, and
+        // an event or timer dropped mid-await loses nothing (the next attempt looks afresh).
         while let Some(pause) = self.step() {
-            tokio::time::sleep(pause).await;
+            let State::Waiting(waiting) = &self.state else {
+                break;
+            };
+            let mut timer = std::pin::pin!(tokio::time::sleep(pause));
+            std::future::poll_fn(|cx| {
+                if waiting.poll_event(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                timer.as_mut().poll(cx)
+            })
+            .await;
         }
     }
 }

@@ -22,6 +22,9 @@ pub enum Protection {
     /// A path of several components is resolved beneath its directory, never through a
     /// symbolic link out of it.
     EscapeCheck,
+    /// A waiting lock is woken by events (inotify on Linux) and keeps its descriptor between
+    /// attempts; off, every wait polls with backoff, as where there are no events.
+    WaitEvents,
 }
 
 #[cfg(any(test, feature = "faults"))]
@@ -34,12 +37,13 @@ mod switches {
 
     impl Protection {
         /// Every protection, in the order the docs list them.
-        pub const ALL: [Protection; 5] = [
+        pub const ALL: [Protection; 6] = [
             Protection::StillNames,
             Protection::VerifyBeforeCommit,
             Protection::NotAStageCheck,
             Protection::SyncTree,
             Protection::EscapeCheck,
+            Protection::WaitEvents,
         ];
 
         /// The protection's name in `STAGELOCK_FAULTS_OFF` and test output.
@@ -50,6 +54,7 @@ mod switches {
                 Protection::NotAStageCheck => "not-a-stage-check",
                 Protection::SyncTree => "sync-tree",
                 Protection::EscapeCheck => "escape-check",
+                Protection::WaitEvents => "wait-events",
             }
         }
 

@@ -124,11 +124,11 @@ impl LockDir {
         let held = retry(LOCK_ATTEMPTS, || {
             let file = create_new(&self.dir, pat, &mut name)?;
             Ok(
-                match lock_verified(&self.dir, Path::new(&name), file, Op::CreateAndLock)? {
+                match lock_verified(&self.dir, Path::new(&name), file, Op::CreateAndLock, false)? {
                     Verified::Held(file) => Some(file),
                     // Someone locked our new file first: it is theirs now. Or a recoverer
                     // deleted it between our create and our lock (released): make another.
-                    Verified::Busy | Verified::Replaced => None,
+                    Verified::Busy(_) | Verified::Replaced => None,
                 },
             )
         })?;
@@ -168,6 +168,27 @@ impl LockDir {
     /// [`ErrorKind::WouldBlock`] if someone else holds it. A file deleted between our open and
     /// our lock is opened again.
     pub(crate) fn acquire(&self, path: &Path, create: bool, op: Op) -> Result<StagingLock, Error> {
+        match self.acquire_or_keep(path, create, op, false)? {
+            Taken::Locked(lock) => Ok(lock),
+            Taken::Busy(_) => Err(Error::new(
+                ErrorKind::WouldBlock,
+                op,
+                path,
+                "held by another lock holder",
+            )),
+        }
+    }
+
+    /// [`acquire`](Self::acquire) for a wait: when someone else holds the lock, hands back the
+    /// file it opened (if `keep`), to be tried again with [`relock_kept`](Self::relock_kept)
+    /// without opening (and closing) the path again.
+    pub(crate) fn acquire_or_keep(
+        &self,
+        path: &Path,
+        create: bool,
+        op: Op,
+        keep: bool,
+    ) -> Result<Taken, Error> {
         check_path(path, op)?;
         let err = |e| Error::io(op, path, e);
         let how = if create {
@@ -195,25 +216,21 @@ impl LockDir {
                 }
                 Err(e) => return Err(err(e)),
             };
-            match lock_verified(&self.dir, path, file, op)? {
-                Verified::Held(file) => Ok(Some(file)),
-                Verified::Busy => Err(Error::new(
-                    ErrorKind::WouldBlock,
-                    op,
-                    path,
-                    "held by another lock holder",
-                )),
+            match lock_verified(&self.dir, path, file, op, keep)? {
+                Verified::Held(file) => Ok(Some(Ok(file))),
+                Verified::Busy(kept) => Ok(Some(Err(kept))),
                 // Its holder deleted the file after our open and released it before our lock:
                 // open the path again (creating a fresh file).
                 Verified::Replaced => Ok(None),
             }
         })?;
         match held {
-            Some(file) => Ok(StagingLock::new(
+            Some(Ok(file)) => Ok(Taken::Locked(StagingLock::new(
                 file,
                 Arc::clone(&self.dir),
                 path.to_path_buf(),
-            )),
+            ))),
+            Some(Err(kept)) => Ok(Taken::Busy(kept)),
             None => Err(Error::new(
                 ErrorKind::Other,
                 op,
@@ -222,6 +239,68 @@ impl LockDir {
             )),
         }
     }
+
+    /// Tries the lock again on `file`, kept open at `path` by an earlier
+    /// [`acquire_or_keep`](Self::acquire_or_keep) of a wait (events on Linux only). Locked, the
+    /// path must still name the file; busy, too, or the wait would keep watching a file that
+    /// was deleted (and maybe made anew) while someone still held it: [`Kept::Replaced`] then
+    /// says to open the path again.
+    pub(crate) fn relock_kept(&self, path: &Path, file: fs::File, op: Op) -> Result<Kept, Error> {
+        let err = |e| Error::io(op, path, e);
+        let tried = match sys::try_lock_keeping(file) {
+            Ok(tried) => tried,
+            Err(e) if gone(&e) => return Ok(Kept::Replaced),
+            Err(e) => return Err(err(e)),
+        };
+        let opened = match &tried {
+            Ok(locked) => locked.file(),
+            Err(file) => file,
+        };
+        let stat = match sys::stat_fd(opened) {
+            Ok(stat) => stat,
+            Err(e) if gone(&e) => return Ok(Kept::Replaced),
+            Err(e) => return Err(err(e)),
+        };
+        if stat.kind != sys::FileKind::Regular {
+            return Err(Error::new(
+                ErrorKind::NotAFile,
+                op,
+                path,
+                format!("is a {}, not a regular file", stat.kind.name()),
+            ));
+        }
+        if Protection::StillNames.on()
+            && !still_names(&self.dir, path, opened, &stat).map_err(err)?
+        {
+            return Ok(Kept::Replaced);
+        }
+        Ok(match tried {
+            Ok(locked) => Kept::Locked(StagingLock::new(
+                locked,
+                Arc::clone(&self.dir),
+                path.to_path_buf(),
+            )),
+            Err(file) => Kept::Busy(file),
+        })
+    }
+}
+
+/// What [`LockDir::acquire_or_keep`] came to.
+pub(crate) enum Taken {
+    /// The lock is ours.
+    Locked(StagingLock),
+    /// Someone else holds it; the file opened, if it was to be kept.
+    Busy(Option<fs::File>),
+}
+
+/// What [`LockDir::relock_kept`] came to.
+pub(crate) enum Kept {
+    /// The lock is ours.
+    Locked(StagingLock),
+    /// Still held by someone else: the file, kept for the next try.
+    Busy(fs::File),
+    /// The path no longer names the kept file (closed now): open the path again.
+    Replaced,
 }
 
 /// Creates a file with a fresh name from `pattern` (left in `name`), retrying on collisions.
@@ -250,8 +329,9 @@ fn create_new(dir: &fs::File, pattern: Pattern<'_>, name: &mut String) -> Result
 enum Verified {
     /// Locked, and the path still names the locked file.
     Held(LockedFile),
-    /// Another holder has the lock (the file is closed, or parked by the fallback's registry).
-    Busy,
+    /// Another holder has the lock: the file if it was to be kept, else closed (or parked by
+    /// the fallback's registry).
+    Busy(Option<fs::File>),
     /// Locked, but the path no longer names the file: it was deleted (and maybe made anew)
     /// between our open and our lock. The lock is already released.
     Replaced,
@@ -264,15 +344,26 @@ enum Verified {
 /// Lock first, look after: a busy path then costs no more than open + fcntl + close. (A FIFO or
 /// device is locked for an instant before being refused; locks are advisory and it is never
 /// read or written.)
-fn lock_verified(dir: &SharedDir, path: &Path, file: fs::File, op: Op) -> Result<Verified, Error> {
+fn lock_verified(
+    dir: &SharedDir,
+    path: &Path,
+    file: fs::File,
+    op: Op,
+    keep: bool,
+) -> Result<Verified, Error> {
     let err = |e| Error::io(op, path, e);
     #[cfg(any(test, feature = "faults"))]
     hooks::before_lock(dir, path);
     // A file we hold open that is "not found" was deleted: some network filesystems (JuiceFS
     // without its trash) forget a file another client deleted, open or not.
-    let locked = match sys::try_lock(file) {
-        Ok(Some(locked)) => locked,
-        Ok(None) => return Ok(Verified::Busy),
+    let tried = if keep {
+        sys::try_lock_keeping(file).map(|t| t.map_err(Some))
+    } else {
+        sys::try_lock(file).map(|t| t.ok_or(None))
+    };
+    let locked = match tried {
+        Ok(Ok(locked)) => locked,
+        Ok(Err(kept)) => return Ok(Verified::Busy(kept)),
         Err(e) if gone(&e) => return Ok(Verified::Replaced),
         Err(e) => return Err(err(e)),
     };

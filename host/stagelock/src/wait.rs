@@ -1,13 +1,21 @@
 //! Waiting for a lock someone else holds: [`Wait`] says how long, [`LockWait`] is one wait in
-//! progress, driven by its caller (a sleeping thread in [`LockDir::lock_path`], a timer in an
-//! async host).
+//! progress, driven by its caller (a thread blocked in [`LockWait::wait`] in
+//! [`LockDir::lock_path`], a timer and a waker in an async host).
+//!
+//! On Linux with OFD locks and a local filesystem, a wait is woken by events (`sys/unix/events.rs`):
+//! it keeps the lock file it found busy open, watches it through that descriptor, and tries
+//! again when its holder closes, deletes or changes it. Elsewhere, and whenever events are
+//! refused, it polls with backoff.
 
+use std::fs;
 use std::path::{Path, PathBuf};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Op};
+use crate::faults::Protection;
 use crate::lock::StagingLock;
-use crate::lock_dir::LockDir;
+use crate::lock_dir::{Kept, LockDir, Taken};
 use crate::sys;
 
 /// The first pause of a waiting lock between two attempts; each pause doubles up to
@@ -18,6 +26,18 @@ const FIRST_NAP: Duration = Duration::from_micros(500);
 /// The longest pause of a waiting lock: bounds how late it notices a release (about half of it
 /// on average), at a cost of about a hundred failed attempts a second, each a few microseconds.
 const MAX_NAP: Duration = Duration::from_millis(10);
+
+/// The shortest pause of a wait armed with events: it polls only for the one release no event
+/// shows (a classic `F_UNLCK` that keeps its descriptor open).
+const SLOW_POLL: Duration = Duration::from_secs(1);
+
+/// A wait armed with events pauses at least this long per armed wait of the process, so that
+/// all of them together make at most 5,000 attempts a second (10,000 waits: one each 2 s).
+const SLOW_POLL_PER_WAIT: Duration = Duration::from_micros(200);
+
+/// How many times one attempt opens the path again when the file it kept or opened was
+/// replaced meanwhile, before it pauses.
+const ROUNDS: u32 = 8;
 
 /// How long [`StagingLock::lock_path`] and [`LockDir::lock_path`] wait for a lock that someone
 /// else holds.
@@ -49,15 +69,32 @@ impl From<Duration> for Wait {
 ///
 /// Each [`attempt`](Self::attempt) tries the lock once, as
 /// [`try_lock_path`](StagingLock::try_lock_path) does, without blocking. While someone else
-/// holds it, the attempt says how long to pause before the next one: an exponential backoff
-/// from 0.5 ms up to 10 ms, jittered so that waiters do not retry in lockstep. Who pauses is
-/// up to the caller: [`LockDir::lock_path`] sleeps its thread, an
-/// async runtime sets a timer (that is how `stagelock-wasmtime` lets components wait without
-/// blocking the host).
+/// holds it, the attempt says how long to pause before the next one. Who pauses is up to the
+/// caller: [`LockDir::lock_path`] blocks its thread in [`wait`](Self::wait), an async runtime
+/// sets a timer and hands its waker to [`register`](Self::register) (that is how
+/// `stagelock-wasmtime` lets components wait without blocking the host).
 ///
-/// The time limit counts from [`LockDir::start_wait`]. Once an
+/// # Events and polling
+///
+/// On Linux and Android (OFD locks) with the lock file on a local filesystem, the first busy
+/// attempt keeps the file open and watches it (inotify, through that descriptor): its holder's
+/// close, its exit, and unlock-and-delete each wake [`wait`](Self::wait) and
+/// [`register`](Self::register)'s waker at once, and later attempts try the lock on that same
+/// descriptor (so waiters make no close events that would wake each other). The pause then is
+/// only a slow poll for the one release no event shows, a classic `fcntl` `F_UNLCK` that keeps
+/// its descriptor open: at least 1 s, longer with many waits in the process (200 us per wait),
+/// jittered. An idle wait makes no attempt while nothing happens to the file.
+///
+/// Everywhere else, and where events are refused (a network or FUSE filesystem, where another
+/// host's release makes no event; no inotify instance left, `EMFILE`; no watch left,
+/// `ENOSPC`; no `/proc`), the wait polls as it always did: an exponential backoff from 0.5 ms
+/// up to 10 ms, jittered so that waiters do not retry in lockstep, and [`wait`](Self::wait)
+/// just sleeps.
+///
+/// The time limit counts from [`LockDir::start_wait`], and caps every pause. Once an
 /// attempt returned the lock or an error, the wait is over; attempting again starts over with
-/// the same deadline.
+/// the same deadline. Dropping a `LockWait` closes the file it kept and removes its watch at
+/// once.
 ///
 /// # Examples
 ///
@@ -71,7 +108,7 @@ impl From<Duration> for Wait {
 /// let lock = loop {
 ///     match waiting.attempt()? {
 ///         Attempt::Locked(lock) => break lock,
-///         Attempt::Retry(pause) => std::thread::sleep(pause), // or an async timer
+///         Attempt::Retry(pause) => waiting.wait(pause), // or an async timer and `register`
 ///     }
 /// };
 /// lock.unlock_and_delete()?;
@@ -84,6 +121,18 @@ pub struct LockWait {
     wait: Wait,
     deadline: Option<Instant>,
     nap: Duration,
+    /// The busy lock file kept open between attempts, and its watch: events are armed.
+    armed: Option<Armed>,
+    /// Events were refused for this wait: it polls with backoff.
+    no_events: bool,
+    attempts: u64,
+}
+
+/// A busy lock file a wait keeps open, and the watch on it.
+#[derive(Debug)]
+struct Armed {
+    watch: sys::Watch,
+    file: fs::File,
 }
 
 /// What one [`LockWait::attempt`] achieved.
@@ -98,7 +147,8 @@ pub enum Attempt {
 
 impl LockDir {
     /// [`StagingLock::lock_path`] beneath this directory, sharing its handle: waits as `wait`
-    /// says for a lock someone else holds, sleeping the calling thread between attempts.
+    /// says for a lock someone else holds, blocking the calling thread between attempts (until
+    /// an event on Linux, see [`LockWait`]).
     ///
     /// # Errors
     ///
@@ -108,7 +158,7 @@ impl LockDir {
         loop {
             match waiting.attempt()? {
                 Attempt::Locked(lock) => return Ok(lock),
-                Attempt::Retry(pause) => std::thread::sleep(pause),
+                Attempt::Retry(pause) => waiting.wait(pause),
             }
         }
     }
@@ -138,6 +188,9 @@ impl LockWait {
                 Wait::Forever => None,
             },
             nap: FIRST_NAP,
+            armed: None,
+            no_events: false,
+            attempts: 0,
         }
     }
 
@@ -157,26 +210,143 @@ impl LockWait {
     ///   [`ErrorKind::PermissionDenied`], [`ErrorKind::NotAFile`], [`ErrorKind::InvalidInput`],
     ///   [`ErrorKind::LimitReached`]. These end the wait at once.
     pub fn attempt(&mut self) -> Result<Attempt, Error> {
-        // The fallback's registry parks every refused descriptor of a file this process
-        // holds: wait for our own holder without opening it again and again.
-        if !sys::held_here(self.dir.handle(), &self.path) {
-            match self.dir.acquire(&self.path, true, Op::LockPath) {
-                Err(e) if e.kind() == ErrorKind::WouldBlock && self.wait != Wait::No => {}
-                done => return done.map(Attempt::Locked),
+        self.attempts += 1;
+        if self.wait == Wait::No {
+            return self
+                .dir
+                .acquire(&self.path, true, Op::LockPath)
+                .map(Attempt::Locked);
+        }
+        match self.try_once() {
+            Ok(Some(lock)) => Ok(Attempt::Locked(lock)),
+            Ok(None) => self.pause(),
+            Err(e) => {
+                self.armed = None;
+                Err(e)
             }
         }
-        let jitter = self.nap / 4;
-        let mut pause =
-            self.nap - jitter + Duration::from_nanos(fastrand::u64(..=jitter.as_nanos() as u64));
-        self.nap = (self.nap * 2).min(MAX_NAP);
+    }
+
+    /// One try of the lock, through the kept file if there is one: `None` while busy.
+    fn try_once(&mut self) -> Result<Option<StagingLock>, Error> {
+        for _ in 0..ROUNDS {
+            if let Some(Armed { watch, file }) = self.armed.take() {
+                // Forget the events so far: this try sees what they announced.
+                watch.take_fired();
+                match self.dir.relock_kept(&self.path, file, Op::LockPath)? {
+                    Kept::Locked(lock) => return Ok(Some(lock)),
+                    Kept::Busy(file) => {
+                        self.armed = Some(Armed { watch, file });
+                        return Ok(None);
+                    }
+                    // Deleted (maybe made anew): the watch goes, the path is opened again.
+                    Kept::Replaced => continue,
+                }
+            }
+            // The fallback's registry parks every refused descriptor of a file this process
+            // holds: wait for our own holder without opening it again and again.
+            if sys::held_here(self.dir.handle(), &self.path) {
+                return Ok(None);
+            }
+            // Only where there are events: with the fallback's classic locks, a kept descriptor
+            // closed later would drop another holder's lock of this process.
+            let keep = sys::HAS_EVENTS && !self.no_events && Protection::WaitEvents.on();
+            match self
+                .dir
+                .acquire_or_keep(&self.path, true, Op::LockPath, keep)?
+            {
+                Taken::Locked(lock) => return Ok(Some(lock)),
+                Taken::Busy(None) => return Ok(None),
+                Taken::Busy(Some(file)) => match watch(&file) {
+                    // Try once more through it: a release between the try and the watch made
+                    // no event we would see.
+                    Some(watch) => self.armed = Some(Armed { watch, file }),
+                    None => {
+                        self.no_events = true;
+                        return Ok(None);
+                    }
+                },
+            }
+        }
+        Ok(None)
+    }
+
+    /// The pause after a busy attempt, or the end of the wait.
+    fn pause(&mut self) -> Result<Attempt, Error> {
+        let mut pause = if self.armed.is_some() {
+            let slow = SLOW_POLL.max(
+                SLOW_POLL_PER_WAIT
+                    .saturating_mul(u32::try_from(sys::live_watches()).unwrap_or(u32::MAX)),
+            );
+            jittered(slow)
+        } else {
+            let pause = jittered(self.nap);
+            self.nap = (self.nap * 2).min(MAX_NAP);
+            pause
+        };
         if let Some(deadline) = self.deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                self.armed = None;
                 return Err(self.timed_out());
             }
             pause = pause.min(left);
         }
         Ok(Attempt::Retry(pause))
+    }
+
+    /// Blocks the calling thread for `pause` (the one an [`attempt`](Self::attempt) returned),
+    /// or, when this wait is armed with events, until the first event on the lock file, if
+    /// sooner. Then [`attempt`](Self::attempt) again.
+    ///
+    /// An event only says the lock *may* be free: the next attempt can still find it busy
+    /// (another waiter was first) and pause again. Without events this is
+    /// [`std::thread::sleep`]. Never fails; a wait whose event source broke (its thread
+    /// stopped) was woken then and polls from its next pause on.
+    pub fn wait(&mut self, pause: Duration) {
+        match &self.armed {
+            Some(armed) => armed.watch.wait(pause),
+            None => std::thread::sleep(pause),
+        }
+    }
+
+    /// Asks for `waker` to be woken at the next event on the lock file, for callers with their
+    /// own event loop, who also set a timer for the [`attempt`](Self::attempt)'s pause and
+    /// attempt again at whichever comes first. Wakes it at once if an event came since the
+    /// last attempt. Only the last waker registered is woken.
+    ///
+    /// Returns `false` when this wait has no events (not armed: polling with backoff, see
+    /// [`LockWait`]): then nothing is registered and only the timer says when to attempt.
+    pub fn register(&self, waker: &Waker) -> bool {
+        let Some(armed) = &self.armed else {
+            return false;
+        };
+        if armed.watch.register(waker) {
+            waker.wake_by_ref();
+        }
+        true
+    }
+
+    /// [`register`](Self::register) as a poll: ready when an event came since the last
+    /// attempt, else pending with `cx`'s waker registered. Always pending (and nothing
+    /// registered) when this wait has no events: poll a timer for the pause beside it.
+    pub fn poll_event(&self, cx: &mut Context<'_>) -> Poll<()> {
+        match &self.armed {
+            Some(armed) if armed.watch.register(cx.waker()) => Poll::Ready(()),
+            _ => Poll::Pending,
+        }
+    }
+
+    /// Whether this wait is armed with events now (see [`LockWait`]): it keeps the lock file
+    /// open and is woken when its holder releases; otherwise it polls with backoff.
+    pub fn has_events(&self) -> bool {
+        self.armed.is_some()
+    }
+
+    /// How many times [`attempt`](Self::attempt) was called on this wait: what an idle wait
+    /// armed with events should not do (tests count them).
+    pub fn attempts(&self) -> u64 {
+        self.attempts
     }
 
     #[cold]
@@ -189,6 +359,22 @@ impl LockWait {
         };
         Error::new(ErrorKind::WouldBlock, Op::LockPath, &self.path, why)
     }
+}
+
+/// Between three quarters and all of `nap`, so that many waiters do not retry in lockstep.
+fn jittered(nap: Duration) -> Duration {
+    let jitter = nap / 4;
+    nap - jitter + Duration::from_nanos(fastrand::u64(..=jitter.as_nanos() as u64))
+}
+
+/// A watch on the busy lock file `file`, if it is on a local filesystem (elsewhere another
+/// host's release makes no event) and the OS grants one.
+fn watch(file: &fs::File) -> Option<sys::Watch> {
+    let stat = sys::stat_fd(file).ok()?;
+    if !sys::on_local_filesystem(file, &stat) {
+        return None;
+    }
+    sys::Watch::new(file).ok()
 }
 
 #[cfg(test)]

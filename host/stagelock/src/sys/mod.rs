@@ -15,6 +15,8 @@
 //! | `unix/sync.rs` | durability: `fsync` of a tree and of directories |
 //! | `unix/errno.rs` | what an `errno` means for the crate |
 //! | `unix/proc.rs` | who holds a lock (`/proc/locks`, `/proc/PID/fdinfo`) and their command lines |
+//! | `unix/events.rs` | what wakes a waiting lock on Linux: one inotify instance and its reading thread, watches through `/proc/self/fd/N` |
+//! | `no_events.rs` | the same names where waits get no events (classic locks, other Unix, Windows): every call refuses |
 //! | `unix/signals.rs` | ignoring `SIGINT`/`SIGQUIT` while a child runs |
 //! | `windows/lock.rs` | the lock backend of Windows: `LockFileEx` on the whole file |
 //! | `windows/mounts.rs` | which mount a file lives on: not known on Windows |
@@ -55,6 +57,35 @@ compile_error!("stagelock supports Unix (Linux first) and Windows targets");
 
 mod portable;
 mod types;
+
+/// Whether this build's waits get events: Linux and Android with OFD locks.
+macro_rules! with_events {
+    ($($item:item)*) => {$(
+        #[cfg(all(
+            any(target_os = "linux", target_os = "android"),
+            not(stagelock_posix_fallback)
+        ))]
+        $item
+    )*};
+}
+/// The opposite of `with_events!`.
+macro_rules! without_events {
+    ($($item:item)*) => {$(
+        #[cfg(not(all(
+            any(target_os = "linux", target_os = "android"),
+            not(stagelock_posix_fallback)
+        )))]
+        $item
+    )*};
+}
+with_events! {
+    pub(crate) use os::events::{HAS_EVENTS, Watch, live_watches};
+    pub(crate) use os::try_lock_keeping;
+}
+without_events! {
+    mod no_events;
+    pub(crate) use no_events::{HAS_EVENTS, Watch, live_watches, try_lock_keeping};
+}
 
 #[cfg(all(test, unix))]
 pub(crate) use os::drop_lock_keeping_file;

@@ -15,6 +15,12 @@ mod backend;
 #[path = "posix.rs"]
 mod backend;
 
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    not(stagelock_posix_fallback)
+))]
+pub(crate) mod events;
+
 mod errno;
 mod fcntl;
 mod fs;
@@ -26,6 +32,11 @@ mod sync;
 
 #[cfg(test)]
 pub(crate) use backend::drop_lock_keeping_file;
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    not(stagelock_posix_fallback)
+))]
+pub(crate) use backend::try_lock_keeping;
 pub(crate) use backend::{LockedFile, held_here, locked_by_other, probe, try_lock};
 pub(crate) use errno::{already_exists, denial, in_use, kind_of, not_a_file, raced_open};
 pub(crate) use fcntl::set_inheritable;

@@ -51,3 +51,14 @@ pub(crate) fn held_here(_dir: &File, _path: &Path) -> bool {
 pub(crate) fn drop_lock_keeping_file(file: &File) -> io::Result<()> {
     fcntl::unlock(file, libc::F_OFD_SETLK)
 }
+
+/// Tries to lock `file` without waiting, keeping it either way: `Ok(Err(file))` when another
+/// holder has it. For a wait that keeps its descriptor between attempts (so that it makes no
+/// close events of its own, which would wake the other waiters).
+pub(crate) fn try_lock_keeping(file: File) -> io::Result<Result<LockedFile, File>> {
+    Ok(if fcntl::try_write_lock(&file, libc::F_OFD_SETLK)? {
+        Ok(LockedFile(file))
+    } else {
+        Err(file)
+    })
+}

@@ -1,0 +1,235 @@
+//! Linux: events that say a lock may have become free, for waits (`wait.rs`). One inotify
+//! instance per process, made at the first wait that needs it, read by one thread
+//! (`stagelock-events`) that wakes the waiters of the file an event names.
+//!
+//! A waiter watches the lock file it keeps open, through that descriptor
+//! (`/proc/self/fd/N`), never through its path looked up again. The mask is always the same:
+//! a holder's close (`IN_CLOSE_WRITE`, `IN_CLOSE_NOWRITE`, how OFD holders, a holder's exit and
+//! containers/storage's `UnlockAndCloseHandle` release), a change of its links
+//! (`IN_ATTRIB`: unlock-and-delete), and the file deleted or moved. An `F_UNLCK` that keeps the
+//! descriptor open makes no event: waits poll slowly for that one.
+//!
+//! Waiters of one file share its watch (inotify gives the same inode the same watch descriptor
+//! again); the watch is removed when its last waiter leaves. Should the instance or the thread
+//! fail, or the kernel drop events (`IN_Q_OVERFLOW`), every waiter is woken and tries again.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
+
+/// Whether waits get events in this build.
+pub(crate) const HAS_EVENTS: bool = true;
+
+/// What every watch asks for (always the same, so a shared watch is never narrowed).
+fn mask() -> WatchFlags {
+    WatchFlags::CLOSE_WRITE
+        | WatchFlags::CLOSE_NOWRITE
+        | WatchFlags::ATTRIB
+        | WatchFlags::DELETE_SELF
+        | WatchFlags::MOVE_SELF
+}
+
+/// The process's event source: the inotify instance and its waiters by watch descriptor.
+struct Source {
+    inotify: OwnedFd,
+    watches: Mutex<HashMap<i32, Vec<Arc<Waiter>>>>,
+    /// Set when the reading thread has stopped: no more events come.
+    broken: AtomicBool,
+}
+
+/// How many watches are live in this process (waits armed with events).
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The source, made at the first call; `None` (for good) if the kernel refused an instance
+/// (`EMFILE`: 128 per user by default) or the thread could not start, or once the thread
+/// stopped.
+fn source() -> Option<&'static Source> {
+    instance().filter(|source| source.started())
+}
+
+/// The instance, made at the first call, whether its thread runs or not.
+fn instance() -> Option<&'static Source> {
+    static SOURCE: OnceLock<Option<Source>> = OnceLock::new();
+    SOURCE
+        .get_or_init(|| {
+            let inotify = inotify::init(CreateFlags::CLOEXEC).ok()?;
+            Some(Source {
+                inotify,
+                watches: Mutex::new(HashMap::new()),
+                broken: AtomicBool::new(false),
+            })
+        })
+        .as_ref()
+}
+
+impl Source {
+    /// Starts the reading thread once; whether it runs.
+    fn started(&'static self) -> bool {
+        static STARTED: OnceLock<bool> = OnceLock::new();
+        *STARTED.get_or_init(|| {
+            std::thread::Builder::new()
+                .name("stagelock-events".into())
+                .spawn(move || self.run())
+                .is_ok()
+        }) && !self.broken.load(Ordering::Acquire)
+    }
+
+    /// The reading thread: blocks in `read` on the instance, wakes the waiters of each event.
+    fn run(&'static self) {
+        let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
+        let mut events = inotify::Reader::new(&self.inotify, &mut buf);
+        loop {
+            match events.next() {
+                Ok(event) if event.events().contains(ReadFlags::QUEUE_OVERFLOW) => {
+                    self.wake_all();
+                }
+                Ok(event) => {
+                    // Fired outside the map's lock: a waker may drop a wait (and its watch).
+                    let waiters = lock(&self.watches).get(&event.wd()).cloned();
+                    for waiter in waiters.into_iter().flatten() {
+                        waiter.fire();
+                    }
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => {
+                    self.broken.store(true, Ordering::Release);
+                    self.wake_all();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn wake_all(&self) {
+        let waiters: Vec<_> = lock(&self.watches).values().flatten().cloned().collect();
+        for waiter in waiters {
+            waiter.fire();
+        }
+    }
+}
+
+/// One waiter: whether an event came since it last looked, and who to wake.
+#[derive(Debug, Default)]
+struct Waiter {
+    state: Mutex<State>,
+    woken: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    fired: bool,
+    waker: Option<Waker>,
+}
+
+impl Waiter {
+    fn fire(&self) {
+        let waker = {
+            let mut state = lock(&self.state);
+            state.fired = true;
+            state.waker.take()
+        };
+        self.woken.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// A watch on one open lock file for one waiter; removed (the inotify watch with its last
+/// waiter) when dropped.
+#[derive(Debug)]
+pub(crate) struct Watch {
+    wd: i32,
+    waiter: Arc<Waiter>,
+}
+
+impl Watch {
+    /// Watches the file open as `file`, through its descriptor.
+    ///
+    /// Fails when there is no event source (see [`source`]) or the kernel refuses the watch
+    /// (`ENOSPC`: the per-user watch limit; `ENOENT`: no `/proc`): the waiter then polls.
+    pub(crate) fn new(file: &File) -> io::Result<Watch> {
+        let source = source().ok_or_else(|| io::Error::other("no inotify event source"))?;
+        let waiter = Arc::new(Waiter::default());
+        let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+        // Under the map's lock, so that a last waiter leaving cannot remove the watch between
+        // its (shared) creation and our joining it.
+        let mut watches = lock(&source.watches);
+        let wd = inotify::add_watch(&source.inotify, path, mask())?;
+        watches.entry(wd).or_default().push(Arc::clone(&waiter));
+        LIVE.fetch_add(1, Ordering::Relaxed);
+        Ok(Watch { wd, waiter })
+    }
+
+    /// Whether an event came since the last call; forgets it.
+    pub(crate) fn take_fired(&self) -> bool {
+        std::mem::take(&mut lock(&self.waiter.state).fired)
+    }
+
+    /// Blocks until an event comes (or came since [`take_fired`](Self::take_fired)) or `pause`
+    /// has passed.
+    pub(crate) fn wait(&self, pause: Duration) {
+        let until = Instant::now().checked_add(pause);
+        let mut state = lock(&self.waiter.state);
+        while !state.fired {
+            let left = match until {
+                Some(until) => until.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            if left.is_zero() {
+                return;
+            }
+            state = match self.waiter.woken.wait_timeout(state, left) {
+                Ok((state, _)) => state,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    /// Whether an event came since [`take_fired`](Self::take_fired); if none did, `waker` is
+    /// woken at the next one.
+    pub(crate) fn register(&self, waker: &Waker) -> bool {
+        let mut state = lock(&self.waiter.state);
+        if state.fired {
+            return true;
+        }
+        match &mut state.waker {
+            Some(old) if old.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+        false
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::Relaxed);
+        let Some(source) = instance() else { return };
+        let mut watches = lock(&source.watches);
+        if let Some(waiters) = watches.get_mut(&self.wd) {
+            waiters.retain(|w| !Arc::ptr_eq(w, &self.waiter));
+            if waiters.is_empty() {
+                watches.remove(&self.wd);
+                // EINVAL if the kernel already removed it (file gone, unmounted): nothing to do.
+                let _ = inotify::remove_watch(&source.inotify, self.wd);
+            }
+        }
+    }
+}
+
+/// How many waits of this process are armed with events right now.
+pub(crate) fn live_watches() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
