@@ -184,6 +184,17 @@ impl Error {
         }))
     }
 
+    /// A lock file that is some other kind of file (a directory, a FIFO, a socket).
+    #[cold]
+    pub(crate) fn not_regular(
+        op: Op,
+        path: impl Into<PathBuf>,
+        kind: crate::sys::FileKind,
+    ) -> Self {
+        let why = format!("is a {}, not a regular file", kind.name());
+        Self::new(ErrorKind::NotAFile, op, path, why)
+    }
+
     /// An OS error `err` from `op` on `path`, its kind classified from the errno (as every error
     /// of this crate is); for layers built on this crate that do their own I/O.
     #[cold]

@@ -262,12 +262,7 @@ impl LockDir {
             Err(e) => return Err(err(e)),
         };
         if stat.kind != sys::FileKind::Regular {
-            return Err(Error::new(
-                ErrorKind::NotAFile,
-                op,
-                path,
-                format!("is a {}, not a regular file", stat.kind.name()),
-            ));
+            return Err(Error::not_regular(op, path, stat.kind));
         }
         if Protection::StillNames.on()
             && !still_names(&self.dir, path, opened, &stat).map_err(err)?
@@ -373,12 +368,7 @@ fn lock_verified(
         Err(e) => return Err(err(e)),
     };
     if stat.kind != sys::FileKind::Regular {
-        return Err(Error::new(
-            ErrorKind::NotAFile,
-            op,
-            path,
-            format!("is a {}, not a regular file", stat.kind.name()),
-        ));
+        return Err(Error::not_regular(op, path, stat.kind));
     }
     Ok(
         if !Protection::StillNames.on()

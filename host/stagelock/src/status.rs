@@ -5,7 +5,7 @@ use std::io;
 use std::path::Path;
 
 use crate::dir::check_path;
-use crate::error::{Error, ErrorKind, Op};
+use crate::error::{Error, Op};
 use crate::lock_dir::LockDir;
 use crate::sys;
 
@@ -91,12 +91,7 @@ pub(crate) fn status_at(dir: &fs::File, path: &Path) -> Result<LockStatus, Error
     };
     let stat = sys::stat_fd(&file).map_err(err)?;
     if stat.kind != sys::FileKind::Regular {
-        return Err(Error::new(
-            ErrorKind::NotAFile,
-            Op::Status,
-            path,
-            format!("is a {}, not a regular file", stat.kind.name()),
-        ));
+        return Err(Error::not_regular(Op::Status, path, stat.kind));
     }
     // Asked before the probe, which takes the file: the lock table's name for it.
     let table_id = sys::lock_table_id(&file, stat.id);
