@@ -23,6 +23,7 @@ case $mode in check | outdated) ;; *)
     ;;
 esac
 
+mkdir -p target
 cargo metadata --format-version 1 --locked --all-features >target/deps-metadata.json
 python3 - target/deps-metadata.json <<'EOF'
 import json, re, sys
