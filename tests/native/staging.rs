@@ -164,6 +164,7 @@ impl Mishap {
     }
 
     /// Does it to the resource at `resource` (`elsewhere` is outside the staging area).
+    #[cfg_attr(windows, allow(unused_variables))] // `elsewhere` is for the Unix symlinks
     fn apply(self, resource: &Path, elsewhere: &Path) -> std::io::Result<()> {
         std::fs::remove_dir_all(resource)?;
         match self {

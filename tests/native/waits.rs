@@ -4,6 +4,7 @@
 //!
 //! `STAGELOCK_FAULTS_OFF=wait-events` switches the events off (every wait polls with backoff):
 //! `idle_wait_makes_no_attempts` then fails.
+#![cfg_attr(windows, allow(dead_code, unused_imports))] // the Unix-only cases' helpers
 
 use std::path::Path;
 use std::process::Command;

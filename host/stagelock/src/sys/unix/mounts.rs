@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::io;
-use std::path::PathBuf;
 
 use crate::sys::types::MountEntry;
 
@@ -35,6 +34,7 @@ pub(crate) fn mount_of(_file: &File) -> io::Result<Option<MountEntry>> {
     Ok(None)
 }
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
 /// One line of `/proc/PID/mountinfo` (proc(5)): its mount ID and what it says, or `None` for
 /// a line that is not in that format.
 ///
@@ -69,7 +69,7 @@ pub(crate) fn parse_mountinfo_line(line: &str) -> Option<(u64, MountEntry)> {
     Some((
         id,
         MountEntry {
-            mount_point: PathBuf::from(mount_point),
+            mount_point: std::path::PathBuf::from(mount_point),
             fs_type,
             source,
             options,
@@ -79,6 +79,7 @@ pub(crate) fn parse_mountinfo_line(line: &str) -> Option<(u64, MountEntry)> {
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space).
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn unescape(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -103,8 +104,11 @@ fn unescape(field: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn a_mountinfo_line_gives_its_id_type_source_and_both_option_lists() {
         let (id, m) = parse_mountinfo_line(
