@@ -31,7 +31,12 @@ pub(super) struct DoctorArgs {
 /// `stagelock doctor [--json] PATH`
 pub(super) fn doctor(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
     let dir = cap_std::fs::Dir::open_ambient_dir(&args.path, cap_std::ambient_authority())
-        .with_context(|| format!("doctor {:?}: cannot open the directory", args.path))?;
+        .with_context(|| {
+            format!(
+                "doctor \"{}\": cannot open the directory",
+                args.path.display()
+            )
+        })?;
     let fs = LockDir::new(dir)
         .filesystem()
         .map_err(|e| e.in_dir(&args.path))?;
