@@ -253,8 +253,12 @@ impl Stage {
     fn open_resource(&mut self) -> Result<(), Error> {
         let resource = self.path();
         let err = |e| Error::io(Op::Stage, &resource, e);
-        cap_primitives::fs::create_dir(&self.root, &resource, &DirOptions::new()).map_err(err)?;
-        let dir = cap_primitives::fs::open_dir(&self.root, &resource).map_err(err)?;
+        sys::again_if_escaped(&self.root, &resource, |d, p| {
+            cap_primitives::fs::create_dir(d, p, &DirOptions::new())
+        })
+        .map_err(err)?;
+        let dir = sys::again_if_escaped(&self.root, &resource, cap_primitives::fs::open_dir)
+            .map_err(err)?;
         self.dir = Some(Dir::from_std_file(dir));
         Ok(())
     }

@@ -285,7 +285,9 @@ impl StagingArea {
         let unexpected = |path: PathBuf,
                           want: fn(&cap_primitives::fs::Metadata) -> bool,
                           expected: &'static str| {
-            match cap_primitives::fs::stat(root, &path, FollowSymlinks::No) {
+            match sys::again_if_escaped(root, &path, |d, p| {
+                cap_primitives::fs::stat(d, p, FollowSymlinks::No)
+            }) {
                 Ok(meta) if want(&meta) => Ok(None),
                 Ok(meta) => Ok(Some(Foreign {
                     found: kind_name(&meta),
@@ -304,7 +306,7 @@ impl StagingArea {
                 None => resource()?,
             },
             Some(stage_dir) => {
-                let entries = cap_primitives::fs::read_dir(root, stage_dir)
+                let entries = sys::again_if_escaped(root, stage_dir, cap_primitives::fs::read_dir)
                     .map_err(|e| failed(stage_dir, e))?;
                 let mut foreign = None;
                 for entry in entries {
@@ -315,8 +317,10 @@ impl StagingArea {
                         Some(STAGE_RESOURCE) => resource()?,
                         _ => {
                             let path = stage_dir.join(&name);
-                            let meta = cap_primitives::fs::stat(root, &path, FollowSymlinks::No)
-                                .map_err(|e| failed(&path, e))?;
+                            let meta = sys::again_if_escaped(root, &path, |d, p| {
+                                cap_primitives::fs::stat(d, p, FollowSymlinks::No)
+                            })
+                            .map_err(|e| failed(&path, e))?;
                             Some(Foreign {
                                 found: kind_name(&meta),
                                 path,

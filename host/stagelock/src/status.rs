@@ -134,7 +134,9 @@ fn parent_exists(dir: &fs::File, path: &Path) -> bool {
     match path.parent() {
         None => true,
         Some(p) if p.as_os_str().is_empty() => true,
-        Some(p) => cap_primitives::fs::stat(dir, p, cap_primitives::fs::FollowSymlinks::Yes)
-            .is_ok_and(|m| m.is_dir()),
+        Some(p) => sys::again_if_escaped(dir, p, |d, p| {
+            cap_primitives::fs::stat(d, p, cap_primitives::fs::FollowSymlinks::Yes)
+        })
+        .is_ok_and(|m| m.is_dir()),
     }
 }

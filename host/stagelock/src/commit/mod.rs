@@ -300,7 +300,9 @@ impl Stage {
         let opened_parent;
         let dest_parent = match dest.parent().filter(|p| !p.as_os_str().is_empty()) {
             Some(parent) => {
-                opened_parent = cap_primitives::fs::open_dir(dest_dir, parent).map_err(err)?;
+                opened_parent =
+                    sys::again_if_escaped(dest_dir, parent, cap_primitives::fs::open_dir)
+                        .map_err(err)?;
                 &opened_parent
             }
             None => dest_dir,
@@ -450,7 +452,9 @@ impl Stage {
     /// Whether the symbolic link at the resource's path leads out of the staging area (cap-std
     /// refuses to follow it there, with no OS error behind the refusal).
     fn leads_out(&self) -> bool {
-        match cap_primitives::fs::stat(&self.root, &self.path(), FollowSymlinks::Yes) {
+        match sys::again_if_escaped(&self.root, &self.path(), |d, p| {
+            cap_primitives::fs::stat(d, p, FollowSymlinks::Yes)
+        }) {
             Err(e) => e.kind() == io::ErrorKind::PermissionDenied && e.raw_os_error().is_none(),
             Ok(_) => false,
         }
@@ -467,7 +471,11 @@ impl Stage {
         if self.dir.is_some() {
             return Moved::No(error);
         }
-        match cap_primitives::fs::open_dir_nofollow(&self.root, &self.path()) {
+        match sys::again_if_escaped(
+            &self.root,
+            &self.path(),
+            cap_primitives::fs::open_dir_nofollow,
+        ) {
             Ok(dir) => {
                 self.dir = Some(Dir::from_std_file(dir));
                 Moved::No(error)
@@ -487,7 +495,7 @@ impl Stage {
 
     /// Opens the per-directory stage's own directory to move its resource out of.
     fn open_stage_dir(&self, stage_dir: &Path, dest: &Path) -> Result<File, Moved> {
-        cap_primitives::fs::open_dir(&self.root, stage_dir).map_err(|e| {
+        sys::again_if_escaped(&self.root, stage_dir, cap_primitives::fs::open_dir).map_err(|e| {
             self.lost_or(
                 dest,
                 Error::new(

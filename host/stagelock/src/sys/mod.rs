@@ -90,9 +90,9 @@ without_events! {
 #[cfg(all(test, unix))]
 pub(crate) use os::drop_lock_keeping_file;
 pub(crate) use os::{
-    HAS_HOST_FORMS, LockedFile, SEPARATORS, already_exists, cmdline, delete_held, denial,
-    fsync_dir, held_here, holders, host_form, in_use, is_local_filesystem, kind_mismatch, kind_of,
-    link_exclusive, lock_table_id, locked_by_other, mount_of, not_a_file, not_empty,
+    HAS_HOST_FORMS, LockedFile, SEPARATORS, again_if_escaped, already_exists, cmdline, delete_held,
+    denial, fsync_dir, held_here, holders, host_form, in_use, is_local_filesystem, kind_mismatch,
+    kind_of, link_exclusive, lock_table_id, locked_by_other, mount_of, not_a_file, not_empty,
     on_local_filesystem, open_beneath, open_beneath_to_look, probe, raced_open, remove_all,
     remove_beneath, remove_dir_tree, remove_emptied_dir, remove_empty_dir, rename,
     rename_flags_unsupported, rename_plain, reserve_dir, set_inheritable, single_name, stat_at,

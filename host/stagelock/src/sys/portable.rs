@@ -10,5 +10,8 @@ use cap_primitives::fs::FollowSymlinks;
 
 /// Whether `path` beneath `dir` names anything (not following a final symlink).
 pub(crate) fn exists(dir: &File, path: &Path) -> bool {
-    cap_primitives::fs::stat(dir, path, FollowSymlinks::No).is_ok()
+    super::again_if_escaped(dir, path, |d, p| {
+        cap_primitives::fs::stat(d, p, FollowSymlinks::No)
+    })
+    .is_ok()
 }

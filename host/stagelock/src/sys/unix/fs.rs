@@ -14,6 +14,7 @@ use cap_primitives::fs::{FollowSymlinks, OpenOptions, OpenOptionsExt as _};
 use rustix::fs::{AtFlags, Mode, OFlags};
 
 use super::LockedFile;
+use super::again_if_escaped;
 use crate::faults::Protection;
 use crate::sys::types::{Create, FileId, FileKind, FileStat, HostForm};
 
@@ -87,7 +88,9 @@ pub(crate) fn stat_at(dir: &File, path: &Path) -> io::Result<FileId> {
             ino: st.st_ino as u64,
         });
     }
-    let meta = cap_primitives::fs::stat(dir, path, FollowSymlinks::No)?;
+    let meta = again_if_escaped(dir, path, |d, p| {
+        cap_primitives::fs::stat(d, p, FollowSymlinks::No)
+    })?;
     Ok(FileId {
         dev: cap_primitives::fs::MetadataExt::dev(&meta),
         ino: cap_primitives::fs::MetadataExt::ino(&meta),
@@ -246,7 +249,7 @@ pub(crate) fn open_beneath(dir: &File, path: &Path, create: Create, mode: u32) -
         Create::No => options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY),
     };
     cap_fs_ext::OpenOptionsFollowExt::follow(&mut options, FollowSymlinks::No);
-    cap_primitives::fs::open(dir, path, &options)
+    again_if_escaped(dir, path, |d, p| cap_primitives::fs::open(d, p, &options))
 }
 
 /// Opens the existing file `path` beneath `dir` read-only, to look at its locks: never created,
@@ -267,7 +270,7 @@ pub(crate) fn open_beneath_to_look(dir: &File, path: &Path) -> io::Result<File> 
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
     cap_fs_ext::OpenOptionsFollowExt::follow(&mut options, FollowSymlinks::No);
-    cap_primitives::fs::open(dir, path, &options)
+    again_if_escaped(dir, path, |d, p| cap_primitives::fs::open(d, p, &options))
 }
 
 /// Deletes the lock file `locked`, held and named `path` beneath `dir`, before its lock is
@@ -281,7 +284,7 @@ pub(crate) fn remove_beneath(dir: &File, path: &Path) -> io::Result<()> {
     if single_name(path) {
         return Ok(rustix::fs::unlinkat(dir, path, AtFlags::empty())?);
     }
-    cap_primitives::fs::remove_file(dir, path)
+    again_if_escaped(dir, path, cap_primitives::fs::remove_file)
 }
 
 /// Removes `path` beneath `dir` only if it is an empty directory (`rmdir`).
@@ -289,7 +292,7 @@ pub(crate) fn remove_empty_dir(dir: &File, path: &Path) -> io::Result<()> {
     if single_name(path) {
         return Ok(rustix::fs::unlinkat(dir, path, AtFlags::REMOVEDIR)?);
     }
-    cap_primitives::fs::remove_dir(dir, path)
+    again_if_escaped(dir, path, cap_primitives::fs::remove_dir)
 }
 
 /// Removes the directory `path` beneath `dir` that a stage's lock file and resource just left;
@@ -315,7 +318,7 @@ pub(crate) fn remove_emptied_dir(dir: &File, path: &Path) {
 
 /// Whether every entry of the directory `path` beneath `dir` is a FUSE hidden file.
 fn only_fuse_hidden(dir: &File, path: &Path) -> bool {
-    let Ok(entries) = cap_primitives::fs::read_dir(dir, path) else {
+    let Ok(entries) = again_if_escaped(dir, path, cap_primitives::fs::read_dir) else {
         return false;
     };
     entries.into_iter().all(|entry| {
@@ -331,7 +334,7 @@ fn only_fuse_hidden(dir: &File, path: &Path) -> bool {
 /// following a symbolic link); gone is fine, anything but a directory (a file, a symbolic link)
 /// is an error and stays.
 pub(crate) fn remove_dir_tree(dir: &File, path: &Path) -> io::Result<()> {
-    match cap_primitives::fs::remove_dir_all(dir, path) {
+    match again_if_escaped(dir, path, cap_primitives::fs::remove_dir_all) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,
     }
@@ -339,11 +342,13 @@ pub(crate) fn remove_dir_tree(dir: &File, path: &Path) -> io::Result<()> {
 
 /// Removes `path` beneath `dir` whatever it is (a directory tree or a file); gone is fine.
 pub(crate) fn remove_all(dir: &File, path: &Path) -> io::Result<()> {
-    let result = match cap_primitives::fs::stat(dir, path, FollowSymlinks::No) {
-        Ok(meta) if meta.is_dir() => cap_primitives::fs::remove_dir_all(dir, path),
-        Ok(_) => cap_primitives::fs::remove_file(dir, path),
-        Err(e) => Err(e),
-    };
+    let result = again_if_escaped(dir, path, |d, p| {
+        match cap_primitives::fs::stat(d, p, FollowSymlinks::No) {
+            Ok(meta) if meta.is_dir() => cap_primitives::fs::remove_dir_all(d, p),
+            Ok(_) => cap_primitives::fs::remove_file(d, p),
+            Err(e) => Err(e),
+        }
+    });
     match result {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,

@@ -21,6 +21,7 @@ mod backend;
 ))]
 pub(crate) mod events;
 
+mod beneath;
 mod errno;
 mod fcntl;
 mod fs;
@@ -38,6 +39,7 @@ pub(crate) use backend::drop_lock_keeping_file;
 ))]
 pub(crate) use backend::try_lock_keeping;
 pub(crate) use backend::{LockedFile, held_here, locked_by_other, probe, try_lock};
+pub(crate) use beneath::again_if_escaped;
 pub(crate) use errno::{already_exists, denial, in_use, kind_of, not_a_file, raced_open};
 pub(crate) use fcntl::set_inheritable;
 pub(crate) use fs::{

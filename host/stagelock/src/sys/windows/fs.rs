@@ -134,6 +134,17 @@ fn unsupported(err: &io::Error) -> bool {
     )
 }
 
+/// Runs `op`, a resolution of `path` beneath `dir` through cap-std, once: Windows has no
+/// kernel walk that reports an entry renamed out mid-walk as an escape (cap-std resolves there
+/// component by component), so nothing is resolved again (Linux's `beneath.rs` does).
+pub(crate) fn again_if_escaped<T>(
+    dir: &File,
+    path: &Path,
+    mut op: impl FnMut(&File, &Path) -> io::Result<T>,
+) -> io::Result<T> {
+    op(dir, path)
+}
+
 /// The identity of what `path` names beneath `dir` (a final reparse point itself): opened to
 /// read its attributes only, sharing everything, so it never gets in the way of a delete.
 pub(crate) fn stat_at(dir: &File, path: &Path) -> io::Result<FileId> {

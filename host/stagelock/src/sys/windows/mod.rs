@@ -33,9 +33,9 @@ mod sync;
 pub use console::{InterruptsIgnored, ignore_interrupts};
 pub(crate) use errno::{already_exists, denial, in_use, kind_of, not_a_file, raced_open};
 pub(crate) use fs::{
-    delete_held, is_local_filesystem, on_local_filesystem, open_beneath, open_beneath_to_look,
-    remove_all, remove_beneath, remove_dir_tree, remove_emptied_dir, remove_empty_dir, single_name,
-    stat_at, stat_fd,
+    again_if_escaped, delete_held, is_local_filesystem, on_local_filesystem, open_beneath,
+    open_beneath_to_look, remove_all, remove_beneath, remove_dir_tree, remove_emptied_dir,
+    remove_empty_dir, single_name, stat_at, stat_fd,
 };
 pub(crate) use lock::{
     LockedFile, cmdline, held_here, holders, lock_table_id, locked_by_other, probe,
