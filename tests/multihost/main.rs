@@ -528,27 +528,15 @@ fn recovery_racing_stagers_across_mounts_never_removes_live_work() -> Result<()>
                             cap_std::ambient_authority(),
                         )?;
                         let (mut dead, mut passes) = (0, 0);
-                        // JuiceFS without its trash (the second volume): a recovery pass can
-                        // fail on a stage with "path escapes" from cap-std's openat2
-                        // (RESOLVE_BENEATH), here in 2 runs of 5, for every try on that stage:
-                        // seemingly the kernel's dentries of the other host's churn going
-                        // stale under the area's handle. Nothing is removed then; the other
-                        // host's recoverer cleans the stage, which the wait below checks.
-                        let tolerated = no_trash();
                         while !stop.load(Ordering::SeqCst) {
                             let report = area.recover_stale()?;
                             // Live stages make their resource only once locked, so only dead
                             // ones are removed with a resource.
                             dead += report.removed.iter().filter(|r| r.had_resource).count();
+                            // No failure of any kind: an entry renamed out of the area while
+                            // a pass looks at it (a stager's commit) is not an escape.
                             for k in &report.skipped {
-                                let failed = matches!(k.reason, SkipReason::Failed(_));
-                                if failed && tolerated {
-                                    eprintln!(
-                                        "{name}: host {host}: tolerated without trash: {k:?}"
-                                    );
-                                    continue;
-                                }
-                                ensure!(!failed, "{k:?}");
+                                ensure!(!matches!(k.reason, SkipReason::Failed(_)), "{k:?}");
                             }
                             passes += 1;
                         }
@@ -769,9 +757,4 @@ fn paused_host_loses_its_lock_and_its_commit_is_fenced() -> Result<()> {
 /// How many `w<i>` files the stage holds, listed through B.
 fn count_writes(case: &Case, id: &str) -> Result<usize> {
     Ok(case.names_b(&format!("staging/{id}/dir"))?.len())
-}
-
-/// Whether this run is on the JuiceFS volume without trash (`STAGELOCK_MULTIHOST_TRASH=0`).
-fn no_trash() -> bool {
-    std::env::var_os("STAGELOCK_MULTIHOST_TRASH").is_some_and(|t| t == "0")
 }

@@ -121,8 +121,26 @@ impl LockDir {
         })?;
         dir::check_pattern(pat, pattern, Op::CreateAndLock)?;
         let mut name = String::with_capacity(pattern.len() + 10);
+        let mut raced_opens = 0;
         let held = retry(LOCK_ATTEMPTS, || {
-            let file = create_new(&self.dir, pat, &mut name)?;
+            let file = match create_new(&self.dir, pat, &mut name) {
+                Ok(file) => file,
+                // On a network filesystem a recoverer on another host can see our new file
+                // while our create is still on its way back, lock it (it is not locked yet),
+                // find it stale and delete it: our open then fails although the create
+                // succeeded (JuiceFS: ENOENT without a trash, EPERM with one). The same race
+                // as a delete between our create and our lock: make another. A lasting error
+                // (the directory removed) is reported after a few tries.
+                Err(e)
+                    if e.io_error().is_some_and(|io| sys::raced_open(io, true))
+                        && raced_opens < RACED_OPEN_ATTEMPTS
+                        && !sys::is_local_filesystem(&self.dir) =>
+                {
+                    raced_opens += 1;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
             Ok(
                 match lock_verified(&self.dir, Path::new(&name), file, Op::CreateAndLock, false)? {
                     Verified::Held(file) => Some(file),
