@@ -179,7 +179,7 @@ say "suite took $((SECONDS - suite_started))s"
 # The races again, on the volume without trash.
 notrash_started=$SECONDS
 (
-    export STAGELOCK_MULTIHOST_A=$run/c STAGELOCK_MULTIHOST_B=$run/d
+    export STAGELOCK_MULTIHOST_A=$run/c STAGELOCK_MULTIHOST_B=$run/d STAGELOCK_MULTIHOST_TRASH=0
     export STAGELOCK_MULTIHOST_REMOUNT_A="$(mount_cmd c "$meta_notrash")"
     export STAGELOCK_MULTIHOST_CLIENT_A="--cache-dir $run/cache-c"
     cargo test --locked -p stagelock --lib multihost -- --nocapture 2>&1 | tee -a "$suite_log"
