@@ -203,8 +203,11 @@ impl StagingLock {
 }
 
 /// Whether an error about a file we hold open says that the file no longer exists: some
-/// network filesystems (JuiceFS without its trash) forget a file another client deleted, open
-/// or not.
+/// network filesystems forget a file another client deleted, open or not (JuiceFS without its
+/// trash says "not found", GlusterFS "stale file handle").
 pub(crate) fn gone(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::NotFound
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::StaleNetworkFileHandle
+    )
 }

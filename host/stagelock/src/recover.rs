@@ -15,6 +15,7 @@ use crate::area::{LOCK_PREFIX, Layout, RESOURCE_PREFIX, STAGE_LOCK, STAGE_RESOUR
 use crate::error::{Error, ErrorKind, Op};
 use crate::faults::Protection;
 use crate::lock::StagingLock;
+use crate::lock::gone;
 use crate::sys;
 
 impl StagingArea {
@@ -271,7 +272,7 @@ impl StagingArea {
         }
         let root = self.root.handle();
         let failed = |path: &Path, e: io::Error| {
-            if e.kind() == io::ErrorKind::NotFound {
+            if gone(&e) {
                 SkipReason::Vanished
             } else if sys::in_use(&e) {
                 // Windows: someone has it open in a way that excludes us (a stager removing
@@ -294,7 +295,7 @@ impl StagingArea {
                     path,
                     expected,
                 })),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) if gone(&e) => Ok(None),
                 Err(e) => Err(failed(&path, e)),
             }
         };

@@ -13,6 +13,9 @@ pub(crate) fn kind_of(err: &io::Error) -> Option<ErrorKind> {
         libc::EROFS | libc::EPERM => ErrorKind::PermissionDenied,
         libc::ENAMETOOLONG => ErrorKind::InvalidInput,
         libc::EXDEV => ErrorKind::CrossDevice,
+        // Deleted through another client of a network filesystem (GlusterFS, NFS) while this
+        // one still had it, or a directory on its path, looked up.
+        libc::ESTALE => ErrorKind::NotFound,
         _ => return None,
     })
 }
@@ -39,11 +42,14 @@ pub(crate) fn denial(err: &io::Error) -> Option<Denial> {
 
 /// Whether an `open` of a lock path (creating it if `create`) may have failed only because the
 /// file was deleted during the open (asked on filesystems that are not local): JuiceFS says
-/// `EPERM` (the file is in its trash), or `ENOENT` without a trash, even to `O_CREAT`.
+/// `EPERM` (the file is in its trash), or `ENOENT` without a trash, even to `O_CREAT`;
+/// GlusterFS says `ESTALE` (the file it looked up is gone from the brick), and `EEXIST` to an
+/// `O_CREAT` without `O_EXCL` when another client made the file between its lookup and its
+/// create.
 pub(crate) fn raced_open(err: &io::Error, create: bool) -> bool {
     match err.raw_os_error() {
-        Some(libc::EPERM) => true,
-        Some(libc::ENOENT) => create,
+        Some(libc::EPERM | libc::ESTALE) => true,
+        Some(libc::ENOENT | libc::EEXIST) => create,
         _ => false,
     }
 }
