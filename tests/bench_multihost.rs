@@ -1,7 +1,9 @@
-//! Staging locks on JuiceFS against a local filesystem, in the same run:
-//! `scripts/multihost.sh` runs it (`cargo bench -p stagelock-tests --bench multihost`) with
-//! `STAGELOCK_BENCH_MULTIHOST_DIR` on a JuiceFS mount and `STAGELOCK_BENCH_LOCAL_DIR` on the
-//! local disk (default: the system temp dir). Without the first it says it is skipped.
+//! Staging locks on a distributed filesystem against a local one, in the same run:
+//! `scripts/multihost.sh` (JuiceFS) and `GLUSTERFS_BENCH=1 scripts/glusterfs.sh` (GlusterFS) run
+//! it (`cargo bench -p stagelock-tests --bench multihost`) with `STAGELOCK_BENCH_MULTIHOST_DIR`
+//! on a mount, `STAGELOCK_BENCH_MULTIHOST_ENGINE` naming it in the table (default: JuiceFS)
+//! and `STAGELOCK_BENCH_LOCAL_DIR` on the local disk (default: the system temp dir). Without
+//! the first it says it is skipped.
 //!
 //! Prints a Markdown table; every figure is a median over interleaved rounds.
 
@@ -20,13 +22,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("skipped: run scripts/multihost.sh");
         return Ok(());
     };
+    let engine = std::env::var("STAGELOCK_BENCH_MULTIHOST_ENGINE")
+        .unwrap_or_else(|_| "JuiceFS (Redis on loopback)".into());
     let local = std::env::var_os("STAGELOCK_BENCH_LOCAL_DIR")
         .map_or_else(std::env::temp_dir, PathBuf::from);
     let remote = tempfile::tempdir_in(remote)?;
     let local = tempfile::tempdir_in(local)?;
     let sides = [Side::new(remote.path())?, Side::new(local.path())?];
     eprintln!(
-        "JuiceFS: {}, local: {} ({} rounds of {OPS} operations)",
+        "{engine}: {}, local: {} ({} rounds of {OPS} operations)",
         remote.path().display(),
         local.path().display(),
         ROUNDS
@@ -67,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     );
 
-    println!("| measurement | JuiceFS (Redis on loopback) | local ext4 | ratio |");
+    println!("| measurement | {engine} | local disk | ratio |");
     println!("|---|---|---|---|");
     for (what, remote, local) in rows {
         println!(
