@@ -5,13 +5,20 @@
 # layer), plus `stagelock doctor` on each. The FUSE filesystems (bindfs, LazyFS) and JuiceFS
 # have suites of their own (tests/native/bindfs.rs, the power-loss and model tests,
 # scripts/multihost.sh).
-#   bash scripts/filesystems.sh [FS...]     FS: ext4 xfs btrfs tmpfs overlay (default: all)
+#   bash scripts/filesystems.sh [FS...]     FS: ext4 xfs btrfs tmpfs overlay rclone (default: all)
+# rclone (a FUSE mount of a local directory, a network filesystem by type) is where locks stay on
+# this host: detection (`doctor` exit 4), the commands' warning and refusal
+# (STAGELOCK_LOCAL_ONLY), and the wasmtime host's refusal are checked there.
 # Needs root (mount, loop devices); installs xfsprogs and btrfs-progs when missing. A
 # filesystem that cannot be set up is reported as SKIPPED with its reason, never passed.
 # Ends with one line per filesystem and suite: passed, failed or skipped.
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 all=(ext4 xfs btrfs tmpfs overlay)
-[ "$#" -gt 0 ] && all=("$@")
+only=("$@")
+if [ "$#" -gt 0 ]; then
+    all=()
+    for fs in "$@"; do [ "$fs" = rclone ] || all+=("$fs"); done
+fi
 # The suites, by the native binary's test-name filters: the API and escapes, staging (commit,
 # replace, durable commit, recovery), exclusion across processes both ways with a
 # containers/storage-style holder, and the command line (status, stage, recover, waits).
@@ -108,7 +115,60 @@ f = open(sys.argv[1], "r+"); fcntl.lockf(f, fcntl.LOCK_EX); print("held", flush=
     "$stagelock" try "$f" >/dev/null || { echo "try after the holder exited: not free"; return 1; }
 }
 
+# A mount whose locks stay on this host while other hosts reach its storage: rclone over FUSE
+# (a network filesystem by type; its daemon implements no locks, so the kernel takes them here
+# only). `doctor` must say local-only (exit 4) from its probe lock; the commands warn, refuse
+# with STAGELOCK_LOCAL_ONLY=refuse, and say nothing with =allow; the wasmtime host refuses it
+# with `not-permitted` when told to. Any check that fails prints why.
+local_only_checks() {
+    local mnt=$1 out rc
+    rc=0; out=$("$stagelock" doctor "$mnt" 2>&1) || rc=$?
+    [ "$rc" = 4 ] && grep -q "local-only" <<<"$out" ||
+        { echo "doctor: exit $rc, not 4 (local-only): $out"; return 1; }
+    rc=0; out=$("$stagelock" try "$mnt/x.lock" 2>&1) || rc=$?
+    [ "$rc" = 0 ] && grep -q "^stagelock: warning: try .*this host" <<<"$out" ||
+        { echo "try: exit $rc, and no warning: $out"; return 1; }
+    rc=0; out=$(STAGELOCK_LOCAL_ONLY=refuse "$stagelock" stage "$mnt" --into "$mnt/out" -- true 2>&1) || rc=$?
+    [ "$rc" = 1 ] && grep -q "refused (STAGELOCK_LOCAL_ONLY=refuse)" <<<"$out" && [ ! -e "$mnt/out" ] ||
+        { echo "stage with refuse: exit $rc: $out"; return 1; }
+    rc=0; out=$(STAGELOCK_LOCAL_ONLY=allow "$stagelock" create "$mnt" lock- -- true 2>&1 >/dev/null) || rc=$?
+    [ "$rc" = 0 ] && [ -z "$out" ] || { echo "create with allow: exit $rc: $out"; return 1; }
+    rc=0; out=$(STAGELOCK_LOCAL_ONLY=sometimes "$stagelock" try "$mnt/x.lock" 2>&1) || rc=$?
+    [ "$rc" = 1 ] && grep -q "STAGELOCK_LOCAL_ONLY=\"sometimes\": use warn" <<<"$out" ||
+        { echo "try with a bad policy: exit $rc: $out"; return 1; }
+    [ -z "$(ls -A "$mnt")" ] || { echo "left in the mount: $(ls -A "$mnt")"; return 1; }
+    STAGELOCK_LOCAL_ONLY_DIR=$mnt cargo test -q --locked -p stagelock-wasmtime --lib local_only \
+        -- --nocapture >"$work/local-only-host.log" 2>&1 &&
+        grep -q "test result: ok. 2 passed" "$work/local-only-host.log" &&
+        ! grep -q "skipped" "$work/local-only-host.log" ||
+        { echo "the wasmtime host: $(grep -E 'panicked|test result' "$work/local-only-host.log")"; return 1; }
+}
+
 started=$SECONDS
+if [ "${#only[@]}" = 0 ] || [[ " ${only[*]} " == *" rclone "* ]]; then
+    if ! command -v rclone >/dev/null && command -v apt-get >/dev/null; then
+        echo "filesystems: installing rclone" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone >/dev/null || true
+    fi
+    mnt=$work/mnt-rclone
+    mkdir -p "$work/rclone-src" "$mnt"
+    if ! command -v rclone >/dev/null; then
+        skip "rclone (local-only)" "rclone cannot be installed"
+    elif ! rclone mount --vfs-cache-mode writes --cache-dir "$work/rclone-cache" \
+        "$work/rclone-src" "$mnt" --daemon >"$work/rclone.log" 2>&1; then
+        skip "rclone (local-only)" "rclone mount failed: $(tail -1 "$work/rclone.log")"
+    else
+        mounts+=("$mnt")
+        echo "== rclone (fuse.rclone: locks stay on this host) =="
+        "$stagelock" doctor "$mnt" || echo "(doctor exit status $?)"
+        if out=$(local_only_checks "$mnt"); then
+            results+=("rclone (local-only) detection, warning, refusal: passed")
+        else
+            results+=("rclone (local-only) detection, warning, refusal: FAILED ($out)")
+            fail=1
+        fi
+    fi
+fi
 for fs in "${all[@]}"; do
     dir=$work/mnt-$fs
     why=

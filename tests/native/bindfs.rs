@@ -198,3 +198,32 @@ fn a_lasting_eperm_is_reported_on_fuse_as_on_a_local_disk() -> Result<()> {
     chattr("-i")?;
     outcome
 }
+
+/// bindfs implements no locks, so the kernel takes them for this host alone: the mount table
+/// cannot tell, `LockDir::filesystem`'s probe lock does (and leaves nothing behind), and
+/// `stagelock doctor` says unknown (exit 3) with that reason. Not local-only: bindfs's storage
+/// is this host's own directory, which no other host is known to reach.
+#[test]
+fn a_probe_lock_finds_that_bindfs_leaves_locks_to_this_hosts_kernel() -> Result<()> {
+    let Some(mount) = bindfs()? else {
+        return Ok(());
+    };
+    let locks = LockDir::open_ambient_dir(mount.path(), cap_std::ambient_authority())?;
+    let fs = locks.filesystem()?;
+    ensure!(fs.fs_type == "fuse.bindfs", "{fs:?}");
+    ensure!(fs.locks == stagelock::LockReach::Unknown, "{fs:?}");
+    ensure!(
+        fs.reason.contains("landed in this host's lock table"),
+        "{fs:?}"
+    );
+    ensure!(locks.local_only()?.is_none(), "bindfs is not local-only");
+    only(mount.path(), &["out", "staging"])?;
+    let out = Command::new(stagelock_bin(false))
+        .arg("doctor")
+        .arg(mount.path())
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.code() == Some(3), "{}: {stdout}", out.status);
+    ensure!(stdout.contains("lock table"), "{stdout}");
+    only(mount.path(), &["out", "staging"])
+}

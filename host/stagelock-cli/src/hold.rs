@@ -11,6 +11,7 @@ use stagelock::{StagingLock, Wait};
 
 use crate::cmd::{CmdArgs, run_holding};
 use crate::exit::{EXIT_BUSY, exit_code};
+use crate::local_only;
 
 /// How long to wait for a busy lock, and what to exit with if it stays busy.
 #[derive(Debug, Args)]
@@ -98,6 +99,7 @@ fn take(path: &Path, wait: Wait) -> anyhow::Result<StagingLock> {
 
 /// `stagelock lock [-w SECONDS] [-E N] PATH (-c COMMAND | -- CMD...)`
 pub(super) fn lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
+    local_only::check("lock", args.path.parent().unwrap_or(Path::new(".")))?;
     let lock = take(&args.path, args.wait.wait())?;
     let status = run_holding(&lock, &args.path, &mut args.cmd.command(), !args.no_inherit);
     release(lock, &args.path)?;
@@ -106,6 +108,7 @@ pub(super) fn lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
 
 /// `stagelock try [-w SECONDS] [-E N] PATH`
 pub(super) fn try_lock(args: &TryArgs) -> anyhow::Result<ExitCode> {
+    local_only::check("try", args.path.parent().unwrap_or(Path::new(".")))?;
     let lock = take(&args.path, args.wait.wait())?;
     release(lock, &args.path)?;
     Ok(ExitCode::SUCCESS)
@@ -113,6 +116,7 @@ pub(super) fn try_lock(args: &TryArgs) -> anyhow::Result<ExitCode> {
 
 /// `stagelock create DIR PATTERN (-c COMMAND | -- CMD...)`
 pub(super) fn create(args: &CreateArgs) -> anyhow::Result<ExitCode> {
+    local_only::check("create", &args.dir)?;
     let (lock, name) = StagingLock::create_and_lock_in_ambient_dir(
         &args.dir,
         &args.pattern,

@@ -8,6 +8,7 @@ mod docs;
 mod doctor;
 mod exit;
 mod hold;
+mod local_only;
 mod platform;
 mod run;
 mod stage;

@@ -15,6 +15,7 @@ use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::exit::{EXIT_TRAP, one_line};
+use crate::local_only;
 
 /// Descriptors kept free for the host however many locks the component takes: for wasmtime,
 /// WASI's runtime and I/O, and the component's own `wasi:filesystem` opens (which no cap
@@ -411,6 +412,9 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode> {
         .chain(args.dirs_ro.iter().map(|d| (d, FsPerms::ReadOnly)));
     for (spec, perms) in grants {
         let (host, guest) = parse_grant(spec, &shown)?;
+        if perms == FsPerms::ReadWrite {
+            local_only::check(&format!("run {shown:?}: grant"), Path::new(host))?;
+        }
         wasi.preopened_dir(host, guest, perms)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("run {shown:?}: cannot grant directory {host:?}"))?;

@@ -13,6 +13,7 @@ use crate::platform;
 
 use crate::cmd::{CmdArgs, run_holding};
 use crate::exit::{EXIT_FAILURE, exit_code};
+use crate::local_only;
 
 /// Stage layouts, as the command line names them.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -98,6 +99,7 @@ pub(super) fn stage(args: StageArgs) -> Result<ExitCode> {
         }
         dest => dest?,
     };
+    local_only::check("stage", &args.root)?;
     let area = StagingArea::open_ambient_dir(&args.root, args.layout.into(), ambient)?;
     dest.check_same_filesystem(&args.root)?;
     let stage = area.stage().map_err(|e| e.in_dir(&args.root))?;
@@ -231,6 +233,7 @@ impl std::error::Error for DestExists {}
 
 /// `stagelock recover ROOT [--dry-run] [--jobs N] [--json | --quiet]`
 pub(super) fn recover(args: RecoverArgs) -> Result<ExitCode> {
+    local_only::check("recover", &args.root)?;
     let area = StagingArea::open_ambient_dir(
         &args.root,
         args.layout.into(),

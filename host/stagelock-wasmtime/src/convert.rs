@@ -54,6 +54,7 @@ fn refusal_code(refusal: Refusal) -> ErrorCode {
         Refusal::NotADirectory => ErrorCode::NotDirectory,
         // 1.0.0's `lock-request.get` says so with its nested result instead.
         Refusal::OutcomeTaken => ErrorCode::Invalid,
+        Refusal::LocalOnly => ErrorCode::NotPermitted,
     }
 }
 
@@ -83,6 +84,7 @@ pub(crate) fn legacy_error(err: HostError) -> wasmtime::Result<v0_2::locks::Erro
                 Refusal::ReadOnly => C::AccessDenied,
                 Refusal::NotADirectory => C::NotADirectory,
                 Refusal::OutcomeTaken => C::InvalidInput,
+                Refusal::LocalOnly => C::AccessDenied,
             },
             message,
         },

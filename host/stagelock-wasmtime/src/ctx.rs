@@ -20,6 +20,7 @@ pub const DEFAULT_MAX_HELD: usize = 1024;
 pub struct StagingLockCtx {
     pub(crate) max_held: usize,
     pub(crate) held: usize,
+    pub(crate) refuse_local_only: bool,
 }
 
 impl Default for StagingLockCtx {
@@ -34,7 +35,24 @@ impl StagingLockCtx {
         StagingLockCtx {
             max_held: DEFAULT_MAX_HELD,
             held: 0,
+            refuse_local_only: false,
         }
+    }
+
+    /// Refuses locks and stages in directories whose filesystem keeps its locks on this host
+    /// while other hosts reach its files ([`LockReach::LocalOnly`](stagelock::LockReach): NFS
+    /// mounted `nolock` or `local_lock=posix|all`, SMB `nobrl`, sshfs, rclone, see
+    /// [`LockDir::local_only`]): the guest gets `not-permitted` (`access-denied` before WIT
+    /// 1.0.0), its lock never taken. Off by default: whether host-only locks will do is the
+    /// embedder's to know (a build cache only this host writes is fine on `nolock` NFS).
+    /// (`stagelock run` with `STAGELOCK_LOCAL_ONLY=refuse` refuses such grants before the
+    /// component starts.)
+    ///
+    /// Each mount is looked at once per process (its mount table entry, and on network
+    /// filesystems over FUSE a probe lock file created and deleted in the directory).
+    pub fn set_refuse_local_only(&mut self, refuse: bool) -> &mut Self {
+        self.refuse_local_only = refuse;
+        self
     }
 
     /// Sets how many locks (and stages) the store may hold at once; further requests get
@@ -108,7 +126,16 @@ impl StagingLockCtxView<'_> {
             Descriptor::Dir(dir) if dir.perms.write_not_permitted() => {
                 Err(HostError::read_only(op, path))
             }
-            Descriptor::Dir(dir) => Ok(Arc::clone(&dir.dir)),
+            Descriptor::Dir(dir) => {
+                if self.ctx.refuse_local_only {
+                    // Not looked at (`Err`): the operation itself reports what is wrong.
+                    let locks = LockDir::from_shared(Arc::clone(&dir.dir));
+                    if let Ok(Some(fs)) = locks.local_only() {
+                        return Err(HostError::local_only(op, path, &fs.reason));
+                    }
+                }
+                Ok(Arc::clone(&dir.dir))
+            }
             Descriptor::File(_) => Err(HostError::not_a_directory(op, path)),
         }
     }
@@ -255,6 +282,49 @@ mod tests {
         let err = writable(Descriptor::File(file)).unwrap_err();
         let why = "commit \"dest\": the descriptor is a file, not a directory";
         assert_eq!(guest(err), (ErrorCode::NotADirectory, why.to_owned()));
+    }
+
+    /// `writable_dir` of a read-write grant of `path`, the store refusing local-only
+    /// directories.
+    fn writable_refusing_local_only(path: &Path) -> Result<Arc<File>, HostError> {
+        let (mut ctx, mut table) = (StagingLockCtx::new(), ResourceTable::new());
+        ctx.set_refuse_local_only(true);
+        let mode = OpenMode::READ | OpenMode::WRITE;
+        let dir = Dir::new(File::open(path).unwrap(), FsPerms::ReadWrite, mode, false);
+        let handle = table.push(Descriptor::Dir(dir)).unwrap();
+        let view = StagingLockCtxView {
+            ctx: &mut ctx,
+            table: &mut table,
+        };
+        view.writable_dir(&handle, Op::TryLockPath, Path::new("x.lock"))
+    }
+
+    #[test]
+    fn refusing_local_only_directories_still_lends_a_local_one() {
+        assert!(writable_refusing_local_only(Path::new(env!("CARGO_MANIFEST_DIR"))).is_ok());
+    }
+
+    /// A directory whose locks stay on this host (`STAGELOCK_LOCAL_ONLY_DIR`, which
+    /// `scripts/filesystems.sh` mounts with rclone) is refused with `not-permitted`, the
+    /// message naming the operation, the path and the mount's reason.
+    #[test]
+    fn a_local_only_directory_is_refused_with_not_permitted() {
+        let Some(dir) = std::env::var_os("STAGELOCK_LOCAL_ONLY_DIR") else {
+            println!("skipped: scripts/filesystems.sh sets STAGELOCK_LOCAL_ONLY_DIR");
+            return;
+        };
+        let refused = || writable_refusing_local_only(Path::new(&dir)).unwrap_err();
+        let v1 = crate::convert::guest_error(refused()).unwrap();
+        assert!(
+            matches!(v1, crate::bindings::locks::ErrorCode::NotPermitted),
+            "{v1:?}"
+        );
+        let (code, message) = guest(refused());
+        assert_eq!(code, ErrorCode::AccessDenied, "{message}");
+        assert!(
+            message.starts_with("try-lock-path \"x.lock\": ") && message.contains("this host"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub(crate) enum Refusal {
     /// `lock-request.get` was called again after it handed out the outcome (before 1.0.0,
     /// `invalid-input`; 1.0.0 says so with the shape of its result).
     OutcomeTaken,
+    /// The directory's locks reach this host only, and the host refuses such directories
+    /// (`not-permitted`; `access-denied` before 1.0.0).
+    LocalOnly,
 }
 
 impl HostError {
@@ -59,6 +62,15 @@ impl HostError {
     pub(crate) fn read_only(op: Op, path: &Path) -> Self {
         let why = "the directory was granted read-only";
         Self::refused(Refusal::ReadOnly, op, path, why)
+    }
+
+    /// The directory's filesystem keeps locks on this host while other hosts reach it
+    /// (`why`), and the store refuses such directories.
+    #[cold]
+    pub(crate) fn local_only(op: Op, path: &Path, why: &str) -> Self {
+        let why =
+            format!("{why}; this host refuses directories whose locks cannot exclude other hosts");
+        Self::refused(Refusal::LocalOnly, op, path, &why)
     }
 
     /// The guest passed a file descriptor where a directory belongs.

@@ -90,18 +90,62 @@ impl LockDir {
     /// another host. Asks the kernel each call (one `statx`, one read of the mount table):
     /// not for a hot path.
     ///
+    /// Where the mount table cannot tell (FUSE filesystems, virtiofs, 9p), a probe does: a lock
+    /// file `.stagelock-probe-<N>` is created, locked and deleted again in this directory, and
+    /// whether its lock shows in this host's lock table (`/proc/locks`) says whether the
+    /// kernel took it for this host alone (the filesystem implements no locks) or the
+    /// filesystem's own code did. A directory the probe cannot write in keeps the answer
+    /// [`LockReach::Unknown`], with the reason. (Recovery never looks at such names; a probe
+    /// cut short by a crash leaves its file.)
+    ///
     /// # Errors
     ///
     /// [`ErrorKind::Other`](crate::ErrorKind::Other) (or the OS error's kind) when the
     /// directory cannot be `stat`ed or the mount table (`/proc/self/mountinfo`) cannot be
     /// read; a platform without a mount table is not an error: the type is `unknown`.
     pub fn filesystem(&self) -> Result<Filesystem, Error> {
+        self.filesystem_probing(probes_tell)
+    }
+
+    /// The filesystem, if it is known to keep its locks on this host while other hosts reach
+    /// it ([`LockReach::LocalOnly`]): for a program that refuses or warns before relying on
+    /// such locks (`stagelock` warns; see README's "Filesystems"). Cheaper than
+    /// [`filesystem`](Self::filesystem), and without its side effects where they cannot change
+    /// the answer: the probe runs only on network filesystems over FUSE (sshfs, rclone, s3fs,
+    /// ...), virtiofs and 9p.
+    ///
+    /// The answer is kept by the mount's unique ID where the kernel gives one (Linux 6.8+), so
+    /// each mount is looked at once per process; elsewhere every call looks.
+    ///
+    /// # Errors
+    ///
+    /// As [`filesystem`](Self::filesystem).
+    pub fn local_only(&self) -> Result<Option<Filesystem>, Error> {
+        let mount = sys::stat_fd(self.handle()).ok().and_then(|stat| stat.mount);
+        let seen = || SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(known) = mount.and_then(|m| seen().get(&m).cloned()) {
+            return Ok(known);
+        }
+        let fs = self
+            .filesystem_probing(|t| NETWORK_FUSE.contains(&t) || matches!(t, "virtiofs" | "9p"))?;
+        let answer = (fs.locks == LockReach::LocalOnly).then_some(fs);
+        if let Some(m) = mount {
+            seen().insert(m, answer.clone());
+        }
+        Ok(answer)
+    }
+
+    /// [`filesystem`](Self::filesystem), probing the mounts of the types `probe_if` says.
+    fn filesystem_probing(&self, probe_if: fn(&str) -> bool) -> Result<Filesystem, Error> {
         let dir = self.handle();
         let entry = sys::mount_of(dir).map_err(|e| Error::io(Op::Filesystem, "", e))?;
         let trusted_link_counts = sys::is_local_filesystem(dir);
         Ok(match entry {
             Some(m) => {
-                let (locks, reason) = classify(&m.fs_type, &m.options);
+                let (mut locks, mut reason) = classify(&m.fs_type, &m.options);
+                if locks == LockReach::Unknown && probe_if(&m.fs_type) {
+                    (locks, reason) = refine(&m.fs_type, &reason, probe(self));
+                }
                 Filesystem {
                     fs_type: m.fs_type,
                     source: m.source,
@@ -128,6 +172,12 @@ impl LockDir {
         })
     }
 }
+
+/// What [`LockDir::local_only`] found of each mount, by the mount's unique ID, which no other
+/// mount ever gets.
+type Seen = std::collections::HashMap<u64, Option<Filesystem>>;
+static SEEN: std::sync::LazyLock<std::sync::Mutex<Seen>> =
+    std::sync::LazyLock::new(Default::default);
 
 /// Local kernel filesystems: the kernel enforces locks for every process of this host.
 const LOCAL: &[&str] = &[
@@ -208,6 +258,97 @@ pub(crate) fn classify(fs_type: &str, options: &[String]) -> (LockReach, String)
         t => (
             LockReach::Unknown,
             format!("{t}: a filesystem type stagelock does not know"),
+        ),
+    }
+}
+
+/// Network filesystems on FUSE: other hosts reach the storage beneath them.
+const NETWORK_FUSE: &[&str] = &[
+    "fuse.sshfs",
+    "fuse.rclone",
+    "fuse.s3fs",
+    "fuse.gcsfuse",
+    "fuse.goofys",
+    "fuse.mountpoint-s3",
+    "fuse.blobfuse2",
+];
+
+/// Whether a probe lock can tell more about a mount of `fs_type` than its type and options.
+fn probes_tell(fs_type: &str) -> bool {
+    matches!(fs_type, "fuse" | "fuseblk" | "virtiofs" | "9p") || fs_type.starts_with("fuse.")
+}
+
+/// Who took a probe's lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Probed {
+    /// This host's kernel: the lock is in its lock table. The filesystem implements no locks
+    /// (a FUSE daemon without them, 9p or virtiofs without lock support), so the kernel
+    /// takes them as for a local file, for this host's processes alone.
+    KernelTable,
+    /// The filesystem's own code (a FUSE daemon that implements locks, a 9P2000.L server,
+    /// virtiofsd with `--posix-lock`): the lock is not in this host's table.
+    Filesystem,
+}
+
+/// Takes and releases a probe lock in `dir` and looks for it in this host's lock table.
+fn probe(dir: &LockDir) -> Result<Probed, String> {
+    let (lock, _name) = dir
+        .create_and_lock(".stagelock-probe-")
+        .map_err(|e| e.to_string())?;
+    let table = sys::stat_fd(lock.file())
+        .map(|stat| sys::holders(sys::lock_table_id(lock.file(), stat.id)));
+    let _ = lock.unlock_and_delete();
+    match table {
+        Ok(Some(holders)) if holders.is_empty() => Ok(Probed::Filesystem),
+        Ok(Some(_)) => Ok(Probed::KernelTable),
+        Ok(None) => Err("this host's lock table cannot be read".to_owned()),
+        Err(e) => Err(format!("looking at the probe's lock file: {e}")),
+    }
+}
+
+/// What a probe says of a mount of `fs_type` that its type and options left unknown
+/// (`unknown_why`), and why.
+pub(crate) fn refine(
+    fs_type: &str,
+    unknown_why: &str,
+    probed: Result<Probed, String>,
+) -> (LockReach, String) {
+    let shared = NETWORK_FUSE.contains(&fs_type) || matches!(fs_type, "virtiofs" | "9p");
+    match probed {
+        Ok(Probed::KernelTable) if shared => (
+            LockReach::LocalOnly,
+            format!(
+                "{fs_type}: a probe's lock landed in this host's lock table, so it does not \
+                 send locks on: they exclude this host's processes only, not the other hosts \
+                 that reach its storage"
+            ),
+        ),
+        Ok(Probed::KernelTable) => (
+            LockReach::Unknown,
+            format!(
+                "{fs_type}: a probe's lock landed in this host's lock table (its daemon \
+                 implements no locks): they exclude this host's processes only, enough if no \
+                 other host reaches the storage beneath it"
+            ),
+        ),
+        Ok(Probed::Filesystem) if matches!(fs_type, "virtiofs" | "9p") => (
+            LockReach::Server,
+            format!(
+                "{fs_type}: a probe's lock went to its server, which takes it on the host's \
+                 file"
+            ),
+        ),
+        Ok(Probed::Filesystem) => (
+            LockReach::Unknown,
+            format!(
+                "{fs_type}: a probe's lock went to its daemon, which implements locks: how \
+                 far they reach is the daemon's (JuiceFS and GlusterFS send them to their \
+                 servers)"
+            ),
+        ),
+        Err(why) => (
+            LockReach::Unknown,
+            format!("{unknown_why} (no probe: {why})"),
         ),
     }
 }
@@ -300,6 +441,70 @@ mod tests {
             assert_eq!(got, *want, "{fs_type} {options:?}: {why}");
             assert!(why.contains(fs_type), "{fs_type}: {why}");
         }
+    }
+
+    #[test]
+    fn a_probe_decides_what_the_mount_table_left_unknown() {
+        use Probed::*;
+        let cases: &[(&str, Result<Probed, String>, LockReach)] = &[
+            ("fuse.sshfs", Ok(KernelTable), LockReach::LocalOnly),
+            ("fuse.rclone", Ok(KernelTable), LockReach::LocalOnly),
+            ("virtiofs", Ok(KernelTable), LockReach::LocalOnly),
+            ("9p", Ok(KernelTable), LockReach::LocalOnly),
+            ("fuse.bindfs", Ok(KernelTable), LockReach::Unknown),
+            ("virtiofs", Ok(Filesystem), LockReach::Server),
+            ("9p", Ok(Filesystem), LockReach::Server),
+            ("fuse.sshfs", Ok(Filesystem), LockReach::Unknown),
+            ("fuse.mystery", Ok(Filesystem), LockReach::Unknown),
+            ("fuse.sshfs", Err("read-only".into()), LockReach::Unknown),
+        ];
+        for (fs_type, probed, want) in cases {
+            let (got, why) = refine(fs_type, "unknown", probed.clone());
+            assert_eq!(got, *want, "{fs_type} {probed:?}: {why}");
+            assert!(why.contains(fs_type) || why.contains("read-only"), "{why}");
+        }
+        for t in ["fuse", "fuseblk", "fuse.bindfs", "virtiofs", "9p"] {
+            assert!(probes_tell(t), "{t}");
+        }
+        for t in ["ext4", "nfs4", "cifs", "tmpfs", "overlay"] {
+            assert!(!probes_tell(t), "{t}");
+        }
+    }
+
+    /// On a local filesystem the kernel takes every lock: the probe finds its own in the table.
+    #[cfg(all(
+        any(target_os = "linux", target_os = "android"),
+        not(stagelock_posix_fallback)
+    ))]
+    #[test]
+    fn a_probe_on_a_local_disk_finds_its_lock_in_the_kernels_table() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = LockDir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
+        assert_eq!(probe(&dir), Ok(Probed::KernelTable));
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            0,
+            "nothing left"
+        );
+    }
+
+    /// JuiceFS and GlusterFS take locks in their daemons: a probe lock on either is not in
+    /// this host's table. Run by `scripts/multihost.sh` and `scripts/glusterfs.sh`.
+    #[cfg(all(
+        any(target_os = "linux", target_os = "android"),
+        not(stagelock_posix_fallback)
+    ))]
+    #[test]
+    fn multihost_a_probe_lock_goes_to_the_filesystems_daemon() {
+        let Some(a) = std::env::var_os("STAGELOCK_MULTIHOST_A") else {
+            println!("skipped: run scripts/multihost.sh");
+            return;
+        };
+        let dir = LockDir::open_ambient_dir(&a, cap_std::ambient_authority()).unwrap();
+        assert_eq!(probe(&dir), Ok(Probed::Filesystem));
+        let fs = dir.filesystem().unwrap();
+        assert_eq!(fs.locks, LockReach::Server, "{fs:?}");
+        assert!(dir.local_only().unwrap().is_none());
     }
 
     #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -195,8 +195,7 @@ impl StagingLock {
             .map_err(|e| Error::io_as(ErrorKind::Other, Op::SetInheritable, &self.path, e))
     }
 
-    /// The locked file (for tests that look at what is held).
-    #[cfg(test)]
+    /// The locked file, to look at (tests; a filesystem probe asks where its lock landed).
     pub(crate) fn file(&self) -> &std::fs::File {
         self.file.file()
     }
