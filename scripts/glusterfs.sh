@@ -80,8 +80,7 @@ teardown() {
         say "torn down: no mount, client, brick or glusterd left"
     fi
     if grep -q '^test result:' "$suite_log" 2>/dev/null; then
-        awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
-             END { printf "glusterfs: %d passed, %d failed\n", p, f }' "$suite_log"
+        sum_results glusterfs "$suite_log"
     fi
     exit "$rc"
 }

@@ -102,8 +102,7 @@ teardown() {
         say "torn down: no mount, client or Redis left"
     fi
     if grep -q '^test result:' "$suite_log" 2>/dev/null; then
-        awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
-             END { printf "multihost: %d passed, %d failed\n", p, f }' "$suite_log"
+        sum_results multihost "$suite_log"
     fi
     exit "$rc"
 }

@@ -23,3 +23,10 @@ if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 unset missing
+
+# Prints "$1: P passed, F failed", adding up every `test result:` line of the cargo test output
+# in the file $2.
+sum_results() {
+    awk -v name="$1" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+        END { printf "%s: %d passed, %d failed\n", name, p, f }' "$2"
+}

@@ -77,5 +77,4 @@ step "across hosts: two GlusterFS mounts (scripts/glusterfs.sh installs, mounts,
 # 1 run of 8 under it (README's "Across hosts"); `scripts/glusterfs.sh recovery_racing` runs it.
 bash scripts/glusterfs.sh --skip recovery_racing 2>&1 | tee -a "$log"
 step "done"
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
-     END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
+sum_results "all tests" "$log"
