@@ -798,3 +798,51 @@ fn a_lock_file_deleted_and_locked_anew_by_another_process_fails_the_commit_with_
     }
     Ok(())
 }
+
+/// The crate's example `host/stagelock/examples/recover_then_stage.rs`, compiled in here.
+#[path = "../../host/stagelock/examples/recover_then_stage.rs"]
+mod recover_then_stage;
+
+/// The native example recovers a killed builder's stage, skips a live builder's, and commits
+/// its build; run again, it replaces the build and finds nothing more to recover.
+#[test]
+fn the_recover_then_stage_example_recovers_the_dead_skips_the_live_and_commits() -> Result<()> {
+    let (s, _area) = setup(Layout::PerDirectory)?;
+    let staging = s.join("staging");
+    let start = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lock-holder"));
+        c.arg("stage").arg(&staging).arg("per-dir");
+        Holder::start(c)
+    };
+    let (killed, Taken::Held(dead)) = start()? else {
+        panic!("the first stager could not stage")
+    };
+    let (alive, Taken::Held(live)) = start()? else {
+        panic!("the second stager could not stage")
+    };
+    killed.kill()?;
+
+    let out = recover_then_stage::run(&staging, &s.join("out"), "tool")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].starts_with(&format!("removed {dead}: ")), "{out}");
+    assert_eq!(lines[1], format!("skipped {live}: held by a live builder"));
+    assert_eq!(lines[2], "1 removed, 1 skipped", "{out}");
+    assert!(
+        lines[3].starts_with("committed stage ") && lines[3].ends_with(" as tool"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.join("out/tool/VERSION"))?,
+        "1.0\n"
+    );
+
+    let again = recover_then_stage::run(&staging, &s.join("out"), "tool")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert!(again.contains("0 removed, 1 skipped"), "{again}");
+    assert_eq!(names(&s.join("out"))?, ["tool"]);
+    alive.release()?;
+    assert_eq!(staging_entries(&s)?, 0, "{:?}", names(&staging)?);
+    Ok(())
+}
