@@ -47,7 +47,15 @@ impl ErrorKind {
     /// Classifies an OS error.
     pub(crate) fn of_io(err: &io::Error) -> Self {
         if let Some(kind) = sys::kind_of(err) {
-            return kind;
+            return match kind {
+                sys::OsErrorKind::NotAFile => Self::NotAFile,
+                sys::OsErrorKind::LimitReached => Self::LimitReached,
+                sys::OsErrorKind::PermissionDenied => Self::PermissionDenied,
+                sys::OsErrorKind::InvalidInput => Self::InvalidInput,
+                sys::OsErrorKind::CrossDevice => Self::CrossDevice,
+                sys::OsErrorKind::NotFound => Self::NotFound,
+                sys::OsErrorKind::WouldBlock => Self::WouldBlock,
+            };
         }
         match err.kind() {
             io::ErrorKind::WouldBlock => Self::WouldBlock,
@@ -262,7 +270,11 @@ impl Error {
     /// directory (no OS error behind it).
     pub fn denial(&self) -> Option<Denial> {
         match self.0.kind {
-            ErrorKind::PermissionDenied => sys::denial(self.0.io.as_ref()?),
+            ErrorKind::PermissionDenied => Some(match sys::denial(self.0.io.as_ref()?)? {
+                sys::OsDenial::Access => Denial::Access,
+                sys::OsDenial::ReadOnly => Denial::ReadOnly,
+                sys::OsDenial::NotPermitted => Denial::NotPermitted,
+            }),
             _ => None,
         }
     }

@@ -216,7 +216,7 @@ impl LockDir {
         };
         let mut raced_opens = 0;
         let held = retry(LOCK_ATTEMPTS, || {
-            let file = match sys::open_beneath(&self.dir, path, how, 0o644) {
+            let file = match open_lock_file(&self.dir, path, how, 0o644) {
                 Ok(file) => file,
                 // On a network filesystem the file may be deleted between the kernel's lookup
                 // and its open: JuiceFS then says EPERM (the file is in its trash), or ENOENT
@@ -320,7 +320,7 @@ pub(crate) enum Kept {
 fn create_new(dir: &fs::File, pattern: Pattern<'_>, name: &mut String) -> Result<fs::File, Error> {
     let created = retry(NAME_ATTEMPTS, || {
         pattern.write_name(fastrand::u32(..), name);
-        match sys::open_beneath(dir, Path::new(name.as_str()), sys::Create::New, 0o600) {
+        match open_lock_file(dir, Path::new(name.as_str()), sys::Create::New, 0o600) {
             Ok(file) => Ok(Some(file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
             Err(e) => Err(Error::io(Op::CreateAndLock, name.as_str(), e)),
@@ -336,6 +336,21 @@ fn create_new(dir: &fs::File, pattern: Pattern<'_>, name: &mut String) -> Result
             ),
         )
     })
+}
+
+/// Opens the lock file `path` beneath `dir` ([`sys::open_beneath`]); without the escape check (a
+/// test's switch, [`Protection::EscapeCheck`]), following symbolic links on the way.
+fn open_lock_file(
+    dir: &fs::File,
+    path: &Path,
+    how: sys::Create,
+    mode: u32,
+) -> io::Result<fs::File> {
+    #[cfg(any(test, feature = "faults"))]
+    if !Protection::EscapeCheck.on() {
+        return sys::open_following(dir, path, how, mode);
+    }
+    sys::open_beneath(dir, path, how, mode)
 }
 
 /// What [`lock_verified`] came to.

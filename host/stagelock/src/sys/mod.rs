@@ -89,6 +89,8 @@ without_events! {
 
 #[cfg(all(test, unix))]
 pub(crate) use os::drop_lock_keeping_file;
+#[cfg(any(test, feature = "faults"))]
+pub(crate) use os::open_following;
 pub(crate) use os::{
     HAS_HOST_FORMS, LockedFile, SEPARATORS, again_if_escaped, already_exists, cmdline, delete_held,
     denial, fsync_dir, held_here, holders, host_form, in_use, is_local_filesystem, kind_mismatch,
@@ -104,4 +106,6 @@ pub(crate) use portable::exists;
 /// Whether our own open handle of a directory keeps it from being renamed: on Windows, where
 /// cap-std's handles do not share delete; on Unix an open directory is renamed like any other.
 pub(crate) const RENAME_NEEDS_DIR_CLOSED: bool = cfg!(windows);
-pub(crate) use types::{Create, FileKind, FileStat, HostForm, Probe, RenameMode};
+pub(crate) use types::{
+    Create, FileKind, FileStat, HostForm, OsDenial, OsErrorKind, Probe, RenameMode,
+};

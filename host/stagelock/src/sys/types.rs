@@ -138,3 +138,38 @@ pub(crate) struct MountEntry {
     #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
     pub(crate) dev: (u32, u32),
 }
+
+/// What an OS error is, where its code says more than [`std::io::ErrorKind`] does: the
+/// platform's answer, which `error.rs` maps onto the crate's `ErrorKind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OsErrorKind {
+    /// The path names something other than a regular file (a directory, a symbolic link not
+    /// followed, a device).
+    NotAFile,
+    /// Out of descriptors or handles.
+    LimitReached,
+    /// Refused by the OS: read-only, not permitted.
+    PermissionDenied,
+    /// A malformed name (too long, invalid).
+    InvalidInput,
+    /// A rename across filesystems.
+    CrossDevice,
+    /// Gone: deleted through another client of a network filesystem.
+    #[cfg_attr(windows, allow(dead_code))] // Unix only (ESTALE)
+    NotFound,
+    /// Busy for now (on Windows: someone has the file open in a way that excludes ours).
+    #[cfg_attr(unix, allow(dead_code))] // Windows only
+    WouldBlock,
+}
+
+/// Why the OS denied access: the platform's answer, which `error.rs` maps onto the crate's
+/// `Denial`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OsDenial {
+    /// The caller lacks the rights.
+    Access,
+    /// The filesystem is read-only.
+    ReadOnly,
+    /// Not permitted on this file.
+    NotPermitted,
+}

@@ -1,26 +1,26 @@
-//! What an `errno` means for the crate: the [`ErrorKind`] it is, and the few questions the
+//! What an `errno` means for the crate: the [`OsErrorKind`] it is, and the few questions the
 //! crate asks of an OS error (was the open racing a delete, why was access denied).
 
 use std::io;
 
-use crate::error::{Denial, ErrorKind};
+use crate::sys::types::{OsDenial, OsErrorKind};
 
 /// The kind an OS error is, where its errno decides more than [`io::ErrorKind`] does.
-pub(crate) fn kind_of(err: &io::Error) -> Option<ErrorKind> {
+pub(crate) fn kind_of(err: &io::Error) -> Option<OsErrorKind> {
     Some(match err.raw_os_error()? {
-        libc::ELOOP | libc::EISDIR | libc::ENXIO | libc::ENODEV => ErrorKind::NotAFile,
-        libc::EMFILE | libc::ENFILE => ErrorKind::LimitReached,
-        libc::EROFS | libc::EPERM => ErrorKind::PermissionDenied,
-        libc::ENAMETOOLONG => ErrorKind::InvalidInput,
-        libc::EXDEV => ErrorKind::CrossDevice,
+        libc::ELOOP | libc::EISDIR | libc::ENXIO | libc::ENODEV => OsErrorKind::NotAFile,
+        libc::EMFILE | libc::ENFILE => OsErrorKind::LimitReached,
+        libc::EROFS | libc::EPERM => OsErrorKind::PermissionDenied,
+        libc::ENAMETOOLONG => OsErrorKind::InvalidInput,
+        libc::EXDEV => OsErrorKind::CrossDevice,
         // Deleted through another client of a network filesystem (GlusterFS, NFS) while this
         // one still had it, or a directory on its path, looked up.
-        libc::ESTALE => ErrorKind::NotFound,
+        libc::ESTALE => OsErrorKind::NotFound,
         _ => return None,
     })
 }
 
-/// What an error that is [`ErrorKind::NotAFile`] says the path is, in our words, where the
+/// What an error that is [`OsErrorKind::NotAFile`] says the path is, in our words, where the
 /// OS's own (`Too many levels of symbolic links`) would mislead.
 pub(crate) fn not_a_file(err: &io::Error) -> Option<&'static str> {
     match err.raw_os_error()? {
@@ -30,12 +30,12 @@ pub(crate) fn not_a_file(err: &io::Error) -> Option<&'static str> {
     }
 }
 
-/// Why the OS denied access, for an error that is [`ErrorKind::PermissionDenied`].
-pub(crate) fn denial(err: &io::Error) -> Option<Denial> {
+/// Why the OS denied access, for an error that is [`OsErrorKind::PermissionDenied`].
+pub(crate) fn denial(err: &io::Error) -> Option<OsDenial> {
     match err.raw_os_error()? {
-        libc::EACCES => Some(Denial::Access),
-        libc::EROFS => Some(Denial::ReadOnly),
-        libc::EPERM => Some(Denial::NotPermitted),
+        libc::EACCES => Some(OsDenial::Access),
+        libc::EROFS => Some(OsDenial::ReadOnly),
+        libc::EPERM => Some(OsDenial::NotPermitted),
         _ => None,
     }
 }

@@ -15,7 +15,6 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 
 use super::LockedFile;
 use super::again_if_escaped;
-use crate::faults::Protection;
 use crate::sys::types::{Create, FileId, FileKind, FileStat, HostForm};
 
 /// The kind of file a `st_mode` says.
@@ -227,17 +226,8 @@ pub(crate) fn single_name(path: &Path) -> bool {
 
 /// Opens the lock file `path` beneath `dir` with `mode` for new files.
 pub(crate) fn open_beneath(dir: &File, path: &Path, create: Create, mode: u32) -> io::Result<File> {
-    // Without the escape check (a test's switch), a longer path is opened as a single name is,
-    // following symbolic links on the way wherever they lead.
-    if single_name(path) || !Protection::EscapeCheck.on() {
-        let mut flags = OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NOCTTY;
-        flags |= match create {
-            Create::New => OFlags::CREATE | OFlags::EXCL,
-            Create::IfMissing => OFlags::CREATE | OFlags::NONBLOCK,
-            Create::No => OFlags::NONBLOCK,
-        };
-        let fd = rustix::fs::openat(dir, path, flags, Mode::from_bits_truncate(mode as _))?;
-        return Ok(File::from(fd));
+    if single_name(path) {
+        return open_at(dir, path, create, mode);
     }
     let mut options = OpenOptions::new();
     options.read(true).write(true).mode(mode);
@@ -250,6 +240,32 @@ pub(crate) fn open_beneath(dir: &File, path: &Path, create: Create, mode: u32) -
     };
     cap_fs_ext::OpenOptionsFollowExt::follow(&mut options, FollowSymlinks::No);
     again_if_escaped(dir, path, |d, p| cap_primitives::fs::open(d, p, &options))
+}
+
+/// `openat` of the lock file `path` in `dir`: `O_NOFOLLOW` for the last name only, so a longer
+/// path follows symbolic links on the way wherever they lead.
+fn open_at(dir: &File, path: &Path, create: Create, mode: u32) -> io::Result<File> {
+    let mut flags = OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NOCTTY;
+    flags |= match create {
+        Create::New => OFlags::CREATE | OFlags::EXCL,
+        Create::IfMissing => OFlags::CREATE | OFlags::NONBLOCK,
+        Create::No => OFlags::NONBLOCK,
+    };
+    let fd = rustix::fs::openat(dir, path, flags, Mode::from_bits_truncate(mode as _))?;
+    Ok(File::from(fd))
+}
+
+/// [`open_beneath`] without the escape check, for the test switch that turns it off
+/// (`Protection::EscapeCheck`, decided above this layer): a longer path is opened as a single
+/// name is, following symbolic links on the way wherever they lead.
+#[cfg(any(test, feature = "faults"))]
+pub(crate) fn open_following(
+    dir: &File,
+    path: &Path,
+    create: Create,
+    mode: u32,
+) -> io::Result<File> {
+    open_at(dir, path, create, mode)
 }
 
 /// Opens the existing file `path` beneath `dir` read-only, to look at its locks: never created,

@@ -42,6 +42,8 @@ pub(crate) use backend::{LockedFile, held_here, locked_by_other, probe, try_lock
 pub(crate) use beneath::again_if_escaped;
 pub(crate) use errno::{already_exists, denial, in_use, kind_of, not_a_file, raced_open};
 pub(crate) use fcntl::set_inheritable;
+#[cfg(any(test, feature = "faults"))]
+pub(crate) use fs::open_following;
 pub(crate) use fs::{
     HAS_HOST_FORMS, SEPARATORS, delete_held, host_form, is_local_filesystem, on_local_filesystem,
     open_beneath, open_beneath_to_look, remove_all, remove_beneath, remove_dir_tree,

@@ -1,4 +1,4 @@
-//! What a Windows error code means for the crate: the [`ErrorKind`] it is, and the few
+//! What a Windows error code means for the crate: the [`OsErrorKind`] it is, and the few
 //! questions the crate asks of an OS error.
 
 use std::io;
@@ -9,7 +9,7 @@ use windows_sys::Win32::Foundation::{
     ERROR_SHARING_VIOLATION, ERROR_TOO_MANY_OPEN_FILES, ERROR_WRITE_PROTECT,
 };
 
-use crate::error::{Denial, ErrorKind};
+use crate::sys::types::{OsDenial, OsErrorKind};
 
 /// "An operation is not supported on a directory": what the crate says when a lock path, or a
 /// file to delete, is a directory. (Not `ERROR_DIRECTORY`, which Windows uses for "not a
@@ -21,23 +21,23 @@ pub(super) const ERROR_DIRECTORY_NOT_SUPPORTED: i32 = 336;
 pub(super) const ERROR_CANT_RESOLVE_FILENAME: i32 = 1921;
 
 /// The kind an OS error is, where its code decides more than [`io::ErrorKind`] does.
-pub(crate) fn kind_of(err: &io::Error) -> Option<ErrorKind> {
+pub(crate) fn kind_of(err: &io::Error) -> Option<OsErrorKind> {
     let code = u32::try_from(err.raw_os_error()?).ok()?;
     Some(match code {
-        c if c as i32 == ERROR_DIRECTORY_NOT_SUPPORTED => ErrorKind::NotAFile,
-        c if c as i32 == ERROR_CANT_RESOLVE_FILENAME => ErrorKind::NotAFile,
-        ERROR_TOO_MANY_OPEN_FILES => ErrorKind::LimitReached,
-        ERROR_WRITE_PROTECT | ERROR_PRIVILEGE_NOT_HELD => ErrorKind::PermissionDenied,
-        ERROR_FILENAME_EXCED_RANGE | ERROR_INVALID_NAME => ErrorKind::InvalidInput,
-        ERROR_NOT_SAME_DEVICE => ErrorKind::CrossDevice,
+        c if c as i32 == ERROR_DIRECTORY_NOT_SUPPORTED => OsErrorKind::NotAFile,
+        c if c as i32 == ERROR_CANT_RESOLVE_FILENAME => OsErrorKind::NotAFile,
+        ERROR_TOO_MANY_OPEN_FILES => OsErrorKind::LimitReached,
+        ERROR_WRITE_PROTECT | ERROR_PRIVILEGE_NOT_HELD => OsErrorKind::PermissionDenied,
+        ERROR_FILENAME_EXCED_RANGE | ERROR_INVALID_NAME => OsErrorKind::InvalidInput,
+        ERROR_NOT_SAME_DEVICE => OsErrorKind::CrossDevice,
         // Someone has the file open in a way that excludes ours, or locked a range we touched:
         // busy for now, as a held lock is.
-        ERROR_SHARING_VIOLATION | ERROR_LOCK_VIOLATION => ErrorKind::WouldBlock,
+        ERROR_SHARING_VIOLATION | ERROR_LOCK_VIOLATION => OsErrorKind::WouldBlock,
         _ => return None,
     })
 }
 
-/// What an error that is [`ErrorKind::NotAFile`] says the path is, in our words.
+/// What an error that is [`OsErrorKind::NotAFile`] says the path is, in our words.
 pub(crate) fn not_a_file(err: &io::Error) -> Option<&'static str> {
     match err.raw_os_error()? {
         ERROR_DIRECTORY_NOT_SUPPORTED => Some("is a directory, not a regular file"),
@@ -48,12 +48,12 @@ pub(crate) fn not_a_file(err: &io::Error) -> Option<&'static str> {
     }
 }
 
-/// Why the OS denied access, for an error that is [`ErrorKind::PermissionDenied`].
-pub(crate) fn denial(err: &io::Error) -> Option<Denial> {
+/// Why the OS denied access, for an error that is [`OsErrorKind::PermissionDenied`].
+pub(crate) fn denial(err: &io::Error) -> Option<OsDenial> {
     match u32::try_from(err.raw_os_error()?).ok()? {
-        ERROR_ACCESS_DENIED => Some(Denial::Access),
-        ERROR_WRITE_PROTECT => Some(Denial::ReadOnly),
-        ERROR_PRIVILEGE_NOT_HELD => Some(Denial::NotPermitted),
+        ERROR_ACCESS_DENIED => Some(OsDenial::Access),
+        ERROR_WRITE_PROTECT => Some(OsDenial::ReadOnly),
+        ERROR_PRIVILEGE_NOT_HELD => Some(OsDenial::NotPermitted),
         _ => None,
     }
 }

@@ -32,6 +32,8 @@ mod sync;
 
 pub use console::{InterruptsIgnored, ignore_interrupts};
 pub(crate) use errno::{already_exists, denial, in_use, kind_of, not_a_file, raced_open};
+#[cfg(any(test, feature = "faults"))]
+pub(crate) use fs::open_following;
 pub(crate) use fs::{
     again_if_escaped, delete_held, is_local_filesystem, on_local_filesystem, open_beneath,
     open_beneath_to_look, remove_all, remove_beneath, remove_dir_tree, remove_emptied_dir,
