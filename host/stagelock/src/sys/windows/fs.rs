@@ -199,18 +199,6 @@ pub(crate) fn open_beneath(
     refuse_unless_regular(file)
 }
 
-/// [`open_beneath`] for the test switch that turns the escape check off
-/// (`Protection::EscapeCheck`): the same on Windows, whose opens have no unchecked form here.
-#[cfg(any(test, feature = "faults"))]
-pub(crate) fn open_following(
-    dir: &File,
-    path: &Path,
-    create: Create,
-    mode: u32,
-) -> io::Result<File> {
-    open_beneath(dir, path, create, mode)
-}
-
 /// Opens the existing file `path` beneath `dir` read-only, to look at its locks, sharing
 /// everything, never following a final reparse point; refuses what is not a regular file.
 pub(crate) fn open_beneath_to_look(dir: &File, path: &Path) -> io::Result<File> {

@@ -32,8 +32,10 @@ mod sync;
 
 pub use console::{InterruptsIgnored, ignore_interrupts};
 pub(crate) use errno::{already_exists, denial, in_use, kind_of, not_a_file, raced_open};
+/// For the test switch that turns the escape check off (`Protection::EscapeCheck`): Windows's
+/// opens have no unchecked form here, so it is `open_beneath` itself.
 #[cfg(any(test, feature = "faults"))]
-pub(crate) use fs::open_following;
+pub(crate) use fs::open_beneath as open_following;
 pub(crate) use fs::{
     again_if_escaped, delete_held, is_local_filesystem, on_local_filesystem, open_beneath,
     open_beneath_to_look, remove_all, remove_beneath, remove_dir_tree, remove_emptied_dir,
