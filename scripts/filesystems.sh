@@ -148,6 +148,7 @@ started=$SECONDS
 if [ "${#only[@]}" = 0 ] || [[ " ${only[*]} " == *" rclone "* ]]; then
     if ! command -v rclone >/dev/null && command -v apt-get >/dev/null; then
         echo "filesystems: installing rclone" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || true
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone >/dev/null || true
     fi
     mnt=$work/mnt-rclone
