@@ -2,7 +2,8 @@
 //! `wit/` as it is, takes locks, is refused by a holder in the host and by a Python `lockf`
 //! holder, waits (with a timeout, and on two requests and a clock through `wasi:io/poll`),
 //! stages, commits (durably, then replacing without a sync), is refused a commit over its
-//! result and aborts that stage, and recovers a dead builder's stage.
+//! result and aborts that stage, recovers a dead builder's stage, and commits a stage whose
+//! resource it removed itself: refused with `no-entry`, the stage handed back to abort.
 //!
 //! `scripts/js-guest.sh` installs componentize-js (npm, pinned by `tests/js/package-lock.json`),
 //! builds the component and runs this suite with `STAGELOCK_JS_GUEST` naming it. Without it the
@@ -44,6 +45,8 @@ fn js_guest_locks_waits_and_stages() -> Result<()> {
             "ok commit second",
             "err commit third exist (stage back: true)",
             "ok abort",
+            "err commit vanished no-entry (stage back: true)",
+            "ok abort vanished",
             "ok unlock a.lock",
         ],
         "{}",

@@ -1,5 +1,7 @@
 //! A guest in another language: `tests/python/app.py`, built into a component by
-//! componentize-py from `wit/` as it is, takes locks and waits for them through the host.
+//! componentize-py from `wit/` as it is, takes locks and waits for them through the host, and
+//! commits a stage whose resource it removed itself (refused with `no-entry`, the stage handed
+//! back to abort).
 //!
 //! `scripts/python-guest.sh` installs componentize-py (PyPI, in a venv under `target/`) and
 //! runs this suite with `STAGELOCK_COMPONENTIZE_PY` set to it. Without it the test says it is
@@ -51,6 +53,8 @@ fn python_guest_locks_and_waits() -> Result<()> {
             "ok poll [0]",
             "ok wait d.lock d.lock",
             "ok unlock-and-delete a.lock",
+            "err commit vanished no-entry (stage back: True)",
+            "ok abort vanished",
         ],
         "{}",
         done.stdout

@@ -107,6 +107,18 @@ export const run = {
       console.log(`err commit third ${code(failed.code)} (stage back: ${failed.stage !== undefined})`);
       show('abort', () => Stage.abort(failed.stage));
     }
+    // The owner's own mistake: its resource removed before the commit. The commit fails with
+    // no-entry before anything moves and hands the stage back, still held, to abort.
+    const vanished = area.stage();
+    root.removeDirectoryAt(vanished.path());
+    try {
+      Stage.commit(vanished, work, 'gone', false);
+      console.log('unexpected: a commit of a removed resource');
+    } catch (e) {
+      const failed = e.payload;
+      console.log(`err commit vanished ${code(failed.code)} (stage back: ${failed.stage !== undefined})`);
+      show('abort vanished', () => Stage.abort(failed.stage));
+    }
 
     StagingLock.unlockAndDelete(mine);
     console.log('ok unlock a.lock');

@@ -2,7 +2,9 @@
 
 Run with /work granted while another process holds b.lock: locks a.lock, waits 200 ms for
 b.lock (in vain), waits for the free c.lock, waits for d.lock and a clock at once, and
-releases what it took. Prints one line per step: `ok STEP DETAIL` or `err STEP CODE`.
+releases what it took; then stages in /work, removes the stage's resource itself and commits:
+refused with no-entry, the stage handed back, which it aborts. Prints one line per step:
+`ok STEP DETAIL` or `err STEP CODE`.
 
 Errors are WIT 1.0.0's `error-code` variant: a bare case for every common failure, so a
 refusal carries no string; only `other` brings the host's text.
@@ -13,7 +15,7 @@ import re
 
 from componentize_py_types import Err, Ok
 from wit_world import exports
-from wit_world.imports import locks, monotonic_clock, poll, preopens
+from wit_world.imports import locks, monotonic_clock, poll, preopens, staging
 
 
 def case(code):
@@ -63,3 +65,18 @@ class Run(exports.Run):
 
         locks.StagingLock.unlock_and_delete(held)
         print("ok unlock-and-delete a.lock")
+
+        # A stage whose resource its owner removed before the commit: refused with no-entry
+        # before anything moves, and handed back, still held, to abort.
+        area = staging.StagingArea.open(work, staging.Layout.PER_DIRECTORY)
+        stage = area.stage()
+        work.remove_directory_at(stage.path())
+        try:
+            staging.Stage.commit(stage, work, "gone", False)
+            print("unexpected: a commit of a removed resource")
+        except Err as e:
+            failed = e.value
+            back = failed.stage is not None
+            print(f"err commit vanished {case(failed.code)} (stage back: {back})")
+            staging.Stage.abort(failed.stage)
+            print("ok abort vanished")
