@@ -115,4 +115,47 @@ impl Protection {
 }
 
 #[cfg(any(test, feature = "faults"))]
-pub use crate::lock_dir::hooks::{Guard, set_before_lock};
+pub use hooks::{Guard, set_before_lock};
+
+/// Interleaving points for tests, to make races deterministic: between the open and the lock
+/// of a lock file (`lock_dir` runs `before_lock` there).
+#[cfg(any(test, feature = "faults"))]
+pub(crate) mod hooks {
+    use std::cell::RefCell;
+    use std::fs;
+    use std::path::Path;
+
+    type Hook = Box<dyn FnMut(&fs::File, &Path)>;
+
+    thread_local! {
+        static BEFORE_LOCK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+    }
+
+    /// Runs `hook` on this thread between every open and lock of a lock file (with the lock
+    /// file's directory and path) until the guard is dropped. The hook may take locks itself;
+    /// those do not run it.
+    pub fn set_before_lock(hook: impl FnMut(&fs::File, &Path) + 'static) -> Guard {
+        BEFORE_LOCK.with(|h| *h.borrow_mut() = Some(Box::new(hook)));
+        Guard
+    }
+
+    /// Removes the hook when dropped.
+    #[must_use = "the hook is removed when the guard drops"]
+    pub struct Guard;
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            BEFORE_LOCK.with(|h| *h.borrow_mut() = None);
+        }
+    }
+
+    pub(crate) fn before_lock(dir: &fs::File, path: &Path) {
+        // Taken out while it runs, so a hook may itself take locks.
+        if let Some(mut hook) = BEFORE_LOCK.with(|h| h.borrow_mut().take()) {
+            hook(dir, path);
+            BEFORE_LOCK.with(|h| {
+                h.borrow_mut().get_or_insert(hook);
+            });
+        }
+    }
+}

@@ -381,7 +381,7 @@ fn lock_verified(
 ) -> Result<Verified, Error> {
     let err = |e| Error::io(op, path, e);
     #[cfg(any(test, feature = "faults"))]
-    hooks::before_lock(dir, path);
+    crate::faults::hooks::before_lock(dir, path);
     // A file we hold open that is "not found" was deleted: some network filesystems (JuiceFS
     // without its trash) forget a file another client deleted, open or not.
     let tried = if keep {
@@ -441,55 +441,13 @@ fn still_names(
     }
 }
 
-/// Interleaving points for tests (re-exported by [`crate::faults`]), to make races
-/// deterministic.
-#[cfg(any(test, feature = "faults"))]
-pub(crate) mod hooks {
-    use std::cell::RefCell;
-    use std::fs;
-    use std::path::Path;
-
-    type Hook = Box<dyn FnMut(&fs::File, &Path)>;
-
-    thread_local! {
-        static BEFORE_LOCK: RefCell<Option<Hook>> = const { RefCell::new(None) };
-    }
-
-    /// Runs `hook` on this thread between every open and lock of a lock file (with the lock
-    /// file's directory and path) until the guard is dropped. The hook may take locks itself;
-    /// those do not run it.
-    pub fn set_before_lock(hook: impl FnMut(&fs::File, &Path) + 'static) -> Guard {
-        BEFORE_LOCK.with(|h| *h.borrow_mut() = Some(Box::new(hook)));
-        Guard
-    }
-
-    /// Removes the hook when dropped.
-    #[must_use = "the hook is removed when the guard drops"]
-    pub struct Guard;
-
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            BEFORE_LOCK.with(|h| *h.borrow_mut() = None);
-        }
-    }
-
-    pub(super) fn before_lock(dir: &fs::File, path: &Path) {
-        // Taken out while it runs, so a hook may itself take locks.
-        if let Some(mut hook) = BEFORE_LOCK.with(|h| h.borrow_mut().take()) {
-            hook(dir, path);
-            BEFORE_LOCK.with(|h| {
-                h.borrow_mut().get_or_insert(hook);
-            });
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! The create/unlink race of the Go original, made deterministic: between our open and our
     //! lock, a "recoverer" (another open file description, as another process would have) locks
     //! the file, deletes it and releases it.
     use super::*;
+    use crate::faults::hooks;
     use cap_primitives::fs::OpenOptions;
     use std::cell::Cell;
     use std::rc::Rc;
