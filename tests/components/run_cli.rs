@@ -96,6 +96,10 @@ fn run_cli_args_env() -> Result<()> {
     Ok(())
 }
 
+/// The table of argument vectors, shared with `stagelock run`'s own unit test.
+#[path = "../../host/stagelock-cli/src/run/argv_cases.rs"]
+mod argv_cases;
+
 /// `stagelock run` gives the component everything after it, options and `--` included, as
 /// `wasmtime run` 48 does (its `module_and_args`, with clap's `trailing_var_arg`): the forms in
 /// `stagelock run --help`, our own options after the component, and `--` before and after it.
@@ -104,75 +108,12 @@ fn run_cli_args_env() -> Result<()> {
 fn run_cli_argv() -> Result<()> {
     let (s, cache) = (Scratch::new()?, Scratch::new()?);
     let grant = format!("{}::/work", s.path().display());
-    const CASES: &[(&[&str], &[&str])] = &[
-        // The forms in `stagelock run --help` (`run::tests::ARGV_CASES` checks they are all).
-        (
-            &["--dir", "W", "C", "build", "--verbose"],
-            &["C", "build", "--verbose"],
-        ),
-        (
-            &[
-                "-W",
-                "timeout=30s,max-memory-size=512MiB",
-                "--env",
-                "HOME",
-                "--env",
-                "MODE=ci",
-                "C",
-            ],
-            &["C"],
-        ),
-        (
-            &["-S", "inherit-env", "--argv0", "step", "C", "--dir", "out"],
-            &["step", "--dir", "out"],
-        ),
-        // The case: `--dir foo` after the component is the component's.
-        (&["--dir", "W", "C", "--dir", "foo"], &["C", "--dir", "foo"]),
-        (
-            &[
-                "C",
-                "-W",
-                "fuel=1",
-                "--env",
-                "X=1",
-                "-S",
-                "inherit-env",
-                "--no-cache",
-            ],
-            &[
-                "C",
-                "-W",
-                "fuel=1",
-                "--env",
-                "X=1",
-                "-S",
-                "inherit-env",
-                "--no-cache",
-            ],
-        ),
-        (
-            &["--argv0", "a", "C", "--argv0", "b"],
-            &["a", "--argv0", "b"],
-        ),
-        (
-            &["C", "--help", "--version", "-h"],
-            &["C", "--help", "--version", "-h"],
-        ),
-        // `--` after the component is passed through; before it, it ends our options.
-        (&["C", "--", "a", "b"], &["C", "--", "a", "b"]),
-        (&["--", "C", "--dir", "foo"], &["C", "--dir", "foo"]),
-        (&["--", "C", "--", "--", "-a"], &["C", "--", "--", "-a"]),
-        (
-            &["C", "-", "run", "lock", "", " x "],
-            &["C", "-", "run", "lock", "", " x "],
-        ),
-    ];
     let name = Path::new(RUN_CLI_ARGV)
         .file_name()
         .unwrap()
         .to_str()
         .unwrap();
-    for (args, expected) in CASES {
+    for (args, expected) in argv_cases::ARGV_CASES {
         let args: Vec<&str> = args
             .iter()
             .map(|a| match *a {
