@@ -55,6 +55,21 @@ function wait(name, request) {
   throw new Error(`${name}: unexpected outcome ${JSON.stringify(outcome)}`);
 }
 
+/**
+ * Commits `stage` to `dest` beneath `dir`, which must be refused: prints the refusal's code and
+ * whether the stage came back (`err commit NAME CODE (stage back: B)`), then aborts it as `abort`.
+ */
+function refusedCommit(name, stage, dir, dest, abort) {
+  try {
+    Stage.commit(stage, dir, dest, false);
+    console.log(`unexpected: commit ${name} succeeded`);
+  } catch (e) {
+    const failed = e.payload;
+    console.log(`err commit ${name} ${code(failed.code)} (stage back: ${failed.stage !== undefined})`);
+    show(abort, () => Stage.abort(failed.stage));
+  }
+}
+
 /** Writes `text` to the file `name` in `stage`'s resource directory, through wasi:filesystem. */
 function write(stage, name, text) {
   const dir = stage.dir();
@@ -99,26 +114,12 @@ export const run = {
     }
     const refused = area.stage();
     write(refused, 'built.txt', 'third');
-    try {
-      Stage.commit(refused, work, 'out', false);
-      console.log('unexpected: a commit over out');
-    } catch (e) {
-      const failed = e.payload;
-      console.log(`err commit third ${code(failed.code)} (stage back: ${failed.stage !== undefined})`);
-      show('abort', () => Stage.abort(failed.stage));
-    }
+    refusedCommit('third', refused, work, 'out', 'abort');
     // The owner's own mistake: its resource removed before the commit. The commit fails with
     // no-entry before anything moves and hands the stage back, still held, to abort.
     const vanished = area.stage();
     root.removeDirectoryAt(vanished.path());
-    try {
-      Stage.commit(vanished, work, 'gone', false);
-      console.log('unexpected: a commit of a removed resource');
-    } catch (e) {
-      const failed = e.payload;
-      console.log(`err commit vanished ${code(failed.code)} (stage back: ${failed.stage !== undefined})`);
-      show('abort vanished', () => Stage.abort(failed.stage));
-    }
+    refusedCommit('vanished', vanished, work, 'gone', 'abort vanished');
 
     StagingLock.unlockAndDelete(mine);
     console.log('ok unlock a.lock');
