@@ -448,7 +448,8 @@ impl RecoverOptions {
 }
 
 /// What [`StagingArea::recover_stale`] did. Its `Display` prints one line per stage, then the
-/// count, as `stagelock recover` does.
+/// count, as `stagelock recover` does; with the feature `serde` it (and each of its parts) is
+/// `serde::Serialize`, every reason both as data (`kind`) and in those words (`text`).
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Report {
@@ -623,5 +624,7 @@ fn decimal(id: &str) -> bool {
         && id.parse::<u32>().is_ok()
 }
 
+#[cfg(feature = "serde")]
+mod serialize;
 #[cfg(test)]
 mod tests;

@@ -52,7 +52,8 @@ pub(crate) fn conflicting_lock(file: &File, getlk: libc::c_int) -> io::Result<Op
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok((lock.l_type != libc::F_UNLCK as _).then_some(lock.l_pid))
+    let unlocked: libc::c_short = libc::F_UNLCK as _;
+    Ok((lock.l_type != unlocked).then_some(lock.l_pid))
 }
 
 /// Releases the lock `file` holds without closing it, as a lost lock would be: for tests of
