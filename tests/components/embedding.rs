@@ -25,6 +25,10 @@ foreach_embedding!(assert_test_exists);
 #[path = "../../host/stagelock-wasmtime/examples/plugin_host.rs"]
 mod plugin_host;
 
+/// The crate's sandbox-per-request example, compiled in the same way: its `serve` runs here.
+#[path = "../../host/stagelock-wasmtime/examples/sandbox_per_request.rs"]
+mod sandbox_per_request;
+
 /// A linker with synchronous WASI and nothing of ours yet.
 fn wasi_linker() -> Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine());
@@ -182,5 +186,41 @@ fn embedding_plugin_host() -> Result<()> {
         ["refused: try-lock-path \"plugin.lock\": held by another lock holder"]
     );
     assert!(s.names()?.is_empty(), "{:?}", s.names()?);
+    Ok(())
+}
+
+/// The sandbox-per-request example serves each request in a fresh pooled instance on fuel: a
+/// request that panics or spins with its stage open traps, and dropping its store aborts the
+/// stage, so staging/ is empty after every request and only the built results are in out/.
+#[test]
+fn embedding_sandbox_request() -> Result<()> {
+    let s = Scratch::new()?;
+    let requests = ["build:a", "crash:b", "spin:c", "build:b"];
+    let lines = sandbox_per_request::serve(
+        std::path::Path::new(EMBEDDING_SANDBOX_REQUEST),
+        s.path(),
+        &requests,
+    )
+    .map_err(anyhow::Error::from)?;
+    assert_eq!(
+        lines,
+        [
+            "[build:a] committed out/a",
+            "[build:a] finished; staging/ holds 0 entries",
+            "[crash:b] wasm trap: wasm `unreachable` instruction executed; staging/ holds 0 entries",
+            "[spin:c] wasm trap: all fuel consumed by WebAssembly; staging/ holds 0 entries",
+            "[build:b] committed out/b",
+            "[build:b] finished; staging/ holds 0 entries",
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.join("out/a/result"))?,
+        "built for a\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.join("out/b/result"))?,
+        "built for b\n"
+    );
+    assert_eq!(s.names()?, ["out", "staging"]);
     Ok(())
 }

@@ -145,6 +145,13 @@
 //! The test command runs it (`tests/components/embedding.rs`), over the plugin
 //! `tests/guests/src/bin/embedding_plugin_host.rs`; its docs say how to run it by hand.
 //!
+//! The example
+//! [`examples/sandbox_per_request.rs`](https://github.com/stagelock/stagelock/blob/main/host/stagelock-wasmtime/examples/sandbox_per_request.rs)
+//! is the loop above made complete: its engine takes instances from wasmtime's pooling
+//! allocator (`InstanceAllocationStrategy::Pooling`, the wasmtime feature `pooling-allocator`)
+//! and meters them with fuel, and it shows a request that panics and one that spins forever,
+//! each with a stage open, trapping without leaving anything in the staging area for the next.
+//!
 //! Wasmtime and its compiler (Cranelift) are most of what an embedding costs to build: a
 //! debug build of that example is a binary of about 320 MB, and a first build compiles
 //! wasmtime, which takes minutes on a small machine.
