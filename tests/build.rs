@@ -1,5 +1,6 @@
 //! Builds the guest components the host tests run for `wasm32-wasip2`: every
-//! `tests/guests/src/bin/*.rs` (found here, not listed by hand) and the demo example. Writes
+//! `tests/guests/src/bin/*.rs` (found here, not listed by hand), the demo and the guest
+//! crate's examples ([`EXAMPLES`]). Writes
 //! `$OUT_DIR/guests.rs`, which `support.rs` includes: a path constant per guest
 //! (`component_cap` -> `COMPONENT_CAP`) and, per suite, a macro `foreach_<suite>!` naming
 //! each of its guests.
@@ -18,8 +19,36 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Examples built with the guests: (guest name, cargo package, binary).
-const EXAMPLES: &[(&str, &str, &str)] = &[("component_demo", "stagelock-demo", "stagelock-demo")];
+/// Examples built with the guests: (guest name, cargo package, target), where the target is a
+/// binary (`Bin`) or a cargo example of the package (`Example`).
+const EXAMPLES: &[(&str, &str, Target)] = &[
+    (
+        "component_demo",
+        "stagelock-demo",
+        Target::Bin("stagelock-demo"),
+    ),
+    (
+        "run_cli_nested_area",
+        "stagelock-guest",
+        Target::Example("nested_area"),
+    ),
+];
+
+/// A compiled target of a package.
+enum Target {
+    Bin(&'static str),
+    Example(&'static str),
+}
+
+impl Target {
+    /// Where cargo puts it, relative to the release directory.
+    fn wasm(&self) -> String {
+        match self {
+            Target::Bin(bin) => format!("{bin}.wasm"),
+            Target::Example(example) => format!("examples/{example}.wasm"),
+        }
+    }
+}
 
 fn main() {
     let tests = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -52,8 +81,8 @@ fn main() {
             (name, wasm)
         })
         .collect();
-    for (name, _, bin) in EXAMPLES.iter().filter(|_| build_guests) {
-        guests.push((name.to_string(), release.join(format!("{bin}.wasm"))));
+    for (name, _, target) in EXAMPLES.iter().filter(|_| build_guests) {
+        guests.push((name.to_string(), release.join(target.wasm())));
     }
 
     let suites = suites(&tests);
@@ -132,9 +161,12 @@ fn build(root: &Path, target_dir: &Path) {
             "--target",
             "wasm32-wasip2",
         ])
-        .args(["-p", "stagelock-test-guests"]);
-    for (_, package, _) in EXAMPLES {
+        .args(["-p", "stagelock-test-guests", "--bins"]);
+    for (_, package, target) in EXAMPLES {
         command.args(["-p", package]);
+        if let Target::Example(example) = target {
+            command.args(["--example", example]);
+        }
     }
     let status = command
         .arg("--target-dir")

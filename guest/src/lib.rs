@@ -48,6 +48,11 @@
 //! [`Stage::path`], which is relative to the area's root, not to the grant. Commit into any
 //! directory beneath the same grant (one filesystem: a commit is one rename).
 //!
+//! The crate's example `examples/nested_area.rs` is a complete build step made this way (an
+//! area two levels down, recovery, both ways of writing, a commit that hands its stage back
+//! to abort when it fails); its docs say how to build it and run it with `stagelock run`, and
+//! the test command runs it so.
+//!
 //! ```no_run
 //! use stagelock_guest::filesystem::{DescriptorFlags, OpenFlags, PathFlags};
 //! use stagelock_guest::{Layout, StagingArea, preopened_dir};

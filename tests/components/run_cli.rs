@@ -428,3 +428,60 @@ fn run_cli_unserved_import() -> Result<()> {
     );
     Ok(())
 }
+
+/// The guest crate's example `guest/examples/nested_area.rs`, run as its docs say: in a grant
+/// holding a dead builder's stage in `builds/staging`, it recovers that stage, stages, builds
+/// through the stage's descriptor and with `std::fs`, and commits to `builds/out/NAME`,
+/// printing what its docs show; the area is empty after. A second run into the same name is
+/// refused (`dest` exists) and aborts its stage: nothing is left either.
+#[test]
+fn run_cli_nested_area() -> Result<()> {
+    let (s, cache) = (Scratch::new()?, Scratch::new()?);
+    s.dir().create_dir_all("builds/staging/7/dir")?;
+    s.dir().write("builds/staging/7/dir/half-built", "")?;
+    s.dir().write("builds/staging/7/staging.lock", "")?; // nobody holds it: its builder died
+    let grant = format!("{}::/work", s.path().display());
+    let out = run(
+        cache.path(),
+        &["--dir", &grant, RUN_CLI_NESTED_AREA, "release-1"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "removed 7: its builder is gone\n1 removed, 0 skipped\n\
+         built release-1 in a stage of builds/staging\n\
+         committed builds/out/release-1\n"
+    );
+    let file = |text: &str| Entry::File(text.as_bytes().to_vec());
+    let built = [
+        ("builds", Entry::Dir),
+        ("builds/out", Entry::Dir),
+        ("builds/out/release-1", Entry::Dir),
+        ("builds/out/release-1/bin", Entry::Dir),
+        (
+            "builds/out/release-1/bin/tool",
+            file("#!/bin/sh\necho built\n"),
+        ),
+        ("builds/out/release-1/manifest", file("name: release-1\n")),
+        ("builds/staging", Entry::Dir),
+    ]
+    .map(|(path, entry)| (std::path::PathBuf::from(path), entry));
+    assert_eq!(tree(s.path())?, built.into_iter().collect());
+
+    let out = run(
+        cache.path(),
+        &["--dir", &grant, RUN_CLI_NESTED_AREA, "release-1"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "nested_area: commit \"builds/out/release-1\": destination exists\n"
+    );
+    assert!(s.join("builds/out/release-1/manifest").is_file());
+    assert!(
+        std::fs::read_dir(s.join("builds/staging"))?
+            .next()
+            .is_none()
+    );
+    Ok(())
+}
