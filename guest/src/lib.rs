@@ -139,6 +139,11 @@
 //! work), but its functions can only be called inside a component.
 #![deny(missing_docs)]
 
+/// The README's example, compiled as a doc test so that it keeps working as written.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 use std::fmt;
 use std::time::Duration;
 
