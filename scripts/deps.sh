@@ -9,7 +9,7 @@
 #                                   every dependency with a newer semver-compatible release
 #                                   (from the registry), then the advisories where
 #                                   `cargo audit` and its database are at hand.
-# How to keep up (README, "Keeping the dependencies patched"): follow wasmtime 48's LTS patch
+# How to keep up (docs/maintaining.md): follow wasmtime 48's LTS patch
 # releases, run this, `cargo update`, raise the minimums in Cargo.toml, run the test command.
 #
 # Why not cargo-deny: it does all of the check, but builds for about 10 minutes on 2 cores

@@ -12,7 +12,7 @@
 # Installs what it needs: glusterfs-server and glusterfs-client (apt, only when missing).
 # glusterd keeps its state under target/glusterfs/run, not /var/lib/glusterd. Needs root.
 #
-# The mounts are made as README's "Across hosts" recommends for staging areas: the FUSE
+# The mounts are made as docs/filesystems.md ("Across hosts") recommends for staging areas: the FUSE
 # client's caches off (--attribute-timeout=0 --entry-timeout=0 --negative-timeout=0) and the
 # volume's metadata cache off (performance.stat-prefetch off): with either left on, a commit
 # that replaces DEST on one host reads back the old content on the other (the suite checks).

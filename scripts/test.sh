@@ -74,7 +74,7 @@ step "across hosts: two JuiceFS mounts (scripts/multihost.sh installs, mounts, t
 MULTIHOST_BENCH=0 bash scripts/multihost.sh 2>&1 | tee -a "$log"
 step "across hosts: two GlusterFS mounts (scripts/glusterfs.sh installs, mounts, tears down)"
 # Without the recovery race: GlusterFS 10.3's brick fails a stager's mkdir with EEXIST in about
-# 1 run of 8 under it (README's "Across hosts"); `scripts/glusterfs.sh recovery_racing` runs it.
+# 1 run of 8 under it (docs/filesystems.md, "Across hosts"); `scripts/glusterfs.sh recovery_racing` runs it.
 bash scripts/glusterfs.sh --skip recovery_racing 2>&1 | tee -a "$log"
 step "done"
 sum_results "all tests" "$log"

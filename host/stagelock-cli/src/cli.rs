@@ -106,7 +106,7 @@ pub(crate) enum Command {
         override_usage = "stagelock run [OPTIONS] [--] <COMPONENT> [ARGS]..."
     )]
     Run(RunArgs),
-    /// Print a completion script for SHELL, to source or to install (see the README).
+    /// Print a completion script for SHELL, to source or to install (see docs/command-line.md).
     Completions(CompletionsArgs),
     /// Print the man page (roff): stagelock(1), or stagelock-COMMAND(1) for a subcommand.
     /// View it with `stagelock man | man -l -`.

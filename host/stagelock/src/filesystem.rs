@@ -109,7 +109,7 @@ impl LockDir {
 
     /// The filesystem, if it is known to keep its locks on this host while other hosts reach
     /// it ([`LockReach::LocalOnly`]): for a program that refuses or warns before relying on
-    /// such locks (`stagelock` warns; see README's "Filesystems"). Cheaper than
+    /// such locks (`stagelock` warns; see docs/filesystems.md). Cheaper than
     /// [`filesystem`](Self::filesystem), and without its side effects where they cannot change
     /// the answer: the probe runs only on network filesystems over FUSE (sshfs, rclone, s3fs,
     /// ...), virtiofs and 9p.

@@ -111,3 +111,16 @@ struct ReadmeDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct CrateReadmeDoctests;
+
+/// The user guide's Rust examples (`docs/`), compiled as doc tests for the same reason.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/staging-areas.md")]
+struct StagingAreasDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/library.md")]
+struct LibraryDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/components.md")]
+struct ComponentsDoctests;

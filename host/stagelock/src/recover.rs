@@ -44,7 +44,7 @@ impl StagingArea {
     /// This is stricter than containers/storage's overlay driver, whose clean-up of
     /// `staging/<N>` removes the whole directory once it can lock `staging.lock`. There the
     /// staging directory is private to the storage driver; a stagelock area is often a
-    /// directory people and scripts also use (the README's `stagelock lock` example makes
+    /// directory people and scripts also use (docs/command-line.md's `stagelock lock` example makes
     /// `staging/1` by hand), and a lock that is free proves only that no builder holds it, not
     /// that what sits beside it is a builder's leftovers.
     ///
