@@ -53,8 +53,8 @@ fn build() -> Result<()> {
     let report = area.recover_stale()?;
     say(format!(
         "recover-stale: removed {} stage(s) left by dead builders, {} busy",
-        report.removed.len(),
-        report.skipped.len()
+        report.removed_stages().len(),
+        report.skipped_stages().len()
     ));
 
     let stage = area.stage()?;

@@ -49,16 +49,10 @@ fn run() -> Result<()> {
     std::fs::create_dir_all(format!("{WORK}/{AREA}"))?;
     std::fs::create_dir_all(format!("{WORK}/{OUT}"))?;
 
-    // The grant's descriptor, and the area opened beneath it. Locks are taken in a directory
-    // opened with MUTATE_DIRECTORY (the host refuses a read-only one with `read-only`).
-    let work = preopened_dir(WORK).ok_or("the host did not grant /work")?;
-    let staging = work.open_at(
-        PathFlags::empty(),
-        AREA,
-        OpenFlags::DIRECTORY,
-        DescriptorFlags::MUTATE_DIRECTORY,
-    )?;
-    let area = StagingArea::open(&staging, Layout::PerDirectory)?;
+    // The area, opened by its path beneath the grant. (From a descriptor instead: open the
+    // directory with `DescriptorFlags::MUTATE_DIRECTORY`, as locks need, and pass it to
+    // `StagingArea::open`; its stages then do not know their paths in the component.)
+    let area = StagingArea::open_path(&format!("{WORK}/{AREA}"), Layout::PerDirectory)?;
 
     // What builders that died left (their locks are free): removed, one line each.
     println!("{}", area.recover_stale()?);
@@ -73,15 +67,15 @@ fn run() -> Result<()> {
     )?;
     manifest.write(format!("name: {name}\n").as_bytes(), 0)?;
     drop(manifest);
-    // With std::fs: the stage's path is relative to the area, so join the area's own path
-    // in the component to it.
-    let resource = format!("{WORK}/{AREA}/{}", stage.path());
-    std::fs::create_dir(format!("{resource}/bin"))?;
-    std::fs::write(format!("{resource}/bin/tool"), "#!/bin/sh\necho built\n")?;
+    // With std::fs, at the stage's path in the component (`/work/builds/staging/N/dir`).
+    let resource = stage.local_path().ok_or("the area was opened by path")?;
+    std::fs::create_dir(resource.join("bin"))?;
+    std::fs::write(resource.join("bin/tool"), "#!/bin/sh\necho built\n")?;
     println!("built {name} in a stage of {AREA}");
 
     // One rename beneath the grant, under the stage's lock; then the lock file goes. A
     // failed commit hands the stage back, still held: here it is aborted (removed).
+    let work = preopened_dir(WORK).ok_or("the host did not grant /work")?;
     let dest = format!("{OUT}/{name}");
     if let Err(failed) = stage.commit(&work, &dest) {
         if let Some(stage) = failed.stage {

@@ -57,6 +57,7 @@ pub(crate) enum Op {
     Commit,
     Abort,
     Recover,
+    OpenArea,
 }
 
 impl Op {
@@ -70,6 +71,7 @@ impl Op {
             Op::Commit => "commit",
             Op::Abort => "abort",
             Op::Recover => "recover",
+            Op::OpenArea => "open-area",
         }
     }
 }
@@ -123,6 +125,35 @@ impl Error {
                 }
                 ErrorKind::Other
             }
+        };
+        Error {
+            kind,
+            op,
+            path: path.to_owned(),
+            detail,
+        }
+    }
+
+    /// The `wasi:filesystem` error `code` of `op` on `path` (opening a directory by path).
+    #[cold]
+    pub(crate) fn of_filesystem(code: crate::filesystem::ErrorCode, op: Op, path: &str) -> Self {
+        use crate::filesystem::ErrorCode as C;
+        let (kind, detail) = match code {
+            C::NoEntry => (ErrorKind::NotFound, Detail::None),
+            C::NotDirectory => (ErrorKind::NotADirectory, Detail::Text("not a directory")),
+            C::Access => (ErrorKind::AccessDenied, Detail::None),
+            C::NotPermitted => (ErrorKind::NotPermitted, Detail::None),
+            C::ReadOnly => (ErrorKind::ReadOnly, Detail::None),
+            C::Loop => (
+                ErrorKind::InvalidInput,
+                Detail::Text("too many symbolic links"),
+            ),
+            C::NameTooLong | C::Invalid => (ErrorKind::InvalidInput, Detail::None),
+            C::InsufficientMemory | C::InsufficientSpace | C::Quota => (
+                ErrorKind::LimitReached,
+                Detail::Text("out of memory or space"),
+            ),
+            other => (ErrorKind::Other, Detail::Text(other.message())),
         };
         Error {
             kind,

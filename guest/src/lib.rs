@@ -48,10 +48,12 @@
 //! [`Stage::path`], which is relative to the area's root, not to the grant. Commit into any
 //! directory beneath the same grant (one filesystem: a commit is one rename).
 //!
-//! The crate's example `examples/nested_area.rs` is a complete build step made this way (an
-//! area two levels down, recovery, both ways of writing, a commit that hands its stage back
-//! to abort when it fails); its docs say how to build it and run it with `stagelock run`, and
-//! the test command runs it so.
+//! [`StagingArea::open_path`] does both steps from the area's path in the component
+//! (`/work/staging`), and its stages then give their own paths there
+//! ([`Stage::local_path`]). The crate's example `examples/nested_area.rs` is a complete build
+//! step made this way (an area two levels down, recovery, both ways of writing, a commit that
+//! hands its stage back to abort when it fails); its docs say how to build it and run it with
+//! `stagelock run`, and the test command runs it so.
 //!
 //! ```no_run
 //! use stagelock_guest::filesystem::{DescriptorFlags, OpenFlags, PathFlags};
@@ -113,8 +115,12 @@
 //! | native (`stagelock`) | here | why |
 //! |---|---|---|
 //! | `Stage::dir() -> &Dir` | [`Stage::dir`]` -> Result<Descriptor, Error>` | each call has the host duplicate its handle of the directory into a new `wasi:filesystem` descriptor, which the component owns and drops; duplicating can fail (out of descriptors) |
+//! | `StagingArea::new(&Dir)`, `with_layout(&Dir, Layout)` | [`StagingArea::open`]`(&Descriptor, Layout)`, and [`StagingArea::open_path`]`(&str, Layout)` | a descriptor is a component's `Dir`; by path, the area is opened beneath the grant that holds it and remembers its path ([`StagingArea::path`]) |
 //! | `Stage::id() -> &str`, `Stage::path() -> PathBuf` | [`Stage::id`], [`Stage::path`]` -> String` | the value lives in the host: each call copies a WIT `string` into the component, which cannot lend it; WASI paths are UTF-8 strings, not `OsStr` |
-//! | `Report { removed: Vec<Recovered>, skipped: Vec<Skipped> }` | [`Report`] with `removed: Vec<(String, bool, bool)>`, `skipped: Vec<(String, String)>` | as 1.0.0 shipped them (changing a public field's type would break 1.x); [`Report::removed_stages`] and [`Report::skipped_stages`] name the fields ([`RemovedStage`], [`SkippedStage`]) |
+//! | the stage's path on the host, `area's path.join(stage.path())` | [`Stage::local_path`]` -> Option<PathBuf>`: its path in the component, for `std::fs` | known when the area was opened by path; a descriptor's path is the component's own business |
+//! | `Report { removed: Vec<Recovered>, skipped: Vec<Skipped> }` | [`Report::removed_stages`] and [`Report::skipped_stages`], named ([`RemovedStage`], [`SkippedStage`]); the fields `removed: Vec<(String, bool, bool)>`, `skipped: Vec<(String, String)>`, deprecated | the tuple fields are as 1.0.0 shipped them: they keep working through 1.x (changing a public field's type would break it), and the named views are beside them |
+//! | `Layout::PerDirectory`, `Layout::Pairs` | the same | |
+//! | `StagingLock::status`, `LockDir`, `RecoverOptions` (threads) | none | not in WIT 1.0.0: who holds a lock is the host's to know (its processes), and recovery's threads are the host's |
 //! | `Skipped::reason: SkipReason` (with the `Error` or the `Foreign` entry) | the reason's text, as the host's `SkipReason` displays it | the host's error and paths do not cross the boundary; the text is what people read |
 //! | `impl Display for Report` | `impl Display for` [`Report`] | the same lines: one per stage, then the count |
 //!
@@ -145,6 +151,8 @@
 struct ReadmeDoctests;
 
 use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 mod error;
@@ -225,6 +233,26 @@ impl CommitOptions {
 /// The directories the host granted this component, with their guest paths.
 pub fn preopened_dirs() -> Vec<(Descriptor, String)> {
     bindings::wasi::filesystem::preopens::get_directories()
+}
+
+/// The granted directory that holds `path` (the longest guest path that is `path` or one of
+/// its parents), and `path` relative to it (`.` for the grant itself).
+fn granted_beneath(path: &str) -> Option<(Descriptor, &str)> {
+    preopened_dirs()
+        .into_iter()
+        .filter_map(|(dir, grant)| {
+            let grant = grant.trim_end_matches('/'); // `/` itself becomes ``
+            let rest = path.strip_prefix(grant)?;
+            // `/workshop` is not beneath `/work`.
+            let rest = if rest.is_empty() {
+                rest
+            } else {
+                rest.strip_prefix('/')?
+            };
+            Some((grant.len(), dir, if rest.is_empty() { "." } else { rest }))
+        })
+        .max_by_key(|(len, _, _)| *len)
+        .map(|(_, dir, rest)| (dir, rest))
 }
 
 /// The directory the host granted at `guest_path` (as given to `stagelock run --dir
@@ -469,7 +497,11 @@ pub enum Layout {
 /// # let _ = report; Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct StagingArea(staging::StagingArea);
+pub struct StagingArea {
+    area: staging::StagingArea,
+    /// The area's path in the component, when opened by it ([`StagingArea::open_path`]).
+    path: Option<Arc<str>>,
+}
 
 impl StagingArea {
     /// Opens the staging area rooted at `root`.
@@ -484,7 +516,60 @@ impl StagingArea {
             Layout::PerDirectory => staging::Layout::PerDirectory,
         };
         let area = staging::StagingArea::open(root, layout).map_err(Error::of(Op::Stage, "."))?;
-        Ok(StagingArea(area))
+        Ok(StagingArea { area, path: None })
+    }
+
+    /// Opens the staging area at `path` in the component's filesystem (`/work/builds/staging`):
+    /// the directory beneath the granted directory that holds it, opened so that locks can be
+    /// taken in it. Its stages then know their own paths in the component too
+    /// ([`Stage::local_path`]), for `std::fs`. (The native `StagingArea::new` takes a `&Dir`:
+    /// a component's paths are only meaningful beneath its grants.)
+    ///
+    /// ```no_run
+    /// use stagelock_guest::{Layout, StagingArea};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let area = StagingArea::open_path("/work/builds/staging", Layout::Pairs)?;
+    /// let stage = area.stage()?;
+    /// let resource = stage.local_path().expect("opened by path");
+    /// std::fs::write(resource.join("data"), "built")?; // /work/builds/staging/temp-dir-ID/data
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotPermitted`] if no granted directory holds `path` (or it is not
+    /// absolute); [`ErrorKind::NotFound`] if it does not exist, [`ErrorKind::NotADirectory`]
+    /// if it is not a directory, [`ErrorKind::ReadOnly`] if its grant is read-only; each
+    /// message names `open-area` and `path`.
+    pub fn open_path(path: &str, layout: Layout) -> Result<StagingArea, Error> {
+        let path = path.trim_end_matches('/');
+        let path = if path.is_empty() { "/" } else { path };
+        let (grant, beneath) = granted_beneath(path).ok_or(Error {
+            kind: ErrorKind::NotPermitted,
+            op: Op::OpenArea,
+            path: path.to_owned(),
+            detail: Detail::Text("no directory granted to this component holds it"),
+        })?;
+        let root = grant
+            .open_at(
+                filesystem::PathFlags::empty(),
+                beneath,
+                filesystem::OpenFlags::DIRECTORY,
+                filesystem::DescriptorFlags::MUTATE_DIRECTORY,
+            )
+            .map_err(|code| Error::of_filesystem(code, Op::OpenArea, path))?;
+        let mut area = StagingArea::open(&root, layout).map_err(|mut e| {
+            (e.op, e.path) = (Op::OpenArea, path.to_owned());
+            e
+        })?;
+        area.path = Some(path.into());
+        Ok(area)
+    }
+
+    /// The area's path in the component, if it was opened by one
+    /// ([`open_path`](Self::open_path)); `None` if opened from a descriptor.
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
     }
 
     /// Starts a stage: takes a fresh lock, then creates the resource directory it guards.
@@ -493,38 +578,56 @@ impl StagingArea {
     ///
     /// [`ErrorKind::LimitReached`] past the host's cap on held locks; I/O errors.
     pub fn stage(&self) -> Result<Stage, Error> {
-        Ok(Stage(self.0.stage().map_err(Error::of(Op::Stage, "."))?))
+        let stage = self.area.stage().map_err(Error::of(Op::Stage, "."))?;
+        Ok(Stage {
+            stage,
+            area_path: self.path.clone(),
+        })
     }
 
     /// Removes every stage whose builder is gone (and orphans); skips held ones.
     pub fn recover_stale(&self) -> Result<Report, Error> {
-        let report = self.0.recover_stale(false);
+        let report = self.area.recover_stale(false);
         Ok(report.map_err(Error::of(Op::Recover, "."))?.into())
     }
 
     /// What [`recover_stale`](Self::recover_stale) would do, changing nothing.
     pub fn recover_stale_dry_run(&self) -> Result<Report, Error> {
-        let report = self.0.recover_stale(true);
+        let report = self.area.recover_stale(true);
         Ok(report.map_err(Error::of(Op::Recover, "."))?.into())
     }
 }
 
 /// A resource being built under a held staging lock. Dropping it aborts the stage.
 #[derive(Debug)]
-pub struct Stage(staging::Stage);
+pub struct Stage {
+    stage: staging::Stage,
+    /// Its area's path in the component, if the area was opened by path.
+    area_path: Option<Arc<str>>,
+}
 
 impl Stage {
     /// The stage's ID. (The native `Stage::id` lends a `&str`; here the ID lives in the host and
     /// each call copies it into the component.)
     pub fn id(&self) -> String {
-        self.0.id()
+        self.stage.id()
     }
 
     /// The resource directory's path relative to the area's root (`temp-dir-ID`, `N/dir`), not
     /// to the grant: for `std::fs`, join it to the area's own path in the component. (A
     /// `String`, where the native `Stage::path` gives a `PathBuf`: WASI paths are UTF-8.)
+    /// [`local_path`](Self::local_path) gives it joined to the area's path.
     pub fn path(&self) -> String {
-        self.0.path()
+        self.stage.path()
+    }
+
+    /// The resource directory's path in the component's filesystem, for `std::fs`
+    /// (`/work/builds/staging/temp-dir-ID`): the area's path joined to [`path`](Self::path),
+    /// if the area was opened by path ([`StagingArea::open_path`]); `None` if it was opened
+    /// from a descriptor, whose path the component alone knows.
+    pub fn local_path(&self) -> Option<PathBuf> {
+        let area = self.area_path.as_deref()?;
+        Some(Path::new(area).join(self.stage.path()))
     }
 
     /// A new descriptor for the resource directory, to build in; each call asks the host for a
@@ -535,7 +638,7 @@ impl Stage {
     /// If the host cannot duplicate its handle of the directory (out of descriptors, for
     /// example); a bad handle traps.
     pub fn dir(&self) -> Result<Descriptor, Error> {
-        self.0.dir().map_err(Error::of(Op::Stage, &self.path()))
+        self.stage.dir().map_err(Error::of(Op::Stage, &self.path()))
     }
 
     /// Moves the resource to `dest` beneath `dest_dir` (atomically) under the lock, then
@@ -579,16 +682,17 @@ impl Stage {
                 Durability::None => staging::Durability::None,
             },
         };
-        staging::Stage::commit_with(self.0, dest_dir, dest, options).map_err(|e| CommitError {
+        let area_path = self.area_path;
+        staging::Stage::commit_with(self.stage, dest_dir, dest, options).map_err(|e| CommitError {
             error: Error::new(e.code, Op::Commit, dest),
-            stage: e.stage.map(Stage),
+            stage: e.stage.map(|stage| Stage { stage, area_path }),
         })
     }
 
     /// Removes the resource under the lock, then unlock-and-deletes.
     pub fn abort(self) -> Result<(), Error> {
-        let path = self.0.path();
-        staging::Stage::abort(self.0).map_err(Error::of(Op::Abort, &path))
+        let path = self.stage.path();
+        staging::Stage::abort(self.stage).map_err(Error::of(Op::Abort, &path))
     }
 }
 

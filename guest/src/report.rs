@@ -15,13 +15,14 @@ use crate::bindings::stagelock::staging::staging;
 /// 1 removed, 1 skipped
 /// ```
 ///
-/// The fields are tuples, as in 1.0.0; [`removed_stages`](Self::removed_stages) and
-/// [`skipped_stages`](Self::skipped_stages) give them named, as the native crate's
-/// `Recovered` and `Skipped`.
+/// The fields are tuples, as in 1.0.0, and deprecated: [`removed_stages`](Self::removed_stages)
+/// and [`skipped_stages`](Self::skipped_stages) give them named, as the native crate's
+/// `Recovered` and `Skipped` (the fields stay, and keep working, through 1.x).
 ///
 /// # Examples
 ///
 /// ```
+/// # #![allow(deprecated)] // a report made by hand, from its 1.0.0 fields
 /// use stagelock_guest::Report;
 ///
 /// let report = Report {
@@ -45,11 +46,15 @@ pub struct Report {
     /// Whether this was a dry run.
     pub dry_run: bool,
     /// `(id, had_lock, had_resource)` of each stage removed.
+    #[deprecated(note = "use `removed_stages()`, with named fields")]
     pub removed: Vec<(String, bool, bool)>,
     /// `(id, why)` of each stage left alone.
+    #[deprecated(note = "use `skipped_stages()`, with named fields")]
     pub skipped: Vec<(String, String)>,
 }
 
+// The deprecated fields are still where the report lives.
+#[allow(deprecated)]
 impl Report {
     /// The stages removed (or, in a dry run, that would be), with named fields.
     pub fn removed_stages(&self) -> impl ExactSizeIterator<Item = RemovedStage<'_>> {
@@ -71,6 +76,7 @@ impl Report {
 }
 
 impl fmt::Display for Report {
+    #[allow(deprecated)]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verb = if self.dry_run {
             "would remove"
@@ -132,6 +138,7 @@ pub struct SkippedStage<'a> {
 }
 
 impl From<staging::Report> for Report {
+    #[allow(deprecated)]
     fn from(r: staging::Report) -> Self {
         Report {
             dry_run: r.dry_run,

@@ -490,3 +490,39 @@ fn component_async_embedder() -> Result<()> {
     assert!(s.names()?.is_empty());
     Ok(())
 }
+
+/// `StagingArea::open_path` opens an area beneath a grant by its path in the component (a
+/// trailing slash or not); its stages' `local_path` is where std::fs finds them; an area
+/// opened from a descriptor has neither. A path no grant holds (`/workshop` is not beneath
+/// `/work`), a missing one and a file are refused, each on one line naming `open-area`.
+#[test]
+fn component_open_path() -> Result<()> {
+    let s = Scratch::new()?;
+    s.dir().create_dir_all("builds/staging")?;
+    s.dir().create_dir("out")?;
+    s.dir().write("file", "")?;
+    let done = run_guest(COMPONENT_OPEN_PATH, s.path(), &[]);
+    assert_eq!(
+        done.lines(),
+        [
+            "ok open Some(\"/work/builds/staging\")",
+            "ok commit built with std::fs",
+            "ok open Some(\"/work/builds/staging\")",
+            "ok commit built with std::fs",
+            "ok descriptor None None",
+            "err open NotPermitted: open-area \"/elsewhere/staging\": no directory granted to \
+             this component holds it",
+            "err open NotPermitted: open-area \"/workshop\": no directory granted to this \
+             component holds it",
+            "err open NotFound: open-area \"/work/missing\": no such file or directory",
+            "err open NotADirectory: open-area \"/work/file\": not a directory",
+        ]
+    );
+    assert!(
+        std::fs::read_dir(s.join("builds/staging"))?
+            .next()
+            .is_none()
+    );
+    assert_eq!(s.names()?, ["builds", "file", "out"]);
+    Ok(())
+}

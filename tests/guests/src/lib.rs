@@ -158,16 +158,11 @@ pub fn commit(stage: Stage, dir: &Descriptor, dest: &str, replace: bool) -> Opti
 
 /// A recovery report as `removed=ID,... skipped=ID:WHY,...` (removed ids sorted).
 pub fn summary(report: &Report) -> String {
-    let mut removed: Vec<&str> = report
-        .removed
-        .iter()
-        .map(|(id, _, _)| id.as_str())
-        .collect();
+    let mut removed: Vec<&str> = report.removed_stages().map(|r| r.id).collect();
     removed.sort();
     let skipped: Vec<String> = report
-        .skipped
-        .iter()
-        .map(|(id, why)| format!("{id}:{why}"))
+        .skipped_stages()
+        .map(|k| format!("{}:{}", k.id, k.reason))
         .collect();
     format!(
         "removed={} skipped={}",

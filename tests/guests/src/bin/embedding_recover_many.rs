@@ -6,6 +6,10 @@ fn main() {
     let dir = work();
     let area = area(&dir, "pairs").expect("area");
     show("recover", area.recover_stale(), |r| {
-        format!("removed={} skipped={}", r.removed.len(), r.skipped.len())
+        format!(
+            "removed={} skipped={}",
+            r.removed_stages().len(),
+            r.skipped_stages().len()
+        )
     });
 }

@@ -154,9 +154,9 @@ impl Actor {
             }
             ["recover"] => {
                 let report = self.area.recover_stale()?;
-                let mut removed: Vec<&str> = report.removed.iter().map(|r| &*r.0).collect();
-                let mut skipped: Vec<String> = (report.skipped.iter())
-                    .map(|(id, message)| format!("{id}:{}", skip_name(message)))
+                let mut removed: Vec<&str> = report.removed_stages().map(|r| r.id).collect();
+                let mut skipped: Vec<String> = (report.skipped_stages())
+                    .map(|k| format!("{}:{}", k.id, skip_name(k.reason)))
                     .collect();
                 removed.sort_unstable();
                 skipped.sort_unstable();
