@@ -19,6 +19,8 @@ mod contention;
 #[cfg(unix)] // process groups and signals
 mod crash;
 mod embedding;
+#[cfg(unix)] // symbolic links, FIFOs, sockets
+mod errors;
 #[cfg(unix)] // symbolic links, FIFOs, descriptor limits
 mod hostile;
 mod js_guest;
