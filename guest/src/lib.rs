@@ -135,8 +135,9 @@
 //!
 //! # Versions
 //!
-//! This crate speaks `stagelock:staging@1.0.0`, which stays compatible through 1.x (additions
-//! only, each with its `@since` gate). Hosts that serve 1.x also serve 0.2.0 and 0.1.0 for
+//! This crate speaks `stagelock:staging@1.0.1` (the released 1.0.0 with its error cases
+//! written down, the same types), which stays compatible through 1.x (additions only, each
+//! with its `@since` gate); hosts serving 1.0.0 run it too. Hosts that serve 1.x also serve 0.2.0 and 0.1.0 for
 //! components built before it.
 //!
 //! # Platform Notes
@@ -168,7 +169,7 @@ mod bindings {
         inline: "
             package stagelock:guest;
             world guest {
-                include stagelock:staging/imports@1.0.0;
+                include stagelock:staging/imports@1.0.1;
                 import wasi:filesystem/preopens@0.2.12;
                 import wasi:clocks/monotonic-clock@0.2.12;
             }

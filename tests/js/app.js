@@ -12,8 +12,8 @@
  * (`{ tag: 'would-block' }`) for every common failure: no string crosses for a refusal.
  */
 
-import { requestLock, tryLockPath, StagingLock } from 'stagelock:staging/locks@1.0.0';
-import { StagingArea, Stage } from 'stagelock:staging/staging@1.0.0';
+import { requestLock, tryLockPath, StagingLock } from 'stagelock:staging/locks@1.0.1';
+import { StagingArea, Stage } from 'stagelock:staging/staging@1.0.1';
 import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';
 import { subscribeDuration } from 'wasi:clocks/monotonic-clock@0.2.12';
 import { poll } from 'wasi:io/poll@0.2.12';

@@ -9,8 +9,8 @@
 //! guest can handle.
 //!
 //! Three versions of the package are served, all on the same resources, so guests built
-//! against any of them exclude each other as guests of one version do: `stagelock:staging@1.0.0`
-//! (this crate's `wit/`; the top level here), and the frozen `0.2.0` ([`v0_2`]) and `0.1.0`
+//! against any of them exclude each other as guests of one version do: `stagelock:staging@1.0.1`
+//! (this crate's `wit/`; the top level here; components built against 1.0.0 get it by semver), and the frozen `0.2.0` ([`v0_2`]) and `0.1.0`
 //! ([`v0_1`]) from `wit-compat/`. Later 1.x minor versions only add items with `@since`
 //! gates, so they need no frozen copy: wasmtime's linker gives a component that imports 1.0.0
 //! the host's newer 1.x.
@@ -32,7 +32,7 @@ mod generated {
         inline: "
             package stagelock:host;
             world host {
-                include stagelock:staging/imports@1.0.0;
+                include stagelock:staging/imports@1.0.1;
                 include stagelock:staging/imports@0.2.0;
                 include stagelock:staging/imports@0.1.0;
             }
@@ -56,8 +56,8 @@ mod generated {
             default: trappable,
         },
         trappable_error_type: {
-            "stagelock:staging/locks@1.0.0.error-code" => crate::error::HostError,
-            "stagelock:staging/staging@1.0.0.commit-error" => crate::error::CommitFailure,
+            "stagelock:staging/locks@1.0.1.error-code" => crate::error::HostError,
+            "stagelock:staging/staging@1.0.1.commit-error" => crate::error::CommitFailure,
             "stagelock:staging/locks@0.2.0.error" => crate::error::HostError,
             "stagelock:staging/staging@0.2.0.commit-error" => crate::error::CommitFailure,
             "stagelock:staging/locks@0.1.0.error" => crate::error::HostError,
@@ -67,7 +67,7 @@ mod generated {
     });
 }
 
-pub use generated::stagelock::staging1_0_0::{locks, staging};
+pub use generated::stagelock::staging1_0_1::{locks, staging};
 
 /// The interfaces of `stagelock:staging@0.2.0`, for components built against it: the same
 /// functions on the same resources; its errors are records with a message, and
@@ -104,7 +104,7 @@ pub mod sync {
             inline: "
                 package stagelock:host;
                 world host {
-                    include stagelock:staging/imports@1.0.0;
+                    include stagelock:staging/imports@1.0.1;
                     include stagelock:staging/imports@0.2.0;
                     include stagelock:staging/imports@0.1.0;
                 }
@@ -113,7 +113,7 @@ pub mod sync {
             world: "stagelock:host/host",
             with: {
                 "wasi": wasmtime_wasi::p2::bindings,
-                "stagelock:staging/locks@1.0.0": crate::bindings::locks,
+                "stagelock:staging/locks@1.0.1": crate::bindings::locks,
                 "stagelock:staging/locks@0.2.0": crate::bindings::v0_2::locks,
                 "stagelock:staging/locks@0.1.0": crate::bindings::v0_1::locks,
                 "stagelock:staging/staging.staging-area": ::stagelock::StagingArea,
@@ -121,8 +121,8 @@ pub mod sync {
             },
             imports: { default: trappable },
             trappable_error_type: {
-                "stagelock:staging/locks@1.0.0.error-code" => crate::error::HostError,
-                "stagelock:staging/staging@1.0.0.commit-error" => crate::error::CommitFailure,
+                "stagelock:staging/locks@1.0.1.error-code" => crate::error::HostError,
+                "stagelock:staging/staging@1.0.1.commit-error" => crate::error::CommitFailure,
                 "stagelock:staging/locks@0.2.0.error" => crate::error::HostError,
                 "stagelock:staging/staging@0.2.0.commit-error" => crate::error::CommitFailure,
                 "stagelock:staging/locks@0.1.0.error" => crate::error::HostError,
@@ -132,5 +132,5 @@ pub mod sync {
         });
     }
 
-    pub use generated::stagelock::staging1_0_0::staging;
+    pub use generated::stagelock::staging1_0_1::staging;
 }

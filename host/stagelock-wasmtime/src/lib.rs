@@ -85,16 +85,21 @@
 //!
 //! # WIT versions
 //!
-//! Both linkers define `stagelock:staging@1.0.0` (this crate's `wit/`), and the frozen `@0.2.0`
-//! and `@0.1.0` (in `wit-compat/`), so components built against those run unchanged. The
+//! Both linkers define `stagelock:staging@1.0.1` (this crate's `wit/`: 1.0.0 with each
+//! function's failing situations and their cases written down, no type changed), and the
+//! frozen `@0.2.0` and `@0.1.0` (in `wit-compat/`), so components built against those run
+//! unchanged; components built against the released 1.0.0 (kept in `wit-compat/1.0.0`) get
+//! 1.0.1 through wasmtime's semver matching. The
 //! versions share every resource: guests of different versions in one host exclude each other
 //! as guests of one version do. 1.0.0 guests get bare `error-code`s (only `other` carries the
 //! host's text); 0.2.0 and 0.1.0 guests get their `error` records with the whole message. Their
 //! bindings are in [`bindings::v0_2`] and [`bindings::v0_1`].
 //!
-//! Within 1.x the package only grows, every addition behind an `@since` gate, so a later 1.x
-//! needs no frozen copy: wasmtime's linker gives a component that imports `@1.0.0` the 1.x this
-//! crate serves. The crate's own version follows its Rust API, not the WIT package.
+//! Within 1.x the package only grows, every addition behind an `@since` gate (never a new case
+//! of a variant: a new kind of failure reaches 1.x guests as `other`, with its text), so a later
+//! 1.x needs no frozen copy: wasmtime's linker gives a component that imports `@1.0.0` the 1.x
+//! this crate serves (`tests/components/compat.rs` shows one on a host serving only a 1.1.0).
+//! The crate's own version follows its Rust API, not the WIT package.
 //!
 //! # A complete host
 //!

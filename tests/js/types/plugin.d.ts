@@ -28,9 +28,9 @@
 /// <reference path="./interfaces/wasi-sockets-tcp.d.ts" />
 /// <reference path="./interfaces/wasi-sockets-udp-create-socket.d.ts" />
 /// <reference path="./interfaces/wasi-sockets-udp.d.ts" />
-declare module 'stagelock:staging/plugin@1.0.0' {
-  export type * as StagelockStagingLocks100 from 'stagelock:staging/locks@1.0.0'; // import stagelock:staging/locks@1.0.0
-  export type * as StagelockStagingStaging100 from 'stagelock:staging/staging@1.0.0'; // import stagelock:staging/staging@1.0.0
+declare module 'stagelock:staging/plugin@1.0.1' {
+  export type * as StagelockStagingLocks101 from 'stagelock:staging/locks@1.0.1'; // import stagelock:staging/locks@1.0.1
+  export type * as StagelockStagingStaging101 from 'stagelock:staging/staging@1.0.1'; // import stagelock:staging/staging@1.0.1
   export type * as WasiCliEnvironment0212 from 'wasi:cli/environment@0.2.12'; // import wasi:cli/environment@0.2.12
   export type * as WasiCliExit0212 from 'wasi:cli/exit@0.2.12'; // import wasi:cli/exit@0.2.12
   export type * as WasiCliStderr0212 from 'wasi:cli/stderr@0.2.12'; // import wasi:cli/stderr@0.2.12

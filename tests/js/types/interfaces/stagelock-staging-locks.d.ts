@@ -1,7 +1,7 @@
 /// <reference path="./wasi-clocks-monotonic-clock.d.ts" />
 /// <reference path="./wasi-filesystem-types.d.ts" />
 /// <reference path="./wasi-io-poll.d.ts" />
-declare module 'stagelock:staging/locks@1.0.0' {
+declare module 'stagelock:staging/locks@1.0.1' {
   /**
    * Creates a fresh file in `dir` with a name from `pattern`, locks it, and returns the lock
    * and the file's base name.
@@ -13,15 +13,35 @@ declare module 'stagelock:staging/locks@1.0.0' {
    * 
    * Similar to `openat(dir, name, O_CREAT | O_EXCL | O_RDWR, 0600)` followed by
    * `fcntl(fd, F_OFD_SETLK, F_WRLCK)`. Never blocks.
+   * 
+   * Fails with:
+   * - `invalid`: a `/` in `pattern`, a NUL byte, a name that would be too long;
+   * - `read-only`: `dir` was granted read-only;
+   * - `not-directory`: `dir` is not a directory;
+   * - `limit-reached`: the host's cap on this instance's locks, or the host is out of file
+   *   descriptors.
    */
   export function createAndLock(dir: Descriptor, pattern: string): [StagingLock, string];
   /**
    * Locks the file at `path` beneath `dir`, creating it if it is missing (parents are never
    * created).
    * 
-   * Fails with `would-block` if someone else holds it. Similar to
-   * `openat(dir, path, O_CREAT | O_RDWR | O_NOFOLLOW, 0644)` followed by
+   * Similar to `openat(dir, path, O_CREAT | O_RDWR | O_NOFOLLOW, 0644)` followed by
    * `fcntl(fd, F_OFD_SETLK, F_WRLCK)`. Never blocks.
+   * 
+   * Fails with:
+   * - `would-block`: someone else holds it (this component too, through another handle);
+   * - `not-permitted`: `..` climbing out, an absolute path, a symbolic link on the way that
+   *   leads out;
+   * - `not-a-file`: the path names a directory (also with a trailing slash), FIFO, socket,
+   *   device or symbolic link (leading inside or out, with or without a trailing slash:
+   *   never followed), or its symbolic links on the way loop;
+   * - `no-entry`: a directory on the way is missing or is not a directory;
+   * - `invalid`: an empty path, a NUL byte, a name or path that is too long;
+   * - `read-only`: `dir` was granted read-only;
+   * - `not-directory`: `dir` is not a directory;
+   * - `limit-reached`: the host's cap on this instance's locks, or the host is out of file
+   *   descriptors.
    */
   export function tryLockPath(dir: Descriptor, path: string): StagingLock;
   /**
@@ -31,8 +51,9 @@ declare module 'stagelock:staging/locks@1.0.0' {
    * 
    * Fails only when no attempt can be made: `read-only` for a read-only grant,
    * `not-directory` when `dir` is not a directory, `limit-reached` at the host's cap. What
-   * the attempts find (`no-entry`, `not-a-file`, `would-block` at the timeout, ...) comes
-   * from `lock-request.get`.
+   * the attempts find comes from `lock-request.get`, with `try-lock-path`'s cases (escapes
+   * `not-permitted`, a directory or symbolic link `not-a-file`, a missing parent
+   * `no-entry`, ...), and `would-block` when the timeout passed with the lock still held.
    */
   export function requestLock(dir: Descriptor, path: string, timeout: Duration | undefined): LockRequest;
   export type Descriptor = import('wasi:filesystem/types@0.2.12').Descriptor;
@@ -57,15 +78,17 @@ declare module 'stagelock:staging/locks@1.0.0' {
     tag: 'would-block',
   }
   /**
-   * A directory on the way to the path does not exist (parents are never created), or
-   * a file that must exist does not. POSIX: `ENOENT`.
+   * A directory on the way to the path does not exist (parents are never created) or is
+   * not a directory, or a file that must exist does not (a stage's resource its owner
+   * removed). POSIX: `ENOENT`, `ENOTDIR`.
    */
   export interface ErrorCodeNoEntry {
     tag: 'no-entry',
   }
   /**
    * A malformed argument: a `/` in a pattern, an empty path, a NUL byte, a name that is
-   * too long, a destination with no final name. POSIX: `EINVAL`, `ENAMETOOLONG`.
+   * too long, a destination with no final name (empty, `.`). POSIX: `EINVAL`,
+   * `ENAMETOOLONG`.
    */
   export interface ErrorCodeInvalid {
     tag: 'invalid',
@@ -78,8 +101,9 @@ declare module 'stagelock:staging/locks@1.0.0' {
   }
   /**
    * The path escapes the directory it is resolved in (`..` climbing out, an absolute
-   * path, a symbolic link leading out), or the host refused the operation. POSIX:
-   * `EPERM`.
+   * path, a symbolic link on the way that leads out; a stage's resource replaced by a
+   * symbolic link leading out), or the host refused the operation (a host that refuses
+   * directories whose locks would not reach other hosts). POSIX: `EPERM`.
    */
   export interface ErrorCodeNotPermitted {
     tag: 'not-permitted',
@@ -91,8 +115,10 @@ declare module 'stagelock:staging/locks@1.0.0' {
     tag: 'read-only',
   }
   /**
-   * The path names a directory, FIFO, socket, device or symbolic link, not a regular
-   * file. POSIX: `EISDIR`, `ELOOP` (with `O_NOFOLLOW`), `ENXIO`. (No WASI counterpart.)
+   * The path does not lead to a regular file: it names a directory, FIFO, socket, device
+   * or symbolic link (never followed, even with a trailing slash), or its symbolic links
+   * on the way loop. For a commit, the stage's resource is no longer a directory (its
+   * owner put a file there). POSIX: `EISDIR`, `ELOOP`, `ENXIO`. (No WASI counterpart.)
    */
   export interface ErrorCodeNotAFile {
     tag: 'not-a-file',
@@ -133,8 +159,10 @@ declare module 'stagelock:staging/locks@1.0.0' {
     tag: 'lock-lost',
   }
   /**
-   * Any other failure on the host (`EIO`, `ENOSPC`, ...), with the host's description
-   * when it has one, which names the operation and the path.
+   * Any other failure on the host (`EIO`, `ENOSPC`, ...), and kinds of failure added
+   * after 1.0.0, with the host's description, which names the operation and the path.
+   * This host always sends the text (`some`); `none` is in the type only because 1.0.0
+   * shipped it so.
    */
   export interface ErrorCodeOther {
     tag: 'other',
@@ -181,7 +209,8 @@ declare module 'stagelock:staging/locks@1.0.0' {
     * Deletes the lock file while still holding the lock, then releases the lock.
     * 
     * Consumes the handle: it is gone whatever the outcome, so a second call cannot be
-    * expressed. A file that is already gone is not an error.
+    * expressed. A file that is already gone (someone deleted it) is not an error: `ok`.
+    * Fails only with `other`, for an I/O error of the host's.
     * 
     * Similar to `unlinkat(dir, path, 0)` followed by `close(fd)`.
     */
