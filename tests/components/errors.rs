@@ -46,443 +46,72 @@ const fn row(
 
 /// The table. A function's rows are the situations its docs in `wit/locks.wit` and
 /// `wit/staging.wit` list, in their order.
+#[rustfmt::skip] // one row per line, as in the table it renders
 const ROWS: &[Row] = &[
     // try-lock-path (and create-and-lock, request-lock, where they share a situation)
-    row(
-        "try|work|../x.lock",
-        "try-lock-path",
-        "`..` climbing out",
-        "PermissionDenied",
-        "not-permitted",
-    ),
-    row(
-        "try|work|/abs/x.lock",
-        "try-lock-path",
-        "an absolute path",
-        "PermissionDenied",
-        "not-permitted",
-    ),
-    row(
-        "try|work|mid-out/x.lock",
-        "try-lock-path",
-        "a symbolic link leading out on the way",
-        "PermissionDenied",
-        "not-permitted",
-    ),
-    row(
-        "try|work|final-out",
-        "try-lock-path",
-        "a final symbolic link leading out",
-        "NotAFile",
-        "not-a-file",
-    ),
-    row(
-        "try|work|file-link",
-        "try-lock-path",
-        "a final symbolic link inside",
-        "NotAFile",
-        "not-a-file",
-    ),
-    row(
-        "try|work|mid-out/",
-        "try-lock-path",
-        "a final symbolic link with a trailing slash (leading out)",
-        "NotAFile",
-        "not-a-file",
-    ),
-    row(
-        "try|work|dir-link/",
-        "try-lock-path",
-        "a final symbolic link with a trailing slash (inside)",
-        "NotAFile",
-        "not-a-file",
-    ),
-    row(
-        "try|work|loop1/x.lock",
-        "try-lock-path",
-        "a symbolic link loop on the way",
-        "NotAFile",
-        "not-a-file",
-    ),
-    row(
-        "try|work|nope/x.lock",
-        "try-lock-path",
-        "a missing parent directory",
-        "NotFound",
-        "no-entry",
-    ),
-    row(
-        "try|work|file/x.lock",
-        "try-lock-path",
-        "a regular file on the way",
-        "NotFound",
-        "no-entry",
-    ),
-    row(
-        "try|work|d",
-        "try-lock-path",
-        "a directory",
-        "NotAFile",
-        "not-a-file",
-    ),
-    row(
-        "try|work|fifo",
-        "try-lock-path",
-        "a FIFO",
-        "NotAFile",
-        "not-a-file",
-    ),
-    row(
-        "try|work|sock",
-        "try-lock-path",
-        "a socket",
-        "NotAFile",
-        "not-a-file",
-    ),
-    row(
-        "try|work|",
-        "try-lock-path",
-        "an empty path",
-        "InvalidInput",
-        "invalid",
-    ),
-    row(
-        "held|h.lock",
-        "try-lock-path",
-        "held by someone else",
-        "WouldBlock",
-        "would-block",
-    ),
-    row(
-        "try|ro|x.lock",
-        "try-lock-path",
-        "a read-only grant",
-        "-",
-        "read-only",
-    ),
-    row(
-        "try|fd|x.lock",
-        "try-lock-path",
-        "a file's descriptor as the directory",
-        "-",
-        "not-directory",
-    ),
-    row(
-        "cap|try",
-        "try-lock-path",
-        "the host's cap on held locks",
-        "-",
-        "limit-reached",
-    ),
-    row(
-        "create|work|a/b*",
-        "create-and-lock",
-        "a pattern with a `/`",
-        "InvalidInput",
-        "invalid",
-    ),
-    row(
-        "create|ro|x-*",
-        "create-and-lock",
-        "a read-only grant",
-        "-",
-        "read-only",
-    ),
-    row(
-        "create|fd|x-*",
-        "create-and-lock",
-        "a file's descriptor as the directory",
-        "-",
-        "not-directory",
-    ),
-    row(
-        "cap|create",
-        "create-and-lock",
-        "the host's cap on held locks",
-        "-",
-        "limit-reached",
-    ),
-    row(
-        "request|work|held.lock",
-        "request-lock, get",
-        "held past the timeout",
-        "WouldBlock",
-        "at-get would-block",
-    ),
-    row(
-        "request|work|mid-out/x.lock",
-        "request-lock, get",
-        "a symbolic link leading out on the way",
-        "PermissionDenied",
-        "at-get not-permitted",
-    ),
-    row(
-        "request|work|d",
-        "request-lock, get",
-        "a directory",
-        "NotAFile",
-        "at-get not-a-file",
-    ),
-    row(
-        "request|work|nope/x.lock",
-        "request-lock, get",
-        "a missing parent directory",
-        "NotFound",
-        "at-get no-entry",
-    ),
-    row(
-        "request|ro|x.lock",
-        "request-lock, get",
-        "a read-only grant",
-        "-",
-        "at-request read-only",
-    ),
-    row(
-        "request|fd|x.lock",
-        "request-lock, get",
-        "a file's descriptor as the directory",
-        "-",
-        "at-request not-directory",
-    ),
-    row(
-        "cap|request",
-        "request-lock, get",
-        "the host's cap on held locks",
-        "-",
-        "limit-reached",
-    ),
-    row(
-        "unlock|deleted",
-        "unlock-and-delete",
-        "its file deleted by someone else",
-        "Ok",
-        "ok",
-    ),
+    row("try|work|../x.lock", "try-lock-path", "`..` climbing out", "PermissionDenied", "not-permitted"),
+    row("try|work|/abs/x.lock", "try-lock-path", "an absolute path", "PermissionDenied", "not-permitted"),
+    row("try|work|mid-out/x.lock", "try-lock-path", "a symbolic link leading out on the way", "PermissionDenied", "not-permitted"),
+    row("try|work|final-out", "try-lock-path", "a final symbolic link leading out", "NotAFile", "not-a-file"),
+    row("try|work|file-link", "try-lock-path", "a final symbolic link inside", "NotAFile", "not-a-file"),
+    row("try|work|mid-out/", "try-lock-path", "a final symbolic link with a trailing slash (leading out)", "NotAFile", "not-a-file"),
+    row("try|work|dir-link/", "try-lock-path", "a final symbolic link with a trailing slash (inside)", "NotAFile", "not-a-file"),
+    row("try|work|loop1/x.lock", "try-lock-path", "a symbolic link loop on the way", "NotAFile", "not-a-file"),
+    row("try|work|nope/x.lock", "try-lock-path", "a missing parent directory", "NotFound", "no-entry"),
+    row("try|work|file/x.lock", "try-lock-path", "a regular file on the way", "NotFound", "no-entry"),
+    row("try|work|d", "try-lock-path", "a directory", "NotAFile", "not-a-file"),
+    row("try|work|fifo", "try-lock-path", "a FIFO", "NotAFile", "not-a-file"),
+    row("try|work|sock", "try-lock-path", "a socket", "NotAFile", "not-a-file"),
+    row("try|work|", "try-lock-path", "an empty path", "InvalidInput", "invalid"),
+    row("held|h.lock", "try-lock-path", "held by someone else", "WouldBlock", "would-block"),
+    row("try|ro|x.lock", "try-lock-path", "a read-only grant", "-", "read-only"),
+    row("try|fd|x.lock", "try-lock-path", "a file's descriptor as the directory", "-", "not-directory"),
+    row("cap|try", "try-lock-path", "the host's cap on held locks", "-", "limit-reached"),
+    row("create|work|a/b*", "create-and-lock", "a pattern with a `/`", "InvalidInput", "invalid"),
+    row("create|ro|x-*", "create-and-lock", "a read-only grant", "-", "read-only"),
+    row("create|fd|x-*", "create-and-lock", "a file's descriptor as the directory", "-", "not-directory"),
+    row("cap|create", "create-and-lock", "the host's cap on held locks", "-", "limit-reached"),
+    row("request|work|held.lock", "request-lock, get", "held past the timeout", "WouldBlock", "at-get would-block"),
+    row("request|work|mid-out/x.lock", "request-lock, get", "a symbolic link leading out on the way", "PermissionDenied", "at-get not-permitted"),
+    row("request|work|d", "request-lock, get", "a directory", "NotAFile", "at-get not-a-file"),
+    row("request|work|nope/x.lock", "request-lock, get", "a missing parent directory", "NotFound", "at-get no-entry"),
+    row("request|ro|x.lock", "request-lock, get", "a read-only grant", "-", "at-request read-only"),
+    row("request|fd|x.lock", "request-lock, get", "a file's descriptor as the directory", "-", "at-request not-directory"),
+    row("cap|request", "request-lock, get", "the host's cap on held locks", "-", "limit-reached"),
+    row("unlock|deleted", "unlock-and-delete", "its file deleted by someone else", "Ok", "ok"),
     // staging
-    row(
-        "area|ro",
-        "staging-area.open",
-        "a read-only grant",
-        "-",
-        "read-only",
-    ),
-    row(
-        "area|fd",
-        "staging-area.open",
-        "a file's descriptor as the root",
-        "-",
-        "not-directory",
-    ),
-    row(
-        "stage|root-gone",
-        "staging-area.stage",
-        "the area's root removed",
-        "NotFound",
-        "no-entry",
-    ),
-    row(
-        "cap|stage",
-        "staging-area.stage",
-        "the host's cap on held locks",
-        "-",
-        "limit-reached",
-    ),
-    row(
-        "dir|vanished",
-        "stage.dir",
-        "the resource removed by its owner",
-        "-",
-        "ok",
-    ),
-    row(
-        "exhaust|create",
-        "create-and-lock",
-        "the host out of file descriptors",
-        "LimitReached",
-        "limit-reached",
-    ),
-    row(
-        "exhaust|try",
-        "try-lock-path",
-        "the host out of file descriptors",
-        "LimitReached",
-        "limit-reached",
-    ),
-    row(
-        "exhaust|stage",
-        "staging-area.stage",
-        "the host out of file descriptors",
-        "LimitReached",
-        "limit-reached",
-    ),
-    row(
-        "exhaust|dir",
-        "stage.dir",
-        "the host out of file descriptors",
-        "-",
-        "limit-reached",
-    ),
-    row(
-        "exhaust|recover",
-        "staging-area.recover-stale",
-        "the host out of file descriptors",
-        "LimitReached",
-        "limit-reached",
-    ),
-    row(
-        "exhaust|commit",
-        "stage.commit",
-        "the host out of file descriptors",
-        "LimitReached",
-        "limit-reached +back",
-    ),
-    row(
-        "commit|work|exists|keep|none",
-        "stage.commit",
-        "an existing destination",
-        "AlreadyExists",
-        "exist +back",
-    ),
-    row(
-        "commit|work|dest-link|keep|none",
-        "stage.commit",
-        "a symbolic link as the destination",
-        "AlreadyExists",
-        "exist +back",
-    ),
-    row(
-        "commit|work|dest-link|replace|none",
-        "stage.commit",
-        "a symbolic link as the destination, replacing (the link is replaced)",
-        "Ok",
-        "ok",
-    ),
-    row(
-        "commit|work|nope/x|keep|none",
-        "stage.commit",
-        "a missing parent directory",
-        "NotFound",
-        "no-entry +back",
-    ),
-    row(
-        "commit|work|../x|keep|none",
-        "stage.commit",
-        "`..` climbing out",
-        "PermissionDenied",
-        "not-permitted +back",
-    ),
-    row(
-        "commit|work|mid-out/x|keep|none",
-        "stage.commit",
-        "a symbolic link leading out on the way",
-        "PermissionDenied",
-        "not-permitted +back",
-    ),
-    row(
-        "commit|work|loop1/x|keep|none",
-        "stage.commit",
-        "a symbolic link loop on the way",
-        "NotAFile",
-        "not-a-file +back",
-    ),
-    row(
-        "commit|work||keep|none",
-        "stage.commit",
-        "an empty destination",
-        "InvalidInput",
-        "invalid +back",
-    ),
-    row(
-        "commit|work|.|keep|none",
-        "stage.commit",
-        "a destination without a final name (`.`)",
-        "InvalidInput",
-        "invalid +back",
-    ),
-    row(
-        "commit|work|exists/|keep|none",
-        "stage.commit",
-        "an existing destination, with a trailing slash",
-        "AlreadyExists",
-        "exist +back",
-    ),
-    row(
-        "commit|work|new/|keep|none",
-        "stage.commit",
-        "a new destination, with a trailing slash",
-        "Ok",
-        "ok",
-    ),
-    row(
-        "commit|ro|x|keep|none",
-        "stage.commit",
-        "a read-only grant as the destination's directory",
-        "-",
-        "read-only +back",
-    ),
-    row(
-        "commit|fd|x|keep|none",
-        "stage.commit",
-        "a file's descriptor as the destination's directory",
-        "-",
-        "not-directory +back",
-    ),
-    row(
-        "commit|shm|x|keep|none",
-        "stage.commit",
-        "another filesystem",
-        "CrossDevice",
-        "cross-device +back",
-    ),
-    row(
-        "commit|work|x|keep|lost",
-        "stage.commit",
-        "the lock lost (its file deleted)",
-        "LockLost",
-        "lock-lost",
-    ),
-    row(
-        "commit|work|x|keep|vanished",
-        "stage.commit",
-        "the resource removed by its owner",
-        "NotFound",
-        "no-entry +back",
-    ),
-    row(
-        "commit|work|x|keep|file",
-        "stage.commit",
-        "the resource replaced by a file",
-        "NotAFile",
-        "not-a-file +back",
-    ),
-    row(
-        "commit|work|x|keep|symlink-out",
-        "stage.commit",
-        "the resource replaced by a symbolic link leading out",
-        "PermissionDenied",
-        "not-permitted +back",
-    ),
-    row(
-        "recover|root-gone",
-        "staging-area.recover-stale",
-        "the area's root removed (nothing to recover)",
-        "Ok",
-        "ok",
-    ),
-    row(
-        "abort|vanished",
-        "stage.abort",
-        "the resource removed by its owner",
-        "Ok",
-        "ok",
-    ),
-    row(
-        "abort|lost",
-        "stage.abort",
-        "the lock lost (its file deleted)",
-        "Ok",
-        "ok",
-    ),
+    row("area|ro", "staging-area.open", "a read-only grant", "-", "read-only"),
+    row("area|fd", "staging-area.open", "a file's descriptor as the root", "-", "not-directory"),
+    row("stage|root-gone", "staging-area.stage", "the area's root removed", "NotFound", "no-entry"),
+    row("cap|stage", "staging-area.stage", "the host's cap on held locks", "-", "limit-reached"),
+    row("dir|vanished", "stage.dir", "the resource removed by its owner", "-", "ok"),
+    row("exhaust|create", "create-and-lock", "the host out of file descriptors", "LimitReached", "limit-reached"),
+    row("exhaust|try", "try-lock-path", "the host out of file descriptors", "LimitReached", "limit-reached"),
+    row("exhaust|stage", "staging-area.stage", "the host out of file descriptors", "LimitReached", "limit-reached"),
+    row("exhaust|dir", "stage.dir", "the host out of file descriptors", "-", "limit-reached"),
+    row("exhaust|recover", "staging-area.recover-stale", "the host out of file descriptors", "LimitReached", "limit-reached"),
+    row("exhaust|commit", "stage.commit", "the host out of file descriptors", "LimitReached", "limit-reached +back"),
+    row("commit|work|exists|keep|none", "stage.commit", "an existing destination", "AlreadyExists", "exist +back"),
+    row("commit|work|dest-link|keep|none", "stage.commit", "a symbolic link as the destination", "AlreadyExists", "exist +back"),
+    row("commit|work|dest-link|replace|none", "stage.commit", "a symbolic link as the destination, replacing (the link is replaced)", "Ok", "ok"),
+    row("commit|work|nope/x|keep|none", "stage.commit", "a missing parent directory", "NotFound", "no-entry +back"),
+    row("commit|work|../x|keep|none", "stage.commit", "`..` climbing out", "PermissionDenied", "not-permitted +back"),
+    row("commit|work|mid-out/x|keep|none", "stage.commit", "a symbolic link leading out on the way", "PermissionDenied", "not-permitted +back"),
+    row("commit|work|loop1/x|keep|none", "stage.commit", "a symbolic link loop on the way", "NotAFile", "not-a-file +back"),
+    row("commit|work||keep|none", "stage.commit", "an empty destination", "InvalidInput", "invalid +back"),
+    row("commit|work|.|keep|none", "stage.commit", "a destination without a final name (`.`)", "InvalidInput", "invalid +back"),
+    row("commit|work|exists/|keep|none", "stage.commit", "an existing destination, with a trailing slash", "AlreadyExists", "exist +back"),
+    row("commit|work|new/|keep|none", "stage.commit", "a new destination, with a trailing slash", "Ok", "ok"),
+    row("commit|ro|x|keep|none", "stage.commit", "a read-only grant as the destination's directory", "-", "read-only +back"),
+    row("commit|fd|x|keep|none", "stage.commit", "a file's descriptor as the destination's directory", "-", "not-directory +back"),
+    row("commit|shm|x|keep|none", "stage.commit", "another filesystem", "CrossDevice", "cross-device +back"),
+    row("commit|work|x|keep|lost", "stage.commit", "the lock lost (its file deleted)", "LockLost", "lock-lost"),
+    row("commit|work|x|keep|vanished", "stage.commit", "the resource removed by its owner", "NotFound", "no-entry +back"),
+    row("commit|work|x|keep|file", "stage.commit", "the resource replaced by a file", "NotAFile", "not-a-file +back"),
+    row("commit|work|x|keep|symlink-out", "stage.commit", "the resource replaced by a symbolic link leading out", "PermissionDenied", "not-permitted +back"),
+    row("recover|root-gone", "staging-area.recover-stale", "the area's root removed (nothing to recover)", "Ok", "ok"),
+    row("abort|vanished", "stage.abort", "the resource removed by its owner", "Ok", "ok"),
+    row("abort|lost", "stage.abort", "the lock lost (its file deleted)", "Ok", "ok"),
 ];
 
 /// `outer/granted` (granted read-write), `outer/ro` (read-only), `outer/outside` (what must
@@ -852,6 +481,47 @@ fn rendered() -> String {
     out
 }
 
+/// The first `code` span of a table cell, if any.
+fn first_code(cell: &str) -> Option<&str> {
+    let (_, rest) = cell.split_once('`')?;
+    Some(rest.split_once('`')?.0)
+}
+
+/// SECURITY.md's hostile-input table agrees with this table: wherever a row of it gives a
+/// native kind and a guest case, this table gives that kind the same case.
+fn check_hostile_table(security: &str) -> Result<()> {
+    let mut cases: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for row in ROWS.iter().filter(|r| r.native != "-") {
+        let wit = row.wit.trim_start_matches("at-get ").trim_end_matches(" +back");
+        cases.entry(row.native).or_default().push(wit);
+    }
+    let section = security
+        .split("## The hostile-input table")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .context("SECURITY.md lacks its hostile-input table")?;
+    let mut checked = 0;
+    for line in section.lines().filter(|l| l.starts_with("| ")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let (Some(native), Some(guest)) = (
+            cells.get(2).and_then(|c| first_code(c)),
+            cells.get(3).and_then(|c| first_code(c)),
+        ) else {
+            continue;
+        };
+        if let Some(known) = cases.get(native) {
+            ensure!(
+                known.contains(&guest),
+                "SECURITY.md's hostile-input table gives `{native}` the case `{guest}`, the \
+                 error-case table {known:?}: {line}"
+            );
+            checked += 1;
+        }
+    }
+    ensure!(checked >= 8, "only {checked} rows of the hostile-input table checked");
+    Ok(())
+}
+
 /// SECURITY.md's error-case table is this file's table; `STAGELOCK_BLESS=1` writes it there.
 #[test]
 fn security_md_shows_this_table() -> Result<()> {
@@ -867,6 +537,7 @@ fn security_md_shows_this_table() -> Result<()> {
         + text[start..]
             .find(END)
             .context("SECURITY.md lacks the end marker")?;
+    check_hostile_table(&text)?;
     let table = rendered();
     if text[start..end] != table {
         if std::env::var_os("STAGELOCK_BLESS").is_some() {
