@@ -410,6 +410,19 @@ pub fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// Makes a FIFO at `path` (for the tests that a lock path naming one is refused at once).
+#[cfg(unix)]
+pub fn mkfifo(path: &Path) -> std::io::Result<()> {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_bits_truncate(0o644),
+        0,
+    )?;
+    Ok(())
+}
+
 /// Names of the entries of the directory at `dir`, sorted.
 pub fn names(dir: &Path) -> Result<Vec<String>> {
     let mut names = std::fs::read_dir(dir)

@@ -145,13 +145,7 @@ impl Sandbox {
         sym("loop2", "loop1")?;
         sym("loop1", "loop2")?;
         sym("../outside/secret", "dest-link")?;
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            g.join("fifo"),
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_bits_truncate(0o644),
-            0,
-        )?;
+        stagelock_tests::mkfifo(&g.join("fifo"))?;
         drop(std::os::unix::net::UnixListener::bind(g.join("sock"))?);
         let shm = tempfile::tempdir_in("/dev/shm").context("a directory on tmpfs")?;
         Ok(Sandbox { outer, shm })
@@ -492,7 +486,10 @@ fn first_code(cell: &str) -> Option<&str> {
 fn check_hostile_table(security: &str) -> Result<()> {
     let mut cases: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for row in ROWS.iter().filter(|r| r.native != "-") {
-        let wit = row.wit.trim_start_matches("at-get ").trim_end_matches(" +back");
+        let wit = row
+            .wit
+            .trim_start_matches("at-get ")
+            .trim_end_matches(" +back");
         cases.entry(row.native).or_default().push(wit);
     }
     let section = security
@@ -518,7 +515,10 @@ fn check_hostile_table(security: &str) -> Result<()> {
             checked += 1;
         }
     }
-    ensure!(checked >= 8, "only {checked} rows of the hostile-input table checked");
+    ensure!(
+        checked >= 8,
+        "only {checked} rows of the hostile-input table checked"
+    );
     Ok(())
 }
 

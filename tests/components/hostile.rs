@@ -44,13 +44,7 @@ impl Sandbox {
         sym(outer.join("outside").to_str().unwrap(), "abs-out")?;
         sym("../outside/new", "dangling-out")?;
         sym("d", "inner-link")?;
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            g.join("fifo"),
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_bits_truncate(0o644),
-            0,
-        )?;
+        stagelock_tests::mkfifo(&g.join("fifo"))?;
         let _sock = std::os::unix::net::UnixListener::bind(g.join("sock"))?;
         let has_device = rustix::fs::mknodat(
             rustix::fs::CWD,

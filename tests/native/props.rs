@@ -14,14 +14,7 @@ fn sandbox() -> Scratch {
     std::os::unix::fs::symlink("../outside", g.join("out")).unwrap();
     std::os::unix::fs::symlink("/", g.join("root")).unwrap();
     std::os::unix::fs::symlink("d", g.join("in")).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        g.join("fifo"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_bits_truncate(0o644),
-        0,
-    )
-    .unwrap();
+    stagelock_tests::mkfifo(&g.join("fifo")).unwrap();
     s
 }
 

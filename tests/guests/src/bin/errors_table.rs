@@ -59,34 +59,21 @@ struct Grants {
 impl Grants {
     /// The directory a row names: `fd` is a regular file's descriptor.
     fn dir(&self, which: &str) -> Descriptor {
-        match which {
-            "work" => self.work.open_at(
-                PathFlags::empty(),
-                ".",
-                OpenFlags::DIRECTORY,
-                DescriptorFlags::MUTATE_DIRECTORY,
-            ),
-            "ro" => self.ro.open_at(
-                PathFlags::empty(),
-                ".",
-                OpenFlags::DIRECTORY,
-                DescriptorFlags::READ,
-            ),
-            "shm" => self.shm.open_at(
-                PathFlags::empty(),
-                ".",
-                OpenFlags::DIRECTORY,
-                DescriptorFlags::MUTATE_DIRECTORY,
-            ),
-            "fd" => self.work.open_at(
-                PathFlags::empty(),
+        let mutate = DescriptorFlags::MUTATE_DIRECTORY;
+        let (base, path, open, flags) = match which {
+            "work" => (&self.work, ".", OpenFlags::DIRECTORY, mutate),
+            "ro" => (&self.ro, ".", OpenFlags::DIRECTORY, DescriptorFlags::READ),
+            "shm" => (&self.shm, ".", OpenFlags::DIRECTORY, mutate),
+            "fd" => (
+                &self.work,
                 "file",
                 OpenFlags::empty(),
                 DescriptorFlags::READ,
             ),
             other => panic!("no directory {other:?}"),
-        }
-        .unwrap_or_else(|e| panic!("open {which}: {e:?}"))
+        };
+        base.open_at(PathFlags::empty(), path, open, flags)
+            .unwrap_or_else(|e| panic!("open {which}: {e:?}"))
     }
 }
 
