@@ -161,20 +161,9 @@ fn run(g: &Grants, row: &[&str]) -> String {
             outcome(StagingLock::unlock_and_delete(lock), drop)
         }
         ["area", dir] => outcome(staging::StagingArea::open(&g.dir(dir), Layout::Pairs), drop),
-        ["stage", "root-gone"] => {
-            g.work.create_directory_at("gone").expect("mkdir");
-            let root = g.dir("work").open_at(
-                PathFlags::empty(),
-                "gone",
-                OpenFlags::DIRECTORY,
-                DescriptorFlags::MUTATE_DIRECTORY,
-            );
-            let area = staging::StagingArea::open(&root.expect("open"), Layout::Pairs);
-            g.work.remove_directory_at("gone").expect("rmdir");
-            outcome(area.expect("area").stage(), |s| {
-                staging::Stage::abort(s).expect("abort")
-            })
-        }
+        ["stage", "root-gone"] => outcome(area_of_a_removed_root(g).stage(), |s| {
+            staging::Stage::abort(s).expect("abort")
+        }),
         ["dir", mishap] => with_stage(g, mishap, |stage| {
             let out = outcome(stage.dir(), drop);
             let _ = staging::Stage::abort(stage);
@@ -239,20 +228,23 @@ fn run(g: &Grants, row: &[&str]) -> String {
             }
             out
         }
-        ["recover", "root-gone"] => {
-            g.work.create_directory_at("gone").expect("mkdir");
-            let root = g.work.open_at(
-                PathFlags::empty(),
-                "gone",
-                OpenFlags::DIRECTORY,
-                DescriptorFlags::MUTATE_DIRECTORY,
-            );
-            let area = staging::StagingArea::open(&root.expect("open"), Layout::Pairs);
-            g.work.remove_directory_at("gone").expect("rmdir");
-            outcome(area.expect("area").recover_stale(false), drop)
-        }
+        ["recover", "root-gone"] => outcome(area_of_a_removed_root(g).recover_stale(false), drop),
         other => panic!("not a row: {other:?}"),
     }
+}
+
+/// An area opened on `/work/gone`, which is then removed.
+fn area_of_a_removed_root(g: &Grants) -> staging::StagingArea {
+    g.work.create_directory_at("gone").expect("mkdir");
+    let root = g.work.open_at(
+        PathFlags::empty(),
+        "gone",
+        OpenFlags::DIRECTORY,
+        DescriptorFlags::MUTATE_DIRECTORY,
+    );
+    let area = staging::StagingArea::open(&root.expect("open"), Layout::Pairs).expect("area");
+    g.work.remove_directory_at("gone").expect("rmdir");
+    area
 }
 
 /// Stages in the area `area` of `/work` (pairs), does `mishap` to the stage as its owner, and
