@@ -263,7 +263,7 @@ impl LockDir {
     /// path must still name the file; busy, too, or the wait would keep watching a file that
     /// was deleted (and maybe made anew) while someone still held it: [`Kept::Replaced`] then
     /// says to open the path again.
-    pub(crate) fn relock_kept(&self, path: &Path, file: fs::File, op: Op) -> Result<Kept, Error> {
+    pub(crate) fn relock_kept(&self, path: &Path, file: &fs::File, op: Op) -> Result<Kept, Error> {
         let err = |e| Error::io(op, path, e);
         let tried = match sys::try_lock_keeping(file) {
             Ok(tried) => tried,
@@ -271,8 +271,8 @@ impl LockDir {
             Err(e) => return Err(err(e)),
         };
         let opened = match &tried {
-            Ok(locked) => locked.file(),
-            Err(file) => file,
+            Some(locked) => locked.file(),
+            None => file,
         };
         let stat = match sys::stat_fd(opened) {
             Ok(stat) => stat,
@@ -288,12 +288,12 @@ impl LockDir {
             return Ok(Kept::Replaced);
         }
         Ok(match tried {
-            Ok(locked) => Kept::Locked(StagingLock::new(
+            Some(locked) => Kept::Locked(StagingLock::new(
                 locked,
                 Arc::clone(&self.dir),
                 path.to_path_buf(),
             )),
-            Err(file) => Kept::Busy(file),
+            None => Kept::Busy,
         })
     }
 }
@@ -310,9 +310,9 @@ pub(crate) enum Taken {
 pub(crate) enum Kept {
     /// The lock is ours.
     Locked(StagingLock),
-    /// Still held by someone else: the file, kept for the next try.
-    Busy(fs::File),
-    /// The path no longer names the kept file (closed now): open the path again.
+    /// Still held by someone else: keep the file for the next try.
+    Busy,
+    /// The path no longer names the kept file: close it and open the path again.
     Replaced,
 }
 
@@ -385,7 +385,7 @@ fn lock_verified(
     // A file we hold open that is "not found" was deleted: some network filesystems (JuiceFS
     // without its trash) forget a file another client deleted, open or not.
     let tried = if keep {
-        sys::try_lock_keeping(file).map(|t| t.map_err(Some))
+        sys::try_lock_or_keep(file).map(|t| t.map_err(Some))
     } else {
         sys::try_lock(file).map(|t| t.ok_or(None))
     };

@@ -27,13 +27,10 @@ const FIRST_NAP: Duration = Duration::from_micros(500);
 /// on average), at a cost of about a hundred failed attempts a second, each a few microseconds.
 const MAX_NAP: Duration = Duration::from_millis(10);
 
-/// The shortest pause of a wait armed with events: it polls only for the one release no event
-/// shows (a classic `F_UNLCK` that keeps its descriptor open).
-const SLOW_POLL: Duration = Duration::from_secs(1);
-
-/// A wait armed with events pauses at least this long per armed wait of the process, so that
-/// all of them together make at most 5,000 attempts a second (10,000 waits: one each 2 s).
-const SLOW_POLL_PER_WAIT: Duration = Duration::from_micros(200);
+/// The pause of a wait armed with events, when it has no time limit: it is woken by events
+/// (and by the events thread's sweep for releases that make none), not by the clock. Long,
+/// but small enough for any timer an event loop sets for it.
+const ARMED_PAUSE: Duration = Duration::from_secs(3600);
 
 /// How many times one attempt opens the path again when the file it kept or opened was
 /// replaced meanwhile, before it pauses.
@@ -80,10 +77,12 @@ impl From<Duration> for Wait {
 /// attempt keeps the file open and watches it (inotify, through that descriptor): its holder's
 /// close, its exit, and unlock-and-delete each wake [`wait`](Self::wait) and
 /// [`register`](Self::register)'s waker at once, and later attempts try the lock on that same
-/// descriptor (so waiters make no close events that would wake each other). The pause then is
-/// only a slow poll for the one release no event shows, a classic `fcntl` `F_UNLCK` that keeps
-/// its descriptor open: at least 1 s, longer with many waits in the process (200 us per wait),
-/// jittered. An idle wait makes no attempt while nothing happens to the file.
+/// descriptor (so waiters make no close events that would wake each other). The one release no
+/// event shows, a classic `fcntl` `F_UNLCK` that keeps its descriptor open, is found by the
+/// events thread, which asks the kernel every second or so (longer with many watched files:
+/// 200 us per file) whether anyone still holds each watched file, taking nothing, and wakes
+/// the waits of those nobody holds. An idle wait makes no attempt at all, and the pause an
+/// attempt returns is only its time limit (an hour without one).
 ///
 /// Everywhere else, and where events are refused (a network or FUSE filesystem, where another
 /// host's release makes no event; no inotify instance left, `EMFILE`; no watch left,
@@ -128,12 +127,8 @@ pub struct LockWait {
     attempts: u64,
 }
 
-/// A busy lock file a wait keeps open, and the watch on it.
-#[derive(Debug)]
-struct Armed {
-    watch: sys::Watch,
-    file: fs::File,
-}
+/// A busy lock file a wait keeps open, in the watch on it.
+type Armed = sys::Watch;
 
 /// What one [`LockWait::attempt`] achieved.
 #[derive(Debug)]
@@ -230,17 +225,24 @@ impl LockWait {
     /// One try of the lock, through the kept file if there is one: `None` while busy.
     fn try_once(&mut self) -> Result<Option<StagingLock>, Error> {
         for _ in 0..ROUNDS {
-            if let Some(Armed { watch, file }) = self.armed.take() {
+            if let Some(watch) = &self.armed {
                 // Forget the events so far: this try sees what they announced.
                 watch.take_fired();
-                match self.dir.relock_kept(&self.path, file, Op::LockPath)? {
-                    Kept::Locked(lock) => return Ok(Some(lock)),
-                    Kept::Busy(file) => {
-                        self.armed = Some(Armed { watch, file });
-                        return Ok(None);
+                match self
+                    .dir
+                    .relock_kept(&self.path, watch.file(), Op::LockPath)?
+                {
+                    // The lock lives on in its own descriptor; the kept one closes.
+                    Kept::Locked(lock) => {
+                        self.armed = None;
+                        return Ok(Some(lock));
                     }
+                    Kept::Busy => return Ok(None),
                     // Deleted (maybe made anew): the watch goes, the path is opened again.
-                    Kept::Replaced => continue,
+                    Kept::Replaced => {
+                        self.armed = None;
+                        continue;
+                    }
                 }
             }
             // The fallback's registry parks every refused descriptor of a file this process
@@ -257,10 +259,10 @@ impl LockWait {
             {
                 Taken::Locked(lock) => return Ok(Some(lock)),
                 Taken::Busy(None) => return Ok(None),
-                Taken::Busy(Some(file)) => match watch(&file) {
+                Taken::Busy(Some(file)) => match watch(file) {
                     // Try once more through it: a release between the try and the watch made
                     // no event we would see.
-                    Some(watch) => self.armed = Some(Armed { watch, file }),
+                    Some(watch) => self.armed = Some(watch),
                     None => {
                         self.no_events = true;
                         return Ok(None);
@@ -273,12 +275,13 @@ impl LockWait {
 
     /// The pause after a busy attempt, or the end of the wait.
     fn pause(&mut self) -> Result<Attempt, Error> {
+        if self.armed.is_some() && !sys::events_working() {
+            // The event source stopped (it woke every wait then): poll from now on.
+            self.armed = None;
+            self.no_events = true;
+        }
         let mut pause = if self.armed.is_some() {
-            let slow = SLOW_POLL.max(
-                SLOW_POLL_PER_WAIT
-                    .saturating_mul(u32::try_from(sys::live_watches()).unwrap_or(u32::MAX)),
-            );
-            jittered(slow)
+            ARMED_PAUSE
         } else {
             let pause = jittered(self.nap);
             self.nap = (self.nap * 2).min(MAX_NAP);
@@ -305,7 +308,7 @@ impl LockWait {
     /// stopped) was woken then and polls from its next pause on.
     pub fn wait(&mut self, pause: Duration) {
         match &self.armed {
-            Some(armed) => armed.watch.wait(pause),
+            Some(watch) => watch.wait(pause),
             None => std::thread::sleep(pause),
         }
     }
@@ -318,10 +321,10 @@ impl LockWait {
     /// Returns `false` when this wait has no events (not armed: polling with backoff, see
     /// [`LockWait`]): then nothing is registered and only the timer says when to attempt.
     pub fn register(&self, waker: &Waker) -> bool {
-        let Some(armed) = &self.armed else {
+        let Some(watch) = &self.armed else {
             return false;
         };
-        if armed.watch.register(waker) {
+        if watch.register(waker) {
             waker.wake_by_ref();
         }
         true
@@ -332,7 +335,7 @@ impl LockWait {
     /// registered) when this wait has no events: poll a timer for the pause beside it.
     pub fn poll_event(&self, cx: &mut Context<'_>) -> Poll<()> {
         match &self.armed {
-            Some(armed) if armed.watch.register(cx.waker()) => Poll::Ready(()),
+            Some(watch) if watch.register(cx.waker()) => Poll::Ready(()),
             _ => Poll::Pending,
         }
     }
@@ -367,11 +370,12 @@ fn jittered(nap: Duration) -> Duration {
     nap - jitter + Duration::from_nanos(fastrand::u64(..=jitter.as_nanos() as u64))
 }
 
-/// A watch on the busy lock file `file`, if it is on a local filesystem (elsewhere another
-/// host's release makes no event) and the OS grants one.
-fn watch(file: &fs::File) -> Option<sys::Watch> {
-    let stat = sys::stat_fd(file).ok()?;
-    if !sys::on_local_filesystem(file, &stat) {
+/// A watch on the busy lock file `file` (which it keeps open), if it is on a local filesystem
+/// (elsewhere another host's release makes no event) and the OS grants one; else the file is
+/// closed and the wait polls.
+fn watch(file: fs::File) -> Option<sys::Watch> {
+    let stat = sys::stat_fd(&file).ok()?;
+    if !sys::on_local_filesystem(&file, &stat) {
         return None;
     }
     sys::Watch::new(file).ok()

@@ -79,12 +79,14 @@ macro_rules! without_events {
     )*};
 }
 with_events! {
-    pub(crate) use os::events::{HAS_EVENTS, Watch, live_watches};
-    pub(crate) use os::try_lock_keeping;
+    pub(crate) use os::events::{HAS_EVENTS, Watch, events_working};
+    pub(crate) use os::{try_lock_keeping, try_lock_or_keep};
 }
 without_events! {
     mod no_events;
-    pub(crate) use no_events::{HAS_EVENTS, Watch, live_watches, try_lock_keeping};
+    pub(crate) use no_events::{
+        HAS_EVENTS, Watch, events_working, try_lock_keeping, try_lock_or_keep,
+    };
 }
 
 #[cfg(all(test, unix))]

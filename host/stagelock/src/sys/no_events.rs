@@ -16,9 +16,13 @@ pub(crate) const HAS_EVENTS: bool = false;
 pub(crate) enum Watch {}
 
 impl Watch {
-    /// Fails: no event source on this platform or lock backend.
-    pub(crate) fn new(_file: &File) -> io::Result<Watch> {
-        Err(io::Error::from(io::ErrorKind::Unsupported))
+    /// Fails, handing the file back: no event source on this platform or lock backend.
+    pub(crate) fn new(file: File) -> Result<Watch, File> {
+        Err(file)
+    }
+
+    pub(crate) fn file(&self) -> &File {
+        match *self {}
     }
 
     pub(crate) fn take_fired(&self) -> bool {
@@ -34,13 +38,19 @@ impl Watch {
     }
 }
 
-/// No waits are ever armed with events here.
-pub(crate) fn live_watches() -> usize {
-    0
+/// No events ever come here.
+pub(crate) fn events_working() -> bool {
+    false
 }
 
 /// Never called without a [`Watch`]: a wait keeps no descriptor where there are no events
 /// (with classic locks, closing one would drop another holder's lock of this process).
-pub(crate) fn try_lock_keeping(_file: File) -> io::Result<Result<LockedFile, File>> {
+pub(crate) fn try_lock_keeping(_file: &File) -> io::Result<Option<LockedFile>> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// Never called: as [`try_lock_keeping`].
+pub(crate) fn try_lock_or_keep(file: File) -> io::Result<Result<LockedFile, File>> {
+    drop(file);
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }

@@ -6,8 +6,14 @@
 //! (`/proc/self/fd/N`), never through its path looked up again. The mask is always the same:
 //! a holder's close (`IN_CLOSE_WRITE`, `IN_CLOSE_NOWRITE`, how OFD holders, a holder's exit and
 //! containers/storage's `UnlockAndCloseHandle` release), a change of its links
-//! (`IN_ATTRIB`: unlock-and-delete), and the file deleted or moved. An `F_UNLCK` that keeps the
-//! descriptor open makes no event: waits poll slowly for that one.
+//! (`IN_ATTRIB`: unlock-and-delete), and the file deleted or moved.
+//!
+//! An `F_UNLCK` that keeps the descriptor open makes no event. For that one the same thread
+//! sweeps the watched files now and then ([`sweep_every`]: every second, longer with many
+//! waiters): it asks the kernel whether anyone still holds each (`F_OFD_GETLK` on a waiter's
+//! own descriptor, which takes nothing) and wakes the waiters of those nobody holds. So an
+//! idle waiter makes no attempt at all, and the sweep costs one system call per watched file
+//! per period, in one thread, however many waiters there are.
 //!
 //! Waiters of one file share its watch (inotify gives the same inode the same watch descriptor
 //! again); the watch is removed when its last waiter leaves. Should the instance or the thread
@@ -15,14 +21,14 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
 
 /// Whether waits get events in this build.
@@ -45,8 +51,18 @@ struct Source {
     broken: AtomicBool,
 }
 
-/// How many watches are live in this process (waits armed with events).
-static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// The shortest time between two sweeps for releases that make no event.
+const SWEEP: Duration = Duration::from_secs(1);
+
+/// The sweep's period grows by this much per watched file, so that it makes at most 5,000
+/// system calls a second (10,000 watched files: one sweep every 2 s).
+const SWEEP_PER_FILE: Duration = Duration::from_micros(200);
+
+/// How long the events thread waits for events before it sweeps: [`SWEEP`], or
+/// [`SWEEP_PER_FILE`] per watched file if that is longer.
+fn sweep_every(files: usize) -> Duration {
+    SWEEP.max(SWEEP_PER_FILE.saturating_mul(u32::try_from(files).unwrap_or(u32::MAX)))
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -86,30 +102,81 @@ impl Source {
         }) && !self.broken.load(Ordering::Acquire)
     }
 
-    /// The reading thread: blocks in `read` on the instance, wakes the waiters of each event.
+    /// The reading thread: waits for events on the instance and wakes the waiters of each;
+    /// between them, sweeps for the releases that make none.
     fn run(&'static self) {
         let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
         let mut events = inotify::Reader::new(&self.inotify, &mut buf);
+        let mut next_sweep = Instant::now() + SWEEP;
         loop {
-            match events.next() {
-                Ok(event) if event.events().contains(ReadFlags::QUEUE_OVERFLOW) => {
-                    self.wake_all();
-                }
-                Ok(event) => {
-                    // Fired outside the map's lock: a waker may drop a wait (and its watch).
-                    let waiters = lock(&self.watches).get(&event.wd()).cloned();
-                    for waiter in waiters.into_iter().flatten() {
-                        waiter.fire();
+            let now = Instant::now();
+            if now >= next_sweep {
+                let files = self.sweep();
+                next_sweep = Instant::now() + sweep_every(files);
+                continue;
+            }
+            let left = next_sweep - now;
+            let timeout = Timespec {
+                tv_sec: left.as_secs().try_into().unwrap_or(i64::MAX),
+                tv_nsec: left.subsec_nanos().into(),
+            };
+            let mut fds = [PollFd::new(&self.inotify, PollFlags::IN)];
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+                Ok(_) => {}
+                Err(_) => return self.stop(),
+            }
+            // Readable: one `read` takes what is queued; then every event it brought.
+            loop {
+                match events.next() {
+                    Ok(event) if event.events().contains(ReadFlags::QUEUE_OVERFLOW) => {
+                        self.wake_all();
                     }
+                    Ok(event) => {
+                        // Fired outside the map's lock: a waker may drop a wait (and its watch).
+                        let waiters = lock(&self.watches).get(&event.wd()).cloned();
+                        for waiter in waiters.into_iter().flatten() {
+                            waiter.fire();
+                        }
+                    }
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(_) => return self.stop(),
                 }
-                Err(rustix::io::Errno::INTR) => {}
-                Err(_) => {
-                    self.broken.store(true, Ordering::Release);
-                    self.wake_all();
-                    return;
+                if events.is_buffer_empty() {
+                    break;
                 }
             }
         }
+    }
+
+    /// The thread is stopping for good: no more events come, so every waiter is woken to poll.
+    fn stop(&self) {
+        self.broken.store(true, Ordering::Release);
+        self.wake_all();
+    }
+
+    /// Wakes the waiters of every watched file nobody holds any more (a release that made no
+    /// event: an `F_UNLCK` keeping its descriptor); returns how many files it looked at.
+    fn sweep(&self) -> usize {
+        // One waiter per file: any descriptor of the file answers for all. Each is kept open by
+        // its `Arc` while asked, even if its wait ends meanwhile.
+        let files: Vec<(i32, Arc<Waiter>)> = lock(&self.watches)
+            .iter()
+            .filter_map(|(&wd, waiters)| Some((wd, Arc::clone(waiters.first()?))))
+            .collect();
+        for (wd, waiter) in &files {
+            let free = matches!(
+                super::fcntl::conflicting_lock(&waiter.file, libc::F_OFD_GETLK),
+                Ok(None)
+            );
+            if free {
+                let waiters = lock(&self.watches).get(wd).cloned();
+                for waiter in waiters.into_iter().flatten() {
+                    waiter.fire();
+                }
+            }
+        }
+        files.len()
     }
 
     fn wake_all(&self) {
@@ -120,9 +187,11 @@ impl Source {
     }
 }
 
-/// One waiter: whether an event came since it last looked, and who to wake.
-#[derive(Debug, Default)]
+/// One waiter: the lock file it keeps open, whether an event came since it last looked, and
+/// who to wake.
+#[derive(Debug)]
 struct Waiter {
+    file: File,
     state: Mutex<State>,
     woken: Condvar,
 }
@@ -147,8 +216,9 @@ impl Waiter {
     }
 }
 
-/// A watch on one open lock file for one waiter; removed (the inotify watch with its last
-/// waiter) when dropped.
+/// A watch on one lock file a waiter keeps open (the watch owns the file); removed (the inotify
+/// watch with its last waiter) when dropped, and the file closed then (or, if the sweep is
+/// asking about it at that moment, right after).
 #[derive(Debug)]
 pub(crate) struct Watch {
     wd: i32,
@@ -156,21 +226,34 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    /// Watches the file open as `file`, through its descriptor.
+    /// Watches the file open as `file`, through its descriptor, and keeps it open.
     ///
-    /// Fails when there is no event source (see [`source`]) or the kernel refuses the watch
-    /// (`ENOSPC`: the per-user watch limit; `ENOENT`: no `/proc`): the waiter then polls.
-    pub(crate) fn new(file: &File) -> io::Result<Watch> {
-        let source = source().ok_or_else(|| io::Error::other("no inotify event source"))?;
-        let waiter = Arc::new(Waiter::default());
+    /// Fails, handing the file back, when there is no event source (see [`source`]) or the
+    /// kernel refuses the watch (`ENOSPC`: the per-user watch limit; `ENOENT`: no `/proc`): the
+    /// waiter then polls.
+    pub(crate) fn new(file: File) -> Result<Watch, File> {
+        let Some(source) = source() else {
+            return Err(file);
+        };
         let path = format!("/proc/self/fd/{}", file.as_raw_fd());
         // Under the map's lock, so that a last waiter leaving cannot remove the watch between
         // its (shared) creation and our joining it.
         let mut watches = lock(&source.watches);
-        let wd = inotify::add_watch(&source.inotify, path, mask())?;
+        let Ok(wd) = inotify::add_watch(&source.inotify, path, mask()) else {
+            return Err(file);
+        };
+        let waiter = Arc::new(Waiter {
+            file,
+            state: Mutex::default(),
+            woken: Condvar::new(),
+        });
         watches.entry(wd).or_default().push(Arc::clone(&waiter));
-        LIVE.fetch_add(1, Ordering::Relaxed);
         Ok(Watch { wd, waiter })
+    }
+
+    /// The lock file, kept open.
+    pub(crate) fn file(&self) -> &File {
+        &self.waiter.file
     }
 
     /// Whether an event came since the last call; forgets it.
@@ -215,7 +298,6 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        LIVE.fetch_sub(1, Ordering::Relaxed);
         let Some(source) = instance() else { return };
         let mut watches = lock(&source.watches);
         if let Some(waiters) = watches.get_mut(&self.wd) {
@@ -229,7 +311,8 @@ impl Drop for Watch {
     }
 }
 
-/// How many waits of this process are armed with events right now.
-pub(crate) fn live_watches() -> usize {
-    LIVE.load(Ordering::Relaxed)
+/// Whether events still come: the instance exists and its thread runs. Once not, armed waits
+/// poll as waits without events do.
+pub(crate) fn events_working() -> bool {
+    source().is_some()
 }

@@ -33,12 +33,12 @@ mod sync;
 
 #[cfg(test)]
 pub(crate) use backend::drop_lock_keeping_file;
+pub(crate) use backend::{LockedFile, held_here, locked_by_other, probe, try_lock};
 #[cfg(all(
     any(target_os = "linux", target_os = "android"),
     not(stagelock_posix_fallback)
 ))]
-pub(crate) use backend::try_lock_keeping;
-pub(crate) use backend::{LockedFile, held_here, locked_by_other, probe, try_lock};
+pub(crate) use backend::{try_lock_keeping, try_lock_or_keep};
 pub(crate) use beneath::again_if_escaped;
 pub(crate) use errno::{already_exists, denial, in_use, kind_of, not_a_file, raced_open};
 pub(crate) use fcntl::set_inheritable;

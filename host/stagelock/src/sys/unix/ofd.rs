@@ -52,13 +52,31 @@ pub(crate) fn drop_lock_keeping_file(file: &File) -> io::Result<()> {
     fcntl::unlock(file, libc::F_OFD_SETLK)
 }
 
-/// Tries to lock `file` without waiting, keeping it either way: `Ok(Err(file))` when another
-/// holder has it. For a wait that keeps its descriptor between attempts (so that it makes no
-/// close events of its own, which would wake the other waiters).
-pub(crate) fn try_lock_keeping(file: File) -> io::Result<Result<LockedFile, File>> {
+/// Tries to lock `file` without waiting, handing it back when another holder has it: the first
+/// try of a wait, which keeps the file it found busy (see [`try_lock_keeping`]).
+pub(crate) fn try_lock_or_keep(file: File) -> io::Result<Result<LockedFile, File>> {
     Ok(if fcntl::try_write_lock(&file, libc::F_OFD_SETLK)? {
         Ok(LockedFile(file))
     } else {
         Err(file)
     })
+}
+
+/// Tries to lock `file` without waiting, keeping it open either way: `Ok(None)` when another
+/// holder has it. For a wait that keeps its descriptor between attempts (so that it makes no
+/// close events of its own, which would wake the other waiters). Locked, the lock is on the
+/// open file description, which the returned `LockedFile` (a duplicate descriptor) keeps
+/// alive when `file` is closed.
+pub(crate) fn try_lock_keeping(file: &File) -> io::Result<Option<LockedFile>> {
+    if !fcntl::try_write_lock(file, libc::F_OFD_SETLK)? {
+        return Ok(None);
+    }
+    match file.try_clone() {
+        Ok(dup) => Ok(Some(LockedFile(dup))),
+        Err(e) => {
+            // Out of descriptors: give the lock back rather than hold it with no handle.
+            let _ = fcntl::unlock(file, libc::F_OFD_SETLK);
+            Err(e)
+        }
+    }
 }
