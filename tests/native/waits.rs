@@ -206,6 +206,68 @@ fn a_posix_unlock_keeping_the_descriptor_reaches_the_waiters() -> Result<()> {
     holder.release()
 }
 
+/// Six threads of this process take one path in turn, 40 times each, releasing by
+/// unlock-and-delete and by dropping the lock (the file stays), alternately: every one gets
+/// its turns (no wake-up is lost: a stuck waiter fails the test after [`GENEROUS`] x 3), and a
+/// release makes one try of the lock in this process, not one per waiter: the tries beyond
+/// each wait's first are at most 2 per lock taken (1 + the one waiting process).
+///
+/// `STAGELOCK_FAULTS_OFF=wait-events` makes every wait poll (many tries); the turns still
+/// come, so only the count fails then.
+#[test]
+fn many_waiters_of_one_process_take_turns_one_try_per_release() -> Result<()> {
+    faults_from_env();
+    const THREADS: usize = 6;
+    const TURNS: u64 = 40;
+    let s = Scratch::new()?;
+    let locks = LockDir::new(s.dir().try_clone()?);
+    let start = Instant::now();
+    let tries: u64 = thread::scope(|scope| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let locks = locks.clone();
+                scope.spawn(move || -> Result<u64> {
+                    let mut tries = 0;
+                    for turn in 0..TURNS {
+                        let mut waiting = locks.start_wait("turns.lock", Wait::Forever);
+                        let lock = loop {
+                            match waiting.attempt()? {
+                                Attempt::Locked(lock) => break lock,
+                                Attempt::Retry(pause) => waiting.wait(pause),
+                            }
+                            ensure!(
+                                start.elapsed() < GENEROUS * 3,
+                                "thread {t} stuck waiting for its turn {turn}"
+                            );
+                        };
+                        tries += waiting.attempts() - 1;
+                        thread::sleep(Duration::from_millis(2));
+                        if turn % 2 == 0 {
+                            lock.unlock_and_delete()?;
+                        } else {
+                            drop(lock);
+                        }
+                        // Let the others have their turns: each release finds them waiting.
+                        thread::sleep(Duration::from_millis(3));
+                    }
+                    Ok(tries)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker panicked"))
+            .sum::<Result<u64>>()
+    })?;
+    let taken = THREADS as u64 * TURNS;
+    let per = tries as f64 / taken as f64;
+    println!("{tries} tries beyond each wait's first for {taken} locks: {per:.2} per lock");
+    if EVENTS {
+        ensure!(per <= 2.0, "{per:.2} tries per release (at most 2)");
+    }
+    Ok(())
+}
+
 #[test]
 fn idle_wait_makes_no_attempts() -> Result<()> {
     faults_from_env();

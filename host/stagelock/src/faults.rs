@@ -25,6 +25,9 @@ pub enum Protection {
     /// A waiting lock is woken by events (inotify on Linux) and keeps its descriptor between
     /// attempts; off, every wait polls with backoff, as where there are no events.
     WaitEvents,
+    /// The events thread sweeps the watched lock files for releases that make no event (an
+    /// `F_UNLCK` that keeps its descriptor); off, such a release never wakes an armed wait.
+    WaitSweep,
 }
 
 #[cfg(any(test, feature = "faults"))]
@@ -37,13 +40,14 @@ mod switches {
 
     impl Protection {
         /// Every protection, in the order the docs list them.
-        pub const ALL: [Protection; 6] = [
+        pub const ALL: [Protection; 7] = [
             Protection::StillNames,
             Protection::VerifyBeforeCommit,
             Protection::NotAStageCheck,
             Protection::SyncTree,
             Protection::EscapeCheck,
             Protection::WaitEvents,
+            Protection::WaitSweep,
         ];
 
         /// The protection's name in `STAGELOCK_FAULTS_OFF` and test output.
@@ -55,6 +59,7 @@ mod switches {
                 Protection::SyncTree => "sync-tree",
                 Protection::EscapeCheck => "escape-check",
                 Protection::WaitEvents => "wait-events",
+                Protection::WaitSweep => "wait-sweep",
             }
         }
 

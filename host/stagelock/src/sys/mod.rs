@@ -79,13 +79,14 @@ macro_rules! without_events {
     )*};
 }
 with_events! {
-    pub(crate) use os::events::{HAS_EVENTS, Watch, events_working};
-    pub(crate) use os::{try_lock_keeping, try_lock_or_keep};
+    pub(crate) use os::events::{HAS_EVENTS, Watch, events_working, set_sweeping};
+    pub(crate) use os::{kept_locked, try_lock_keeping, try_lock_or_keep};
 }
 without_events! {
     mod no_events;
     pub(crate) use no_events::{
-        HAS_EVENTS, Watch, events_working, try_lock_keeping, try_lock_or_keep,
+        HAS_EVENTS, Watch, events_working, kept_locked, set_sweeping, try_lock_keeping,
+        try_lock_or_keep,
     };
 }
 

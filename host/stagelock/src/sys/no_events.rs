@@ -25,6 +25,10 @@ impl Watch {
         match *self {}
     }
 
+    pub(crate) fn into_file(self) -> io::Result<File> {
+        match self {}
+    }
+
     pub(crate) fn take_fired(&self) -> bool {
         match *self {}
     }
@@ -38,6 +42,9 @@ impl Watch {
     }
 }
 
+/// Nothing to sweep here.
+pub(crate) fn set_sweeping(_on: bool) {}
+
 /// No events ever come here.
 pub(crate) fn events_working() -> bool {
     false
@@ -45,7 +52,13 @@ pub(crate) fn events_working() -> bool {
 
 /// Never called without a [`Watch`]: a wait keeps no descriptor where there are no events
 /// (with classic locks, closing one would drop another holder's lock of this process).
-pub(crate) fn try_lock_keeping(_file: &File) -> io::Result<Option<LockedFile>> {
+pub(crate) fn try_lock_keeping(_file: &File) -> io::Result<bool> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// Never called: as [`try_lock_keeping`].
+pub(crate) fn kept_locked(file: File) -> io::Result<LockedFile> {
+    drop(file);
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 

@@ -16,11 +16,19 @@
 //! per period, in one thread, however many waiters there are.
 //!
 //! Waiters of one file share its watch (inotify gives the same inode the same watch descriptor
-//! again); the watch is removed when its last waiter leaves. Should the instance or the thread
+//! again); the watch is removed when its last waiter leaves. An event wakes one waiter of the
+//! file, the one waiting longest, not all of them: a release lets one of this process's
+//! waiters through, so the others would only find it taken again. The one woken passes the
+//! turn on by itself: it takes the lock, whose release is the next event; or it leaves the
+//! file (its wait ended, or the file was deleted and it moved to the new one), and closing its
+//! kept descriptor is an event that wakes the next. The sweep wakes every waiter of a file
+//! nobody holds, so a waiter that was woken but does not act (an event loop that stopped
+//! polling it) holds the others up for one sweep at most. Should the instance or the thread
 //! fail, or the kernel drop events (`IN_Q_OVERFLOW`), every waiter is woken and tries again.
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +57,15 @@ struct Source {
     watches: Mutex<HashMap<i32, Vec<Arc<Waiter>>>>,
     /// Set when the reading thread has stopped: no more events come.
     broken: AtomicBool,
+}
+
+/// Whether the events thread sweeps (only stagelock's own tests switch it off, to show what
+/// the sweep is for).
+static SWEEPING: AtomicBool = AtomicBool::new(true);
+
+/// Switches the sweep on or off (see [`SWEEPING`]).
+pub(crate) fn set_sweeping(on: bool) {
+    SWEEPING.store(on, Ordering::Relaxed);
 }
 
 /// The shortest time between two sweeps for releases that make no event.
@@ -134,8 +151,10 @@ impl Source {
                     }
                     Ok(event) => {
                         // Fired outside the map's lock: a waker may drop a wait (and its watch).
-                        let waiters = lock(&self.watches).get(&event.wd()).cloned();
-                        for waiter in waiters.into_iter().flatten() {
+                        let first = lock(&self.watches)
+                            .get(&event.wd())
+                            .and_then(|waiters| waiters.first().cloned());
+                        if let Some(waiter) = first {
                             waiter.fire();
                         }
                     }
@@ -158,6 +177,9 @@ impl Source {
     /// Wakes the waiters of every watched file nobody holds any more (a release that made no
     /// event: an `F_UNLCK` keeping its descriptor); returns how many files it looked at.
     fn sweep(&self) -> usize {
+        if !SWEEPING.load(Ordering::Relaxed) {
+            return 0;
+        }
         // One waiter per file: any descriptor of the file answers for all. Each is kept open by
         // its `Arc` while asked, even if its wait ends meanwhile.
         let files: Vec<(i32, Arc<Waiter>)> = lock(&self.watches)
@@ -296,8 +318,21 @@ impl Watch {
     }
 }
 
-impl Drop for Watch {
-    fn drop(&mut self) {
+impl Watch {
+    /// Ends the watch and hands back the file, still open: for a waiter that locked it, so
+    /// that no close of it wakes the other waiters. (Should the sweep be asking about it at
+    /// that moment, a duplicate of it: the original closes right after.)
+    pub(crate) fn into_file(self) -> io::Result<File> {
+        let waiter = Arc::clone(&self.waiter);
+        drop(self); // leaves the file's waiters, and lets go of its own reference
+        match Arc::try_unwrap(waiter) {
+            Ok(waiter) => Ok(waiter.file),
+            Err(shared) => shared.file.try_clone(),
+        }
+    }
+
+    /// Leaves the file's waiters; the inotify watch goes with its last waiter.
+    fn leave(&self) {
         let Some(source) = instance() else { return };
         let mut watches = lock(&source.watches);
         if let Some(waiters) = watches.get_mut(&self.wd) {
@@ -308,6 +343,12 @@ impl Drop for Watch {
                 let _ = inotify::remove_watch(&source.inotify, self.wd);
             }
         }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.leave();
     }
 }
 

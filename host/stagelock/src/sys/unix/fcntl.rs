@@ -56,15 +56,9 @@ pub(crate) fn conflicting_lock(file: &File, getlk: libc::c_int) -> io::Result<Op
     Ok((lock.l_type != unlocked).then_some(lock.l_pid))
 }
 
-/// Releases the lock `file` holds without closing it: a lock taken whose handle could not be
-/// made, and in tests, a lock lost as a distributed filesystem would lose it.
-#[cfg(any(
-    test,
-    all(
-        any(target_os = "linux", target_os = "android"),
-        not(stagelock_posix_fallback)
-    )
-))]
+/// Releases the lock `file` holds without closing it, as a lost lock would be: for tests of
+/// lost-lock detection only.
+#[cfg(test)]
 pub(crate) fn unlock(file: &File, setlk: libc::c_int) -> io::Result<()> {
     let mut lock = whole_file(libc::F_UNLCK as _);
     // SAFETY: as in `try_write_lock`: a valid descriptor and an exclusively borrowed `flock`.

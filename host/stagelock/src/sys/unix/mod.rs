@@ -38,7 +38,7 @@ pub(crate) use backend::{LockedFile, held_here, locked_by_other, probe, try_lock
     any(target_os = "linux", target_os = "android"),
     not(stagelock_posix_fallback)
 ))]
-pub(crate) use backend::{try_lock_keeping, try_lock_or_keep};
+pub(crate) use backend::{kept_locked, try_lock_keeping, try_lock_or_keep};
 pub(crate) use beneath::again_if_escaped;
 pub(crate) use errno::{already_exists, denial, in_use, kind_of, not_a_file, raced_open};
 pub(crate) use fcntl::set_inheritable;

@@ -18,6 +18,11 @@ impl LockedFile {
     }
 }
 
+/// The lock of `file`, whose open file description [`try_lock_keeping`] locked.
+pub(crate) fn kept_locked(file: File) -> io::Result<LockedFile> {
+    Ok(LockedFile(file))
+}
+
 /// Tries to lock `file` without waiting; `Ok(None)` when another holder has it (`file` is closed).
 pub(crate) fn try_lock(file: File) -> io::Result<Option<LockedFile>> {
     Ok(fcntl::try_write_lock(&file, libc::F_OFD_SETLK)?.then_some(LockedFile(file)))
@@ -62,21 +67,10 @@ pub(crate) fn try_lock_or_keep(file: File) -> io::Result<Result<LockedFile, File
     })
 }
 
-/// Tries to lock `file` without waiting, keeping it open either way: `Ok(None)` when another
-/// holder has it. For a wait that keeps its descriptor between attempts (so that it makes no
-/// close events of its own, which would wake the other waiters). Locked, the lock is on the
-/// open file description, which the returned `LockedFile` (a duplicate descriptor) keeps
-/// alive when `file` is closed.
-pub(crate) fn try_lock_keeping(file: &File) -> io::Result<Option<LockedFile>> {
-    if !fcntl::try_write_lock(file, libc::F_OFD_SETLK)? {
-        return Ok(None);
-    }
-    match file.try_clone() {
-        Ok(dup) => Ok(Some(LockedFile(dup))),
-        Err(e) => {
-            // Out of descriptors: give the lock back rather than hold it with no handle.
-            let _ = fcntl::unlock(file, libc::F_OFD_SETLK);
-            Err(e)
-        }
-    }
+/// Tries to lock `file` without waiting, keeping it open either way: whether it is locked now.
+/// For a wait that keeps its descriptor between attempts (so that it makes no close events of
+/// its own, which would wake the other waiters); locked, [`kept_locked`] makes the lock of
+/// it.
+pub(crate) fn try_lock_keeping(file: &File) -> io::Result<bool> {
+    fcntl::try_write_lock(file, libc::F_OFD_SETLK)
 }
