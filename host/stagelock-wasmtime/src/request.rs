@@ -13,8 +13,9 @@ use wasmtime_wasi::p2::Pollable;
 ///
 /// Its [`Pollable`] attempts the lock, and between attempts awaits whichever comes first: an
 /// event on the lock file ([`LockWait::poll_event`]: on Linux, its holder closing, exiting or
-/// deleting it) or a tokio timer for the pause the attempt said ([`LockWait`]: a slow poll
-/// when events are armed, else a backoff from 0.5 ms up to 10 ms). Waiting never blocks a
+/// deleting it, or the events thread finding it released) or a tokio timer for the pause the
+/// attempt said ([`LockWait`]: only the time limit when events are armed, else a backoff from
+/// 0.5 ms up to 10 ms). Waiting never blocks a
 /// thread: in async embeddings other tasks, other guests included, run meanwhile. The tokio
 /// runtime it is polled on needs its time driver, as `wasi:clocks` does.
 #[derive(Debug)]

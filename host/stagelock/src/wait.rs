@@ -240,9 +240,7 @@ impl LockWait {
                     // The kept file becomes the lock's: not closed, so it wakes nobody.
                     Kept::Locked => {
                         if let Some(watch) = self.armed.take() {
-                            let file = watch
-                                .into_file()
-                                .map_err(|e| Error::io(Op::LockPath, &self.path, e))?;
+                            let file = watch.into_file();
                             let lock = self.dir.kept_lock(&self.path, file, Op::LockPath)?;
                             return Ok(Some(lock));
                         }

@@ -25,7 +25,7 @@ impl Watch {
         match *self {}
     }
 
-    pub(crate) fn into_file(self) -> io::Result<File> {
+    pub(crate) fn into_file(self) -> File {
         match self {}
     }
 

@@ -28,9 +28,8 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
@@ -54,10 +53,15 @@ fn mask() -> WatchFlags {
 /// The process's event source: the inotify instance and its waiters by watch descriptor.
 struct Source {
     inotify: OwnedFd,
-    watches: Mutex<HashMap<i32, Vec<Arc<Waiter>>>>,
+    /// The waiters of each watched file, each with the descriptor it keeps open: open for as
+    /// long as it is here (a watch leaves this map, under its lock, before closing it).
+    watches: Mutex<HashMap<i32, Waiters>>,
     /// Set when the reading thread has stopped: no more events come.
     broken: AtomicBool,
 }
+
+/// The waiters of one watched file, in the order they came, each with its kept descriptor.
+type Waiters = Vec<(Arc<Waiter>, RawFd)>;
 
 /// Whether the events thread sweeps (only stagelock's own tests switch it off, to show what
 /// the sweep is for).
@@ -153,7 +157,7 @@ impl Source {
                         // Fired outside the map's lock: a waker may drop a wait (and its watch).
                         let first = lock(&self.watches)
                             .get(&event.wd())
-                            .and_then(|waiters| waiters.first().cloned());
+                            .and_then(|waiters| Some(Arc::clone(&waiters.first()?.0)));
                         if let Some(waiter) = first {
                             waiter.fire();
                         }
@@ -180,40 +184,46 @@ impl Source {
         if !SWEEPING.load(Ordering::Relaxed) {
             return 0;
         }
-        // One waiter per file: any descriptor of the file answers for all. Each is kept open by
-        // its `Arc` while asked, even if its wait ends meanwhile.
-        let files: Vec<(i32, Arc<Waiter>)> = lock(&self.watches)
-            .iter()
-            .filter_map(|(&wd, waiters)| Some((wd, Arc::clone(waiters.first()?))))
-            .collect();
-        for (wd, waiter) in &files {
-            let free = matches!(
-                super::fcntl::conflicting_lock(&waiter.file, libc::F_OFD_GETLK),
-                Ok(None)
-            );
-            if free {
-                let waiters = lock(&self.watches).get(wd).cloned();
-                for waiter in waiters.into_iter().flatten() {
-                    waiter.fire();
-                }
+        let files: Vec<i32> = lock(&self.watches).keys().copied().collect();
+        for wd in &files {
+            let free = {
+                let watches = lock(&self.watches);
+                // One descriptor per file answers for all its waiters.
+                let Some(&(_, fd)) = watches.get(wd).and_then(|waiters| waiters.first()) else {
+                    continue;
+                };
+                // SAFETY: a descriptor in the map is open while the map's lock is held (see
+                // `Source::watches`), and it is only borrowed for this call.
+                let file = unsafe { BorrowedFd::borrow_raw(fd) };
+                let free = matches!(
+                    super::fcntl::conflicting_lock(file, libc::F_OFD_GETLK),
+                    Ok(None)
+                );
+                free.then(|| watches[wd].iter().map(|(w, _)| Arc::clone(w)).collect())
+            };
+            // Fired outside the map's lock, as events are.
+            for waiter in free.unwrap_or_else(Vec::new) {
+                waiter.fire();
             }
         }
         files.len()
     }
 
     fn wake_all(&self) {
-        let waiters: Vec<_> = lock(&self.watches).values().flatten().cloned().collect();
+        let waiters: Vec<_> = lock(&self.watches)
+            .values()
+            .flatten()
+            .map(|(w, _)| Arc::clone(w))
+            .collect();
         for waiter in waiters {
             waiter.fire();
         }
     }
 }
 
-/// One waiter: the lock file it keeps open, whether an event came since it last looked, and
-/// who to wake.
-#[derive(Debug)]
+/// One waiter: whether an event came since it last looked, and who to wake.
+#[derive(Debug, Default)]
 struct Waiter {
-    file: File,
     state: Mutex<State>,
     woken: Condvar,
 }
@@ -238,11 +248,18 @@ impl Waiter {
     }
 }
 
-/// A watch on one lock file a waiter keeps open (the watch owns the file); removed (the inotify
-/// watch with its last waiter) when dropped, and the file closed then (or, if the sweep is
-/// asking about it at that moment, right after).
+/// A watch on one lock file a waiter keeps open, which it owns; removed (the inotify watch
+/// with its last waiter) when dropped, and the file closed after that.
 #[derive(Debug)]
 pub(crate) struct Watch {
+    // Dropped first: leaves the map, so that nothing asks about the file once it closes.
+    joined: Joined,
+    file: File,
+}
+
+/// A waiter's place among the waiters of a watched file; leaving it when dropped.
+#[derive(Debug)]
+struct Joined {
     wd: i32,
     waiter: Arc<Waiter>,
 }
@@ -264,30 +281,40 @@ impl Watch {
         let Ok(wd) = inotify::add_watch(&source.inotify, path, mask()) else {
             return Err(file);
         };
-        let waiter = Arc::new(Waiter {
+        let waiter = Arc::new(Waiter::default());
+        watches
+            .entry(wd)
+            .or_default()
+            .push((Arc::clone(&waiter), file.as_raw_fd()));
+        Ok(Watch {
+            joined: Joined { wd, waiter },
             file,
-            state: Mutex::default(),
-            woken: Condvar::new(),
-        });
-        watches.entry(wd).or_default().push(Arc::clone(&waiter));
-        Ok(Watch { wd, waiter })
+        })
     }
 
     /// The lock file, kept open.
     pub(crate) fn file(&self) -> &File {
-        &self.waiter.file
+        &self.file
+    }
+
+    /// Ends the watch and hands back the file, still open: for a waiter that locked it, so
+    /// that no close of it wakes the other waiters.
+    pub(crate) fn into_file(self) -> File {
+        let Watch { joined, file } = self;
+        drop(joined);
+        file
     }
 
     /// Whether an event came since the last call; forgets it.
     pub(crate) fn take_fired(&self) -> bool {
-        std::mem::take(&mut lock(&self.waiter.state).fired)
+        std::mem::take(&mut lock(&self.joined.waiter.state).fired)
     }
 
     /// Blocks until an event comes (or came since [`take_fired`](Self::take_fired)) or `pause`
     /// has passed.
     pub(crate) fn wait(&self, pause: Duration) {
         let until = Instant::now().checked_add(pause);
-        let mut state = lock(&self.waiter.state);
+        let mut state = lock(&self.joined.waiter.state);
         while !state.fired {
             let left = match until {
                 Some(until) => until.saturating_duration_since(Instant::now()),
@@ -296,7 +323,7 @@ impl Watch {
             if left.is_zero() {
                 return;
             }
-            state = match self.waiter.woken.wait_timeout(state, left) {
+            state = match self.joined.waiter.woken.wait_timeout(state, left) {
                 Ok((state, _)) => state,
                 Err(poisoned) => poisoned.into_inner().0,
             };
@@ -306,7 +333,7 @@ impl Watch {
     /// Whether an event came since [`take_fired`](Self::take_fired); if none did, `waker` is
     /// woken at the next one.
     pub(crate) fn register(&self, waker: &Waker) -> bool {
-        let mut state = lock(&self.waiter.state);
+        let mut state = lock(&self.joined.waiter.state);
         if state.fired {
             return true;
         }
@@ -318,37 +345,19 @@ impl Watch {
     }
 }
 
-impl Watch {
-    /// Ends the watch and hands back the file, still open: for a waiter that locked it, so
-    /// that no close of it wakes the other waiters. (Should the sweep be asking about it at
-    /// that moment, a duplicate of it: the original closes right after.)
-    pub(crate) fn into_file(self) -> io::Result<File> {
-        let waiter = Arc::clone(&self.waiter);
-        drop(self); // leaves the file's waiters, and lets go of its own reference
-        match Arc::try_unwrap(waiter) {
-            Ok(waiter) => Ok(waiter.file),
-            Err(shared) => shared.file.try_clone(),
-        }
-    }
-
+impl Drop for Joined {
     /// Leaves the file's waiters; the inotify watch goes with its last waiter.
-    fn leave(&self) {
+    fn drop(&mut self) {
         let Some(source) = instance() else { return };
         let mut watches = lock(&source.watches);
         if let Some(waiters) = watches.get_mut(&self.wd) {
-            waiters.retain(|w| !Arc::ptr_eq(w, &self.waiter));
+            waiters.retain(|(w, _)| !Arc::ptr_eq(w, &self.waiter));
             if waiters.is_empty() {
                 watches.remove(&self.wd);
                 // EINVAL if the kernel already removed it (file gone, unmounted): nothing to do.
                 let _ = inotify::remove_watch(&source.inotify, self.wd);
             }
         }
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        self.leave();
     }
 }
 

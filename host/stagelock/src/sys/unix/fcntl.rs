@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 /// A whole-file lock request of `kind` (`l_start = 0`, `l_len = 0`: to the end, however it
 /// grows).
@@ -44,11 +44,17 @@ pub(crate) fn try_write_lock(file: &File, setlk: libc::c_int) -> io::Result<bool
 /// asker's own (its open file description, or with classic locks its process).
 ///
 /// Works on a descriptor opened read-only: asking takes no lock.
-pub(crate) fn conflicting_lock(file: &File, getlk: libc::c_int) -> io::Result<Option<i32>> {
+pub(crate) fn conflicting_lock(file: impl AsFd, getlk: libc::c_int) -> io::Result<Option<i32>> {
     let mut lock = whole_file(libc::F_WRLCK as _);
     // SAFETY: the descriptor is valid while `file` is borrowed, and `lock` is a valid, exclusively
     // borrowed `struct flock` (l_pid 0, as F_OFD_GETLK requires) that the call fills in.
-    let rc = unsafe { libc::fcntl(file.as_raw_fd(), getlk, &mut lock as *mut libc::flock) };
+    let rc = unsafe {
+        libc::fcntl(
+            file.as_fd().as_raw_fd(),
+            getlk,
+            &mut lock as *mut libc::flock,
+        )
+    };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
