@@ -31,6 +31,8 @@
 //!   (`OPEN_ALWAYS`, sharing read and write, not delete), `LockFileEx` with
 //!   `LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY` over every byte; prints `held` or
 //!   `busy`; holding, waits for stdin to close, unlocks, closes and prints `released`.
+//! - `lock-holder contend DIR NAME START_NS END_NS (ours|raw)`: one process of the contention
+//!   benchmark ([`stagelock_tests::contend`]); prints `TAKEN ATTEMPTS`.
 //! - `lock-holder exhaust DIR NOFILE`: lowers RLIMIT_NOFILE to NOFILE, creates locks until the
 //!   first error, prints `exhausted N KIND`, releases them all, then prints `recovered` once a
 //!   new lock works again.
@@ -53,6 +55,7 @@ fn main() -> Result<()> {
         Some("churn") => return churn(&args[1..]),
         Some("delete") => return delete(&args[1..]),
         Some("put") => return put(&args[1..]),
+        Some("contend") => return contend(&args[1..]),
         #[cfg(unix)]
         Some("exhaust") => return exhaust(&args[1..]),
         #[cfg(unix)]
@@ -381,5 +384,17 @@ fn go_lock(args: &[String]) -> Result<()> {
     }
     drop(file);
     println!("released");
+    Ok(())
+}
+
+/// `contend DIR NAME START_NS END_NS (ours|raw)`.
+fn contend(args: &[String]) -> Result<()> {
+    let [dir, name, start, end, how] = args else {
+        bail!("usage: lock-holder contend DIR NAME START_NS END_NS (ours|raw)");
+    };
+    let (start, end) = (start.parse()?, end.parse()?);
+    let (taken, attempts) =
+        stagelock_tests::contend(std::path::Path::new(dir), name, start, end, how == "raw");
+    println!("{taken} {attempts}");
     Ok(())
 }

@@ -241,148 +241,6 @@ pub fn stage_fill_check_commit(
     Ok(())
 }
 
-/// Sets its flag when dropped, so a recoverer looping until the flag stops however its scope is
-/// left (a panic included: the scope would otherwise wait for it forever).
-pub struct StopOnDrop<'a>(pub &'a std::sync::atomic::AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-/// Holds for a few microseconds, so that overlapping holds (if locks were broken) would show.
-pub fn hold_briefly() {
-    for _ in 0..200 {
-        std::hint::spin_loop();
-    }
-}
-
-/// The native stress holder: takes `holds` holds of `paths` shared paths (`s0.lock`, ...,
-/// starting at `s{first % paths}.lock`) through `locks`, each with a try-lock retried on
-/// `WouldBlock`; stamps each hold on `out` as [`check_holds`] reads it. Returns how many
-/// try-locks were refused.
-pub fn stress_holds(
-    locks: &stagelock::LockDir,
-    paths: usize,
-    holds: usize,
-    tag: &str,
-    first: usize,
-    out: &mut impl Write,
-) -> Result<u64> {
-    let mut i = 0;
-    let mut refused = 0u64;
-    while i < holds {
-        let path = format!("s{}.lock", (i + first) % paths);
-        let lock = match locks.try_lock_path(&path) {
-            Ok(lock) => lock,
-            Err(e) if e.kind() == stagelock::ErrorKind::WouldBlock => {
-                refused += 1;
-                std::thread::yield_now();
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let acquired = now_ns();
-        hold_briefly();
-        let released = now_ns();
-        lock.unlock_and_delete()?;
-        writeln!(out, "{tag} {path} {acquired} {released}")?;
-        i += 1;
-    }
-    out.flush()?;
-    Ok(refused)
-}
-
-/// How a stress holder process takes its holds (see [`stress_holder`]).
-#[derive(Clone, Copy)]
-pub enum Stress {
-    /// `lock-holder stress`: [`stress_holds`] in that process.
-    Native,
-    /// `lock-holder stress-cli`: each hold a `stagelock lock` (the debug [`stagelock_bin`]) from
-    /// that process.
-    Cli,
-}
-
-/// `lock-holder stress[-cli] [STAGELOCK] DIR PATHS HOLDS TAG`: `holds` holds of `paths` shared
-/// paths in `dir`, stamped on `stdout` as [`check_holds`] reads them; `holder` is the test's
-/// `env!("CARGO_BIN_EXE_lock-holder")`.
-pub fn stress_holder(
-    holder: &str,
-    how: Stress,
-    dir: &Path,
-    paths: usize,
-    holds: usize,
-    tag: &str,
-    stdout: std::fs::File,
-) -> Command {
-    let mut command = Command::new(holder);
-    match how {
-        Stress::Native => command.arg("stress"),
-        Stress::Cli => command.arg("stress-cli").arg(stagelock_bin(false)),
-    };
-    command
-        .arg(dir)
-        .args([&paths.to_string(), &holds.to_string(), tag])
-        .stdout(stdout);
-    command
-}
-
-/// One hold, as stamped by its holder.
-struct Hold {
-    tag: String,
-    acquired: u128,
-    released: u128,
-}
-
-/// The contention checker: reads every log in `logs` (lines `TAG PATH ACQUIRE_NS RELEASE_NS`,
-/// as the stress holders print them) and checks, path by path, that each hold began after the
-/// previous one ended, and that `expected` holds were logged in all. Returns how many were.
-pub fn check_holds(logs: &Path, expected: usize) -> Result<usize> {
-    let mut by_path: std::collections::BTreeMap<String, Vec<Hold>> =
-        std::collections::BTreeMap::new();
-    for entry in std::fs::read_dir(logs)? {
-        let path = entry?.path();
-        for line in std::fs::read_to_string(&path)?.lines() {
-            let f: Vec<&str> = line.split(' ').collect();
-            let [tag, lock, acquired, released] = f[..] else {
-                anyhow::bail!("{}: bad line {line:?}", path.display())
-            };
-            by_path.entry(lock.to_owned()).or_default().push(Hold {
-                tag: tag.to_owned(),
-                acquired: acquired.parse()?,
-                released: released.parse()?,
-            });
-        }
-    }
-    let mut total = 0;
-    for (lock, holds) in &mut by_path {
-        holds.sort_by_key(|h| h.acquired);
-        for pair in holds.windows(2) {
-            let (a, b) = (&pair[0], &pair[1]);
-            anyhow::ensure!(
-                a.acquired <= a.released,
-                "{lock}: {} released before acquiring",
-                a.tag
-            );
-            anyhow::ensure!(
-                b.acquired >= a.released,
-                "{lock}: {} acquired at {} while {} held it until {}",
-                b.tag,
-                b.acquired,
-                a.tag,
-                a.released
-            );
-        }
-        total += holds.len();
-    }
-    anyhow::ensure!(
-        total == expected,
-        "{total} holds logged, {expected} expected"
-    );
-    Ok(total)
-}
-
 /// Paths of the guest components `build.rs` built, and the `foreach_<suite>!` macros (exported
 /// at the crate root) that name every guest of a suite.
 pub mod guests {
@@ -622,6 +480,9 @@ pub fn now_ns() -> u128 {
 
 #[path = "support/actor.rs"]
 pub mod actor;
+#[path = "support/stress.rs"]
+mod stress;
+pub use stress::*;
 #[cfg(feature = "components")]
 #[path = "support/guest_host.rs"]
 mod guest_host;

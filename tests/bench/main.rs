@@ -5,7 +5,8 @@
 //! `STAGELOCK_BENCH_DIR` picks the directory to lock in (default: the system temp dir);
 //! `STAGELOCK_BENCH_QUICK=1` runs fewer rounds (for a smoke test); `STAGELOCK_BENCH_ONLY=a,b`
 //! runs only those sections (native, threads, guest, start, run, memory, held, recover,
-//! commit, wait), each a module here with a `run` adding its rows to the table.
+//! commit, wait, waiters, contention), each a module here with a `run` adding its rows to the
+//! table (`waiters` and `contention` are both in `waiters.rs`).
 //! `STAGELOCK_FAULTS_OFF=wait-events` measures waits as they were before events (polling).
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -39,12 +40,14 @@ mod run;
 mod start;
 mod threads;
 mod wait;
+mod waiters;
 
 mod floor;
 
 // Each guest of the bench has a function of its name, in the section that runs it.
 use guest::{bench_busy_v0_2, bench_ops};
 use memory::bench_held_cost;
+use waiters::bench_wait_lock;
 foreach_bench!(assert_test_exists);
 
 /// Live heap bytes, for the memory-per-lock figures.
@@ -130,6 +133,8 @@ const SECTIONS: &[(&str, Section)] = &[
     ("recover", recover::run),
     ("commit", commit::run),
     ("wait", wait::run),
+    ("contention", waiters::run_contention),
+    ("waiters", waiters::run),
 ];
 
 /// What every section is given: where to lock, and how much to measure.

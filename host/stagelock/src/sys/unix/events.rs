@@ -16,7 +16,7 @@
 //! per period, in one thread, however many waiters there are.
 //!
 //! Waiters of one file share its watch (inotify gives the same inode the same watch descriptor
-//! again); the watch is removed when its last waiter leaves. An event wakes one waiter of the
+//! again); the sweep removes the watch once nobody waits on the file. An event wakes one waiter of the
 //! file, the one waiting longest, not all of them: a release lets one of this process's
 //! waiters through, so the others would only find it taken again. The one woken passes the
 //! turn on by itself: it takes the lock, whose release is the next event; or it leaves the
@@ -153,6 +153,13 @@ impl Source {
                     Ok(event) if event.events().contains(ReadFlags::QUEUE_OVERFLOW) => {
                         self.wake_all();
                     }
+                    Ok(event) if event.events().contains(ReadFlags::IGNORED) => {
+                        // The kernel removed the watch (its file is gone for good).
+                        let mut watches = lock(&self.watches);
+                        if watches.get(&event.wd()).is_some_and(Vec::is_empty) {
+                            watches.remove(&event.wd());
+                        }
+                    }
                     Ok(event) => {
                         // Fired outside the map's lock: a waker may drop a wait (and its watch).
                         let first = lock(&self.watches)
@@ -181,6 +188,23 @@ impl Source {
     /// Wakes the waiters of every watched file nobody holds any more (a release that made no
     /// event: an `F_UNLCK` keeping its descriptor); returns how many files it looked at.
     fn sweep(&self) -> usize {
+        // The watches nobody waits on any more go first, their removal outside the map's lock
+        // (a wait arriving meanwhile on the same file makes a new watch, or, rarely, joins the
+        // one being removed and is then woken by the next sweep).
+        let unwatched: Vec<i32> = {
+            let mut watches = lock(&self.watches);
+            let empty: Vec<i32> = (watches.iter())
+                .filter_map(|(&wd, waiters)| waiters.is_empty().then_some(wd))
+                .collect();
+            for wd in &empty {
+                watches.remove(wd);
+            }
+            empty
+        };
+        for wd in unwatched {
+            // EINVAL if the kernel already removed it (file gone, unmounted): nothing to do.
+            let _ = inotify::remove_watch(&self.inotify, wd);
+        }
         if !SWEEPING.load(Ordering::Relaxed) {
             return 0;
         }
@@ -249,7 +273,7 @@ impl Waiter {
 }
 
 /// A watch on one lock file a waiter keeps open, which it owns; removed (the inotify watch
-/// with its last waiter) when dropped, and the file closed after that.
+/// with its last waiter, by the next sweep) when dropped, and the file closed after that.
 #[derive(Debug)]
 pub(crate) struct Watch {
     // Dropped first: leaves the map, so that nothing asks about the file once it closes.
@@ -275,8 +299,8 @@ impl Watch {
             return Err(file);
         };
         let path = format!("/proc/self/fd/{}", file.as_raw_fd());
-        // Under the map's lock, so that a last waiter leaving cannot remove the watch between
-        // its (shared) creation and our joining it.
+        // Under the map's lock, so that the sweep cannot remove the watch between its (shared)
+        // creation and our joining it.
         let mut watches = lock(&source.watches);
         let Ok(wd) = inotify::add_watch(&source.inotify, path, mask()) else {
             return Err(file);
@@ -346,17 +370,14 @@ impl Watch {
 }
 
 impl Drop for Joined {
-    /// Leaves the file's waiters; the inotify watch goes with its last waiter.
+    /// Leaves the file's waiters. The inotify watch stays when the last one leaves, for the
+    /// sweep to remove (`inotify_rm_watch` can take milliseconds, waiting for the kernel's
+    /// grace period, and a wait that ends must not; a new wait on the file meanwhile reuses
+    /// it).
     fn drop(&mut self) {
         let Some(source) = instance() else { return };
-        let mut watches = lock(&source.watches);
-        if let Some(waiters) = watches.get_mut(&self.wd) {
+        if let Some(waiters) = lock(&source.watches).get_mut(&self.wd) {
             waiters.retain(|(w, _)| !Arc::ptr_eq(w, &self.waiter));
-            if waiters.is_empty() {
-                watches.remove(&self.wd);
-                // EINVAL if the kernel already removed it (file gone, unmounted): nothing to do.
-                let _ = inotify::remove_watch(&source.inotify, self.wd);
-            }
         }
     }
 }
