@@ -14,10 +14,10 @@ pub fn run(b: &Bench, t: &mut Table) {
     ] {
         let (latency_ms, cpu_share) = bench_wait(&d, release, rounds);
         // No event shows an `F_UNLCK` that keeps the descriptor: on Linux the waiter notices it
-        // by its slow poll (at least every second) or the holder's close, a second later here.
+        // by the events thread's sweep (every second) or the holder's close, a second later here.
         let (target, bound) = match release {
             Release::UnlockKeep if cfg!(target_os = "linux") => {
-                ("<= 1100 ms (no event: slow poll)", 1100.0)
+                ("<= 1100 ms (no event: the sweep)", 1100.0)
             }
             _ => ("<= 10 ms", 10.0),
         };
