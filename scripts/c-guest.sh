@@ -110,4 +110,4 @@ built=$SECONDS
 echo "c-guest: install $((installed - started)) s, bindings and build $((built - installed)) s," \
     "component $(stat -c %s "$out/app.wasm") bytes"
 STAGELOCK_C_GUEST=$out/app.wasm \
-    cargo test --locked -p stagelock-tests --test components "$@" -- --nocapture c_guest::
+    cargo test --locked "${suite[@]}" --test components "$@" -- --nocapture c_guest::

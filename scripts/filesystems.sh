@@ -51,9 +51,10 @@ if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null || true
 fi
 
-# The binaries, built once: the native test binary and the CLI it runs.
+# The binaries, built once: the native test binary (as the test command's main step builds it)
+# and the CLI it runs (as the tests' own `stagelock_bin` builds it).
 cargo build -p stagelock-cli --locked
-native=$(cargo test -p stagelock-tests --test native --no-run --locked --message-format=json 2>/dev/null |
+native=$(cargo test "${suite[@]}" --test native --no-run --locked --message-format=json 2>/dev/null |
     python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
@@ -137,7 +138,7 @@ local_only_checks() {
     [ "$rc" = 1 ] && grep -q "STAGELOCK_LOCAL_ONLY=\"sometimes\": use warn" <<<"$out" ||
         { echo "try with a bad policy: exit $rc: $out"; return 1; }
     [ -z "$(ls -A "$mnt")" ] || { echo "left in the mount: $(ls -A "$mnt")"; return 1; }
-    STAGELOCK_LOCAL_ONLY_DIR=$mnt cargo test -q --locked -p stagelock-wasmtime --lib local_only \
+    STAGELOCK_LOCAL_ONLY_DIR=$mnt cargo test -q --locked "${suite[@]}" --lib local_only \
         -- --nocapture >"$work/local-only-host.log" 2>&1 &&
         grep -q "test result: ok. 2 passed" "$work/local-only-host.log" &&
         ! grep -q "skipped" "$work/local-only-host.log" ||

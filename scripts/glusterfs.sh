@@ -148,8 +148,8 @@ export STAGELOCK_MULTIHOST_A=$run/a STAGELOCK_MULTIHOST_B=$run/b
 export STAGELOCK_MULTIHOST_REMOUNT_A="$(mount_cmd a)"
 export STAGELOCK_MULTIHOST_CLIENT_A="--log-file=$run/client-a.log"
 suite_started=$SECONDS
-cargo test --locked -p stagelock --lib multihost -- --nocapture 2>&1 | tee "$suite_log"
-cargo test --locked -p stagelock-tests --test multihost -- --test-threads=1 --nocapture "$@" 2>&1 |
+cargo test --locked "${suite[@]}" --lib multihost -- --nocapture 2>&1 | tee "$suite_log"
+cargo test --locked "${suite[@]}" --test multihost -- --test-threads=1 --nocapture "$@" 2>&1 |
     tee -a "$suite_log"
 say "suite took $((SECONDS - suite_started))s"
 

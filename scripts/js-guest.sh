@@ -43,4 +43,4 @@ built=$SECONDS
 echo "js-guest: install $((installed - started)) s, types and build $((built - installed)) s," \
     "component $(stat -c %s "$out/app.wasm") bytes"
 STAGELOCK_JS_GUEST=$out/app.wasm \
-    cargo test --locked -p stagelock-tests --test components "$@" -- --nocapture js_guest::
+    cargo test --locked "${suite[@]}" --test components "$@" -- --nocapture js_guest::

@@ -8,10 +8,10 @@
 #                                    (STAGELOCK_FAULTS_OFF) and shows that the test then fails,
 #                                    printing each shrunk sequence; fails if one passes.
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-model() { cargo test -q --locked -p stagelock-tests --test model -- --nocapture "$@"; }
+model() { cargo test -q --locked "${suite[@]}" --test model -- --nocapture "$@"; }
 case "${1:-}" in
 --protections)
-    cargo build -q --locked -p stagelock-tests --tests
+    cargo test -q --locked "${suite[@]}" --no-run
     status=0
     for p in still-names verify-before-commit not-a-stage-check escape-check sync-tree; do
         echo "== with $p switched off"

@@ -170,8 +170,8 @@ export STAGELOCK_MULTIHOST_CLIENT_A="--cache-dir $run/cache-a"
 export STAGELOCK_MULTIHOST_HEARTBEAT=$HEARTBEAT
 suite_started=$SECONDS
 # The core's race tests across the mounts first (its test hooks make them deterministic).
-cargo test --locked -p stagelock --lib multihost -- --nocapture 2>&1 | tee "$suite_log"
-cargo test --locked -p stagelock-tests --test multihost -- --test-threads=1 --nocapture "$@" 2>&1 |
+cargo test --locked "${suite[@]}" --lib multihost -- --nocapture 2>&1 | tee "$suite_log"
+cargo test --locked "${suite[@]}" --test multihost -- --test-threads=1 --nocapture "$@" 2>&1 |
     tee -a "$suite_log"
 say "suite took $((SECONDS - suite_started))s"
 
@@ -181,8 +181,8 @@ notrash_started=$SECONDS
     export STAGELOCK_MULTIHOST_A=$run/c STAGELOCK_MULTIHOST_B=$run/d STAGELOCK_MULTIHOST_TRASH=0
     export STAGELOCK_MULTIHOST_REMOUNT_A="$(mount_cmd c "$meta_notrash")"
     export STAGELOCK_MULTIHOST_CLIENT_A="--cache-dir $run/cache-c"
-    cargo test --locked -p stagelock --lib multihost -- --nocapture 2>&1 | tee -a "$suite_log"
-    cargo test --locked -p stagelock-tests --test multihost -- --test-threads=1 --nocapture \
+    cargo test --locked "${suite[@]}" --lib multihost -- --nocapture 2>&1 | tee -a "$suite_log"
+    cargo test --locked "${suite[@]}" --test multihost -- --test-threads=1 --nocapture \
         mixed_stress recovery_racing 2>&1 | tee -a "$suite_log"
 )
 say "the races without trash took $((SECONDS - notrash_started))s"

@@ -11,4 +11,4 @@ if ! "$venv/bin/componentize-py" --version 2>/dev/null | grep -qx "componentize-
     "$venv/bin/pip" install -q --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
 fi
 STAGELOCK_COMPONENTIZE_PY=$venv/bin/componentize-py \
-    cargo test --locked -p stagelock-tests --test components "$@" -- --nocapture python_guest::
+    cargo test --locked "${suite[@]}" --test components "$@" -- --nocapture python_guest::

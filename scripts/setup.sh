@@ -24,6 +24,12 @@ if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
 fi
 unset missing
 
+# The packages of the test command's main step (`cargo test "${suite[@]}"`). Every script that
+# runs a test binary selects the same packages, so cargo unifies the same features and reuses
+# that step's build: with `-p stagelock-tests` or `-p stagelock` instead, it built wasmtime and
+# every test binary a second time (gigabytes of disk; a CI machine once ran out).
+suite=(--workspace --exclude stagelock-test-guests --exclude stagelock-demo)
+
 # Prints "$1: P passed, F failed", adding up every `test result:` line of the cargo test output
 # in the file $2.
 sum_results() {

@@ -16,6 +16,7 @@ trap 'rm -f "$log"' EXIT
 started=$SECONDS
 step() { printf '\n== %s (at %ss) ==\n' "$1" "$((SECONDS - started))"; }
 
+echo "test: $(df -h --output=avail . | tail -n 1 | tr -d ' ') free on the disk of target/ (a cold run writes about 10 GB)"
 step "format"
 cargo fmt --all --check
 step "dependencies (scripts/deps.sh check: licenses, sources, one version of the sandbox's crates)"
@@ -24,18 +25,18 @@ step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests"
 # The guest crates are components: their bins are built for wasm32-wasip2 by tests/build.rs.
-cargo test --workspace --exclude stagelock-test-guests --exclude stagelock-demo --locked "$@" 2>&1 |
+cargo test "${suite[@]}" --locked "$@" 2>&1 |
     tee "$log"
 step "paths resolved by hand (STAGELOCK_FAULTS_BY_HAND=1: the escape fallback forced on)"
 # What Linux reports as an escape for a path of plain names is resolved again by hand
 # (host/stagelock/src/sys/unix/beneath.rs). Forced on for every such path, the hostile suite,
 # the native escape tests and the model test show that the by-hand walk refuses every real
 # escape (`..`, absolute paths, symbolic links out) as the kernel's does.
-STAGELOCK_FAULTS_BY_HAND=1 cargo test --locked -p stagelock-tests --test components \
+STAGELOCK_FAULTS_BY_HAND=1 cargo test --locked "${suite[@]}" --test components \
     -- hostile:: 2>&1 | tee -a "$log"
-STAGELOCK_FAULTS_BY_HAND=1 cargo test --locked -p stagelock-tests --test native \
+STAGELOCK_FAULTS_BY_HAND=1 cargo test --locked "${suite[@]}" --test native \
     -- native:: staging:: 2>&1 | tee -a "$log"
-STAGELOCK_FAULTS_BY_HAND=1 cargo test --locked -p stagelock-tests --test model \
+STAGELOCK_FAULTS_BY_HAND=1 cargo test --locked "${suite[@]}" --test model \
     -- sequences_keep_every_promise --exact 2>&1 | tee -a "$log"
 step "tests of the classic fcntl fallback (everything built with --cfg stagelock_posix_fallback)"
 # The core's own tests, then the native, staging and cross-process suites, which need no
@@ -77,4 +78,5 @@ step "across hosts: two GlusterFS mounts (scripts/glusterfs.sh installs, mounts,
 # 1 run of 8 under it (docs/filesystems.md, "Across hosts"); `scripts/glusterfs.sh recovery_racing` runs it.
 bash scripts/glusterfs.sh --skip recovery_racing 2>&1 | tee -a "$log"
 step "done"
+echo "target/ holds $(du -sh target | cut -f1); $(df -h --output=avail . | tail -n 1 | tr -d ' ') free on its disk"
 sum_results "all tests" "$log"
