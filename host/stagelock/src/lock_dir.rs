@@ -405,6 +405,7 @@ mod tests {
     use cap_primitives::fs::OpenOptions;
     use std::cell::Cell;
     use std::rc::Rc;
+    use std::sync::{RwLock, RwLockReadGuard};
 
     /// What a recoverer does to a lock file it finds unlocked: lock, delete, release.
     fn recover(dir: &fs::File, path: &Path) {
@@ -418,10 +419,33 @@ mod tests {
         drop(locked);
     }
 
-    fn scratch() -> (tempfile::TempDir, LockDir) {
+    /// Held for writing while a test starts a process. Between its fork and its exec, a child
+    /// holds every descriptor of this process, so a lock that another test releases by closing
+    /// its file meanwhile stays held until the exec, and that test's next lock fails (CI saw it
+    /// once). The tests here release and lock again, so each holds it for reading throughout.
+    static SPAWNING: RwLock<()> = RwLock::new(());
+
+    /// A scratch directory, with no process started while it lives (see [`SPAWNING`]).
+    struct Scratch {
+        tmp: tempfile::TempDir,
+        _no_spawning: RwLockReadGuard<'static, ()>,
+    }
+
+    impl Scratch {
+        fn path(&self) -> &Path {
+            self.tmp.path()
+        }
+    }
+
+    fn scratch() -> (Scratch, LockDir) {
+        let no_spawning = SPAWNING.read().unwrap_or_else(|p| p.into_inner());
         let tmp = tempfile::tempdir().unwrap();
         let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
-        (tmp, LockDir::new(dir))
+        let scratch = Scratch {
+            tmp,
+            _no_spawning: no_spawning,
+        };
+        (scratch, LockDir::new(dir))
     }
 
     /// Runs `recover` at the first open-to-lock window only; counts the windows seen.
@@ -580,11 +604,15 @@ mod tests {
         // POSIX `fcntl` lock taken by another process (Python's `lockf`).
         use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
-        let (tmp, dir) = scratch();
+        // Not `scratch()`: this test starts a process, so it holds `SPAWNING` for writing.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
+        let dir = LockDir::new(dir);
         let lock = dir.try_lock_path("x.lock").unwrap();
         lock.verify().unwrap();
         sys::drop_lock_keeping_file(lock.file()).unwrap();
         lock.verify().unwrap(); // lost, but no one else holds it: nothing to see yet
+        let spawning = SPAWNING.write().unwrap_or_else(|p| p.into_inner());
         let mut other = Command::new("python3")
             .args([
                 "-c",
@@ -599,6 +627,7 @@ mod tests {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
+        drop(spawning); // `spawn` returns once the child has exec'd
         let mut line = String::new();
         BufReader::new(other.stdout.take().unwrap())
             .read_line(&mut line)
