@@ -206,6 +206,46 @@ fn a_posix_unlock_keeping_the_descriptor_reaches_the_waiters() -> Result<()> {
     holder.release()
 }
 
+/// The lock file is deleted, its holder still holding it, between a waiter's try and its
+/// watch: the deletion's event came before the watch, and the deleted file, held, is never
+/// free for the sweep to find. The waiter must see it as it arms and take the path's new file.
+/// (The model test found this wait waiting until its limit.)
+#[test]
+#[cfg(unix)]
+fn a_file_deleted_between_the_try_and_the_watch_is_seen_as_the_wait_arms() -> Result<()> {
+    faults_from_env();
+    let s = Scratch::new()?;
+    let locks = LockDir::new(s.dir().try_clone()?);
+    let held = locks.try_lock_path("g.lock")?;
+    let doomed = s.join("g.lock");
+    let waiter = {
+        let locks = locks.clone();
+        thread::spawn(move || -> Result<StagingLock> {
+            let mut first = true;
+            // Between the waiter's open and its (first) try: the file goes, still held.
+            let _hook = stagelock::faults::set_before_lock(move |_, _| {
+                if std::mem::take(&mut first) {
+                    std::fs::remove_file(&doomed).expect("delete the held lock file");
+                }
+            });
+            Ok(locks.lock_path("g.lock", Wait::For(Duration::from_secs(600)))?)
+        })
+    };
+    let started = Instant::now();
+    while !waiter.is_finished() {
+        ensure!(
+            started.elapsed() < GENEROUS,
+            "the waiter has not taken the new g.lock {GENEROUS:?} after the old one was deleted"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    let lock = waiter.join().expect("waiter panicked")?;
+    lock.verify()?; // the file at the path, not the deleted one
+    drop(held);
+    lock.unlock_and_delete()?;
+    Ok(())
+}
+
 /// Six threads of this process take one path in turn, 40 times each, releasing by
 /// unlock-and-delete and by dropping the lock (the file stays), alternately: every one gets
 /// its turns (no wake-up is lost: a stuck waiter fails the test after [`GENEROUS`] x 3), and a

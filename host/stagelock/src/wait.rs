@@ -290,17 +290,22 @@ impl LockWait {
     }
 
     /// Arms this wait with `file`, held by someone else a moment ago; whether to try it again
-    /// at once: it was released between that try (or look) and the watch, a release whose
-    /// event came before the watch. Looking (`F_OFD_GETLK`) is not trying: a wait that arms
-    /// makes one try, not two. Without a watch (refused), the wait polls from now on.
+    /// at once: it was released, deleted or replaced between that try (or look) and the watch,
+    /// a change whose event came before the watch. Looking (`F_OFD_GETLK`, `fstat` and the
+    /// path's `stat`) is not trying: a wait that arms makes one try, not two. Without a watch
+    /// (refused), the wait polls from now on.
     fn arm(&mut self, file: fs::File) -> bool {
         let Some(watch) = watch(file) else {
             self.no_events = true;
             return false;
         };
         let released = matches!(sys::locked_by_other(watch.file()), Ok(false));
+        // A deleted file still held by its holder is never free, so the sweep, which looks for
+        // free files, would not find it either: without this look, such a wait waited forever
+        // (the model test caught it, deleting a lock file as a waiter armed).
+        let changed = released || self.dir.kept_has_no_name(&self.path, watch.file());
         self.armed = Some(watch);
-        released
+        changed
     }
 
     /// The pause after a busy attempt, or the end of the wait.

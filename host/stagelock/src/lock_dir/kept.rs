@@ -63,6 +63,20 @@ impl LockDir {
         Ok(if tried { Kept::Locked } else { Kept::Busy })
     }
 
+    /// Whether `file`, kept open at `path`, has lost its name there (deleted, or replaced by a
+    /// rename) as far as one look can tell: for a wait that has just set its watch, since such
+    /// a change made its event before the watch could see it. A failed look says yes: the
+    /// caller tries at once, and [`relock_kept`](Self::relock_kept) reports what is wrong.
+    pub(crate) fn kept_has_no_name(&self, path: &Path, file: &fs::File) -> bool {
+        match sys::stat_fd(file) {
+            Ok(stat) if stat.nlink > 0 => {
+                Protection::StillNames.on()
+                    && !still_names(&self.dir, path, file, &stat).unwrap_or(false)
+            }
+            _ => true,
+        }
+    }
+
     /// The lock of `file`, kept open at `path` and locked by [`relock_kept`](Self::relock_kept).
     pub(crate) fn kept_lock(
         &self,
