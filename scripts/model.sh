@@ -13,7 +13,7 @@ case "${1:-}" in
 --protections)
     cargo test -q --locked "${suite[@]}" --no-run
     status=0
-    for p in still-names verify-before-commit not-a-stage-check escape-check sync-tree; do
+    for p in still-names verify-before-commit not-a-stage-check escape-check sync-tree wait-sweep; do
         echo "== with $p switched off"
         # Each within its CI budget; sync-tree only matters across a power cut: the LazyFS run.
         if [ "$p" = sync-tree ]; then filter=(sequences_survive_power_cuts --exact)

@@ -1,6 +1,7 @@
 //! The actors a sequence runs on: threads of this process, `lock-holder model` processes and
 //! guest components (`guest.rs`), all driven by the protocol of [`stagelock_tests::actor`]
-//! through one trait.
+//! through one trait; and the foreign holder, a containers/storage-style process with a
+//! protocol of its own.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -135,6 +136,89 @@ impl Actor for Process {
 impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A containers/storage-style holder: a Python process taking classic POSIX `fcntl` locks
+/// (`lockf`, `F_SETLK`), as containers/storage's Go code does, on one lock file at a time. It
+/// answers `lock PATH` (the file created if missing, as containers/storage's lock files are;
+/// `ok`, or `busy` when another lock is in the way), `unlock` (`F_UNLCK`,
+/// keeping its descriptor open, so no close event tells anyone), `close`, and `delete`
+/// (unlock-and-delete: the path removed while the lock is held, then the file closed; `ok`, or
+/// `kept ERROR` when what is at the path cannot be removed).
+pub struct Foreign(Process);
+
+const FOREIGN: &str = r#"
+import fcntl, os, sys
+f, path = None, None
+for line in sys.stdin:
+    command, _, arg = line.strip().partition(" ")
+    try:
+        if command == "lock":
+            if f is not None:
+                f.close()
+            f, path = os.fdopen(os.open(arg, os.O_RDWR | os.O_CREAT, 0o644), "r+"), arg
+            try:
+                fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                reply = "ok"
+            except (BlockingIOError, PermissionError):
+                f.close()
+                f = None
+                reply = "busy"
+        elif command == "unlock":
+            fcntl.lockf(f, fcntl.LOCK_UN)
+            reply = "ok"
+        elif command == "close":
+            f.close()
+            f, reply = None, "ok"
+        elif command == "delete":
+            try:
+                os.remove(path)
+                reply = "ok"
+            except FileNotFoundError:
+                reply = "ok"
+            except OSError as e:
+                reply = "kept " + e.strerror
+            f.close()
+            f = None
+        else:
+            reply = "err unknown command " + command
+    except Exception as e:
+        reply = "err " + repr(e)
+    print(reply, flush=True)
+"#;
+
+impl Foreign {
+    /// Starts the holder (holding nothing yet).
+    pub fn spawn() -> Result<Self> {
+        let mut child = Command::new("python3")
+            .args(["-c", FOREIGN])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("spawn python3, the POSIX lock holder")?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().context("its stdout")?;
+        Ok(Foreign(Process {
+            child,
+            stdin,
+            replies: lines(BufReader::new(stdout)),
+        }))
+    }
+}
+
+impl Actor for Foreign {
+    fn send(&mut self, command: &str) -> Result<()> {
+        self.0.send(command)
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Result<Option<String>> {
+        self.0.recv(timeout)
+    }
+
+    /// SIGKILL: the process's POSIX locks go with it, as a crashed Go process's do.
+    fn kill(&mut self) {
+        self.0.kill();
     }
 }
 

@@ -1,7 +1,10 @@
 //! Model-checked staging: random sequences of operations by several actors at once (threads,
-//! processes, guests in sync and async stores) and hostile steps between them, each step
-//! checked against a model (`model.rs`) and the files looked at from outside after it
-//! (`world.rs`). Runs on the local disk, on LazyFS with a power cut at a random step, and on
+//! processes, guests in sync and async stores), a containers/storage-style holder of classic
+//! POSIX locks (`foreign.rs`: it takes lock paths and lets go in each of its ways, `F_UNLCK`
+//! keeping its descriptor among them) and hostile steps between them, each step checked
+//! against a model (`model.rs`: who holds each path, which waits must end) and the files
+//! looked at from outside after it (`world.rs`). A waiter that does not get a freed path
+//! within 30 s fails the run: a lost wake-up. Runs on the local disk, on LazyFS with a power cut at a random step, and on
 //! bindfs (commits without `renameat2` flags).
 //!
 //! Generated with proptest: a failing sequence shrinks to a minimal one, printed step by step

@@ -10,6 +10,10 @@ use stagelock::Layout;
 
 use crate::steps::{DESTS, FILES, Kind, PATHS, Step, TEXTS};
 
+#[path = "foreign.rs"]
+mod foreign;
+pub use foreign::ForeignAct;
+
 /// What the model needs done in the real world.
 pub trait Io {
     /// Sends `line` to actor `actor` and returns its reply.
@@ -26,6 +30,8 @@ pub trait Io {
     /// The lock status of `path` beneath `locks/` through the native API, in the protocol's
     /// words: `missing`, `free`, `held`, or `err KIND MESSAGE`.
     fn status(&mut self, path: &str) -> Result<String, String>;
+    /// Has the containers/storage-style holder do `act`, and returns its reply.
+    fn foreign(&mut self, act: ForeignAct<'_>) -> Result<String, String>;
 }
 
 /// A hostile act on the files.
@@ -80,6 +86,9 @@ pub enum Entry {
     Dir,
 }
 
+/// The holder of an entry the containers/storage-style holder locked (no actor's index).
+const FOREIGN: (usize, u8) = (usize::MAX, 0);
+
 /// A lock an actor holds: its path and the incarnation of the file it locked (if that file
 /// is no longer the one at the path, the lock is lost).
 #[derive(Clone, Debug)]
@@ -128,6 +137,9 @@ pub struct Model {
     /// `dest/`: each committed name with its files.
     pub dest: BTreeMap<String, BTreeMap<String, String>>,
     actors: Vec<ActorState>,
+    /// The lock the containers/storage-style holder has, if any (its entry's holder is
+    /// [`FOREIGN`]).
+    foreign: Option<Held>,
     made: u64,
     /// Steps that ran (were not skipped as meaningless in the state they met).
     pub ran: usize,
@@ -144,6 +156,7 @@ impl Model {
             layout,
             actors: vec![ActorState::default(); kinds.len()],
             kinds,
+            foreign: None,
             locks: BTreeMap::new(),
             sub_swapped: false,
             stages: BTreeMap::new(),
@@ -318,7 +331,10 @@ impl Model {
                     return Ok(false);
                 }
                 let path = self.path(path);
-                let line = format!("wait {h} {path} 10000");
+                // Its limit is far past the 30 s `settle_waits` allows once the path is free,
+                // so that a lost wake-up fails the run there; a wait that ended at its limit
+                // would take the lock by its last try and hide one.
+                let line = format!("wait {h} {path} 600000");
                 let busy = self.refusal(&path, self.actors[a].starved) == Some(&["would-block"]);
                 if busy {
                     io.start(a, &line)?;
@@ -359,6 +375,8 @@ impl Model {
                 expect_ok(&io.send(a, &format!("drop {h}"))?)?;
                 self.let_go(a, h);
             }
+            ForeignLock { path } => return self.foreign_lock(path, io),
+            ForeignRelease { how } => return self.foreign_release(how, io),
             Stage { actor, s } => {
                 let a = self.actor(actor);
                 if !self.ready(a) || self.actors[a].stages.contains_key(&s) {
@@ -681,8 +699,9 @@ impl Model {
                 .filter(|(_, _, p)| *p == path)
                 .map(|(a, h, _)| (*a, *h))
                 .collect();
-            // A lost wake-up waits forever; a waiter naps at most 10 ms between attempts. 30 s
-            // leaves room for a loaded machine (the former 5 s was thin with builds beside it).
+            // A lost wake-up waits until its limit (10 minutes); a release that makes no event
+            // is found by the sweep within a second or two. 30 s leaves room for a loaded
+            // machine (the former 5 s was thin with builds beside it).
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
             let (a, h, reply) = 'found: loop {
                 for &(a, h) in &waiters {
@@ -804,11 +823,12 @@ impl Model {
         kept
     }
 
-    /// A power cut: every actor dies as a killed process does.
+    /// A power cut: every actor dies as a killed process does, and so does the foreign holder.
     pub fn power_cut(&mut self) {
         for a in 0..self.actors.len() {
             self.ended(a, true);
         }
+        self.foreign_gone();
     }
 
     /// Every actor's pending state, for the end of a sequence.

@@ -12,9 +12,9 @@ use stagelock::{Layout, LockDir, LockStatus};
 use stagelock_tests::actor::kind_name;
 use stagelock_tests::{Entry as TreeEntry, tree};
 
-use crate::actors::{Actor, Process, Thread};
-use crate::model::{Act, Entry, Io, Mishap, Model};
-use crate::steps::Kind;
+use crate::actors::{Actor, Foreign, Process, Thread};
+use crate::model::{Act, Entry, ForeignAct, Io, Mishap, Model};
+use crate::steps::{Kind, Step};
 
 /// How long an actor may take to answer one step before the run fails.
 const REPLY_WITHIN: Duration = Duration::from_secs(60);
@@ -30,6 +30,8 @@ pub struct World {
     last: Vec<String>,
     /// How many times `locks/sub` was swapped for a link.
     swaps: u32,
+    /// The containers/storage-style holder, started by its first lock.
+    foreign: Option<Foreign>,
 }
 
 impl World {
@@ -61,6 +63,7 @@ impl World {
             locks: LockDir::open_ambient_dir(grant.join("locks"), cap_std::ambient_authority())?,
             last: vec![String::new(); kinds.len()],
             swaps: 0,
+            foreign: None,
         };
         for &kind in kinds {
             let actor = world.spawn(kind)?;
@@ -99,15 +102,19 @@ impl World {
         format!("actor {a} ({:?})", self.kinds[a])
     }
 
-    /// Ends every actor cleanly: the waiting ones once what they wait for is free (the model
-    /// lets no waiter hold a lock, so ending the others frees it), then the rest.
+    /// Ends every actor cleanly: the others first, then the waiting ones, which are all told to
+    /// quit before any reply is awaited: the model lets no waiter hold a lock, so ending the
+    /// others frees what they wait for, and of two waiters on one path the one that gets it
+    /// quits, freeing it for the other.
     pub fn finish(&mut self, model: &mut Model) -> Result<(), String> {
+        // The foreign holder lets go first: a waiter may be waiting for it.
+        model.step(&Step::ForeignRelease { how: 1 }, self)?;
         let waiting = model.waiting();
         let mut order: Vec<usize> = (0..self.actors.len())
             .filter(|a| !waiting.contains(a))
             .collect();
-        order.extend(waiting);
-        for a in order {
+        order.extend(&waiting);
+        for &a in &order {
             if model.starved(a) {
                 // Starved, its first failed abort would free descriptors for the next.
                 let reply = self.send(a, "nofile-restore")?;
@@ -119,7 +126,16 @@ impl World {
                 }
                 model.fed(a);
             }
-            let reply = self.send(a, "quit")?;
+            if waiting.contains(&a) {
+                self.start(a, "quit")?;
+            }
+        }
+        for a in order {
+            let reply = if waiting.contains(&a) {
+                self.recv(a)?
+            } else {
+                self.send(a, "quit")?
+            };
             if reply != "bye" {
                 // A waiter answers its wait first (the lock came free as the others quit).
                 let again = self.recv(a)?;
@@ -141,6 +157,7 @@ impl World {
         for actor in self.actors.iter_mut().filter_map(Option::take) {
             drop(actor); // killed as it drops
         }
+        self.foreign = None;
         model.power_cut();
     }
 
@@ -315,6 +332,9 @@ impl Io for World {
     fn start(&mut self, a: usize, line: &str) -> Result<(), String> {
         let who = self.who(a);
         self.last[a] = line.to_owned();
+        if std::env::var_os("STAGELOCK_MODEL_TRACE").is_some() {
+            eprintln!("  {who} <- {line:?} ...");
+        }
         self.actor(a)?
             .send(line)
             .map_err(|e| format!("{who}, sending {line:?}: {e:#}"))
@@ -383,6 +403,35 @@ impl Io for World {
             }
         };
         done.map_err(|e| format!("{act:?}: {e}"))
+    }
+
+    fn foreign(&mut self, act: ForeignAct<'_>) -> Result<String, String> {
+        let line = match act {
+            ForeignAct::Lock(path) => {
+                let path = self.grant().join("locks").join(path);
+                format!("lock {}", path.display())
+            }
+            ForeignAct::Unlock => "unlock".into(),
+            ForeignAct::Close => "close".into(),
+            ForeignAct::Delete => "delete".into(),
+            ForeignAct::Exit => {
+                self.foreign = None; // killed as it drops
+                return Ok("ok".into());
+            }
+        };
+        let holder = match &mut self.foreign {
+            Some(holder) => holder,
+            None => self
+                .foreign
+                .insert(Foreign::spawn().map_err(|e| format!("{e:#}"))?),
+        };
+        let failed = |e: anyhow::Error| format!("the foreign holder, sent {line:?}: {e:#}");
+        holder.send(&line).map_err(failed)?;
+        let reply = holder.recv(REPLY_WITHIN).map_err(failed)?;
+        if std::env::var_os("STAGELOCK_MODEL_TRACE").is_some() {
+            eprintln!("  the foreign holder <- {line:?}: {reply:?}");
+        }
+        reply.ok_or_else(|| format!("the foreign holder did not reply to {line:?}"))
     }
 
     fn status(&mut self, path: &str) -> Result<String, String> {
