@@ -111,6 +111,8 @@ fn run(name: &str, mix: Mix, cases: u32, ground: Ground<'_>) -> Result<()> {
         cases,
         failure_persistence: persistence,
         max_shrink_iters: 400,
+        // A lost wake-up costs 30 s per failing try: shrinking stops after 5 minutes.
+        max_shrink_time: 300_000,
         ..Config::default()
     };
     let mut bytes = [0u8; 32];
