@@ -16,7 +16,7 @@ trap 'rm -f "$log"' EXIT
 started=$SECONDS
 step() { printf '\n== %s (at %ss) ==\n' "$1" "$((SECONDS - started))"; }
 
-echo "test: $(df -h --output=avail . | tail -n 1 | tr -d ' ') free on the disk of target/ (a cold run writes about 10 GB)"
+echo "test: $(df -h --output=avail . | tail -n 1 | tr -d ' ') free on the disk of target/ (a cold run writes about 11 GB to target/)"
 step "format"
 cargo fmt --all --check
 step "dependencies (scripts/deps.sh check: licenses, sources, one version of the sandbox's crates)"
