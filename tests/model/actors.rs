@@ -96,14 +96,18 @@ impl Process {
             Layout::Pairs => "pairs",
             _ => "per-dir",
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lock-holder"))
-            .arg("model")
-            .arg(grant)
-            .arg(layout)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lock-holder"));
+        command.arg("model").arg(grant).arg(layout);
+        Process::start(command, "lock-holder model")
+    }
+
+    /// Starts `command` with its stdin and stdout piped, one line per command and reply.
+    fn start(mut command: Command, what: &str) -> Result<Self> {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .context("spawn lock-holder model")?;
+            .with_context(|| format!("spawn {what}"))?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().context("its stdout")?;
         Ok(Process {
@@ -191,19 +195,9 @@ for line in sys.stdin:
 impl Foreign {
     /// Starts the holder (holding nothing yet).
     pub fn spawn() -> Result<Self> {
-        let mut child = Command::new("python3")
-            .args(["-c", FOREIGN])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("spawn python3, the POSIX lock holder")?;
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().context("its stdout")?;
-        Ok(Foreign(Process {
-            child,
-            stdin,
-            replies: lines(BufReader::new(stdout)),
-        }))
+        let mut command = Command::new("python3");
+        command.args(["-c", FOREIGN]);
+        Process::start(command, "python3, the POSIX lock holder").map(Foreign)
     }
 }
 

@@ -32,10 +32,8 @@ impl Model {
         let (made, held) = match self.locks.get(&path) {
             Some(Entry::File { made, holder }) => (*made, holder.is_some()),
             None => {
-                let Entry::File { made, .. } = self.new_file(None) else {
-                    unreachable!("new_file makes a file")
-                };
-                (made, false)
+                self.new_file(None); // a new incarnation: self.made
+                (self.made, false)
             }
             // A directory, or a symbolic link out (which an open with O_CREAT would follow).
             Some(_) => return Ok(false),
